@@ -1,0 +1,187 @@
+"""`symbolic-ai`: the command line. Its `run` flags are built from the task registry.
+
+  symbolic-ai tasks                                  the registered tasks
+  symbolic-ai run TASK INPUT... [-o OUT] [--json] [--PARAM VALUE ...]
+  symbolic-ai info                                   version, models, execution providers
+  symbolic-ai data check [--data-root DIR]           which datasets are present
+
+Errors print one line naming the input and the problem and exit with code 2
+(`--debug` shows the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import SymbolicAIError
+from .registry import TASKS, TaskSpec, get
+
+PROG = "symbolic-ai"
+OUT_FORMATS = {"mid": ".mid", "musicxml": ".musicxml", "json": ".json"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2), like the rest of the CLI."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_task_parser(sub: argparse._SubParsersAction, spec: TaskSpec) -> None:
+    p = sub.add_parser(spec.name, help=spec.summary, description=spec.doc,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="MIDI, MusicXML/MXL, ABC, kern, RomanText or JSON")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="output file (.mid, .musicxml, .json); with several inputs, a directory")
+    p.add_argument("--format", choices=sorted(OUT_FORMATS), default="mid",
+                   help="file type when OUT is a directory (default: mid)")
+    p.add_argument("--json", action="store_true", help="print one JSON document per input, one per line")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="execution device for models")
+    group = p.add_argument_group("task parameters")
+    for prm in spec.params:
+        extra = f" (one of: {', '.join(map(str, prm.choices))})" if prm.choices else \
+            f" (range {prm.range_text})" if prm.minimum is not None or prm.maximum is not None else ""
+        group.add_argument(_flag(prm.name), dest=f"param_{prm.name}", metavar="VALUE", default=None,
+                           help=f"{prm.help}{extra}; default {prm.default!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    get("key")  # make sure the built-in tasks are registered
+    parser = _Parser(prog=PROG, description="Symbolic-music AI: music in, music out.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    sub.add_parser("tasks", help="list the registered tasks and their parameters")
+    run_p = sub.add_parser("run", help="run a task on one or more files")
+    run_sub = run_p.add_subparsers(dest="task", metavar="TASK", parser_class=_Parser)
+    run_sub.required = True
+    for spec in TASKS.values():
+        _add_task_parser(run_sub, spec)
+    sub.add_parser("info", help="version, models and execution providers")
+    data_p = sub.add_parser("data", help="datasets for training and evaluation")
+    data_sub = data_p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    data_sub.required = True
+    check = data_sub.add_parser("check", help="which datasets are present, with counts")
+    check.add_argument("--data-root", help="data directory (default: $SYMBOLIC_AI_DATA or ../shared/data)")
+    return parser
+
+
+def cmd_tasks(_args: argparse.Namespace) -> int:
+    rows = [("task", "model", "summary", "parameters")]
+    for spec in TASKS.values():
+        params = ", ".join(f"{p.name}={p.default!r}" for p in spec.params)
+        rows.append((spec.name, spec.model or "-", spec.summary, params))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+    return 0
+
+
+def _output_path(args: argparse.Namespace, src: Path, many: bool, clash: set[str]) -> Path | None:
+    """OUT itself, or DIR/<stem>.<task>.<fmt> (`<stem>_<suffix>` when two inputs share a stem)."""
+    if not args.output:
+        return None
+    out = Path(args.output)
+    if many or out.is_dir() or args.output.endswith(("/", "\\")):
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"{src.stem}_{src.suffix.lstrip('.')}" if src.stem in clash else src.stem
+        return out / f"{stem}.{args.task}{OUT_FORMATS[args.format]}"
+    return out
+
+
+def _summary(data: dict) -> str:
+    return "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in data.items() if isinstance(v, (str, int, float)))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import io
+    from .io.wire import dumps
+    from .registry import run
+
+    spec = get(args.task)
+    params = {p.name: getattr(args, f"param_{p.name}") for p in spec.params
+              if getattr(args, f"param_{p.name}") is not None}
+    spec.validate(params)  # fail once, before any file is read
+    failed = 0
+    many = len(args.inputs) > 1
+    stems = [Path(n).stem for n in args.inputs]
+    clash = {s for s in stems if stems.count(s) > 1}
+    for name in args.inputs:
+        src = Path(name)
+        try:
+            out = _output_path(args, src, many, clash)
+            if out is not None:
+                io.encoder_for(out)  # unsupported suffix: fail before the work
+            result = run(args.task, io.load(src), device=args.device, **params)
+            if out is not None:
+                if out.suffix.lower() == ".json":
+                    io.write_atomic(out, dumps(result.to_dict(include_piece=True)))
+                else:
+                    io.save(result.piece, out)
+            if args.json:
+                print(dumps({"input": str(src), **result.to_dict()}), flush=True)
+            else:
+                print(f"{src}: {_summary(result.data)}" + (f"  -> {out}" if out else ""), flush=True)
+        except SymbolicAIError as exc:
+            if args.debug:
+                traceback.print_exc()
+            msg = str(exc) if str(src) in str(exc) else f"{src}: {exc}"
+            print(f"{PROG}: error: {msg}", file=sys.stderr)
+            failed += 1
+    return 2 if failed else 0
+
+
+def cmd_info(_args: argparse.Namespace) -> int:
+    from . import runtime
+
+    info = {"version": __version__, "python": sys.version.split()[0], **runtime.describe()}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from . import data
+
+    report = data.check(args.data_root)
+    print(json.dumps(report, indent=2))
+    return 0 if report.get("root_exists") else 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data}[args.command]
+        return handler(args)
+    except SymbolicAIError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

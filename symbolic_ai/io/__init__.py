@@ -1,0 +1,96 @@
+"""Reading and writing Pieces: one entry point, dispatching on the file suffix.
+
+Every write goes to a temporary file in the target directory and is renamed into place, so a
+crash never leaves a partial output file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError
+from ..piece import Piece
+
+MAX_BYTES = 64 * 1024 * 1024  # no symbolic file we support is anywhere near this
+MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
+SCORE_SUFFIXES = (".musicxml", ".xml", ".mxl", ".abc", ".krn", ".rntxt")
+JSON_SUFFIXES = (".json",)
+READ_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + JSON_SUFFIXES
+WRITE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".json")
+
+
+def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> Piece:
+    """Read a MIDI, MusicXML/MXL, ABC, kern, RomanText or wire-format JSON file into a Piece."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, expected a music file")
+    if suffix not in READ_SUFFIXES:
+        raise InputError(f"{p}: unsupported file type {suffix or '(no suffix)'!r}; "
+                         f"supported: {', '.join(READ_SUFFIXES)}")
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError(f"{p}: the file is empty")
+    if size > max_bytes:
+        raise InputError(f"{p}: the file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
+                         f"(pass max_bytes= to raise it)")
+    if suffix in MIDI_SUFFIXES:
+        from .midi import read_midi
+        piece = read_midi(p.read_bytes(), str(p))
+    elif suffix in JSON_SUFFIXES:
+        from .wire import read_json
+        piece = read_json(p.read_bytes(), str(p))
+    else:
+        from .score import read_score
+        piece = read_score(p)
+    return piece.replace(metadata={**piece.metadata, "source": str(p),
+                                   "title": piece.metadata.get("title") or p.stem})
+
+
+def encoder_for(path: str | os.PathLike) -> Callable[[Piece], bytes]:
+    """The function that encodes a Piece for this output suffix (raises InputError if none)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".mid", ".midi"):
+        from .midi import write_midi
+        return write_midi
+    if suffix in (".musicxml", ".xml"):
+        from .score import write_musicxml
+        return write_musicxml
+    if suffix == ".json":
+        from .wire import dumps, piece_to_dict
+        return lambda piece: dumps(piece_to_dict(piece)).encode()
+    raise InputError(f"{path}: cannot write {suffix or '(no suffix)'!r}; choose one of {', '.join(WRITE_SUFFIXES)}")
+
+
+def save(piece: Piece, path: str | os.PathLike) -> Path:
+    """Write a Piece as MIDI, MusicXML or JSON according to the suffix, atomically."""
+    encode = encoder_for(path)
+    return write_atomic(path, encode(piece))
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write bytes to `path` through a temporary file in the same directory and a rename."""
+    p = Path(path)
+    if isinstance(data, str):
+        data = data.encode()
+    if not p.parent.exists():
+        raise InputError(f"{p}: the directory {p.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return p

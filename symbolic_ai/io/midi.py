@@ -1,0 +1,212 @@
+"""Standard MIDI files (type 0 and 1) ⇄ Piece, with mido. Ticks are converted here and nowhere else.
+
+Annotations are written as marker meta events `"<kind>: <value>"` on the conductor track and read
+back from markers of that form; an annotation ends where the next one of its kind starts.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import defaultdict, deque
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from ..errors import InputError
+from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
+                     empty_notes)
+
+WRITE_TPQ = 480
+_KEY_NAMES_MAJOR = ["Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#"]
+_KEY_NAMES_MINOR = ["Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m", "A#m"]
+
+
+def _parse(data: bytes, name: str) -> mido.MidiFile:
+    try:
+        return mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise InputError(f"{name}: not a readable MIDI file ({reason})") from None
+
+
+def read_midi(data: bytes, name: str = "<midi>") -> Piece:
+    """Parse the bytes of a .mid file into a Piece (one track per MIDI track and channel)."""
+    mf = _parse(data, name)
+    if mf.type == 2:
+        raise InputError(f"{name}: MIDI type 2 (independent sequences) is not supported; save it as type 1")
+    tpq = mf.ticks_per_beat
+    if not tpq or tpq <= 0:
+        raise InputError(f"{name}: SMPTE time division is not supported; save it with ticks per beat")
+
+    tempos: list[Tempo] = []
+    tsigs: list[TimeSignature] = []
+    ksigs: list[KeySignature] = []
+    markers: list[tuple[float, str]] = []
+    rows: list[tuple[int, int, int, int, int]] = []  # start, end, pitch, velocity, (track, channel) key
+    keys: dict[tuple[int, int], int] = {}
+    programs: dict[tuple[int, int], int] = {}
+    names: dict[int, str] = {}
+
+    for ti, track in enumerate(mf.tracks):
+        tick = 0
+        open_notes: dict[tuple[int, int], deque] = defaultdict(deque)
+        for msg in track:
+            tick += msg.time
+            t = msg.type
+            if t == "note_on" and msg.velocity > 0:
+                open_notes[(msg.channel, msg.note)].append((tick, msg.velocity))
+            elif t == "note_off" or (t == "note_on" and msg.velocity == 0):
+                q = open_notes.get((msg.channel, msg.note))
+                if q:
+                    start, vel = q.popleft()
+                    k = keys.setdefault((ti, msg.channel), len(keys))
+                    rows.append((start, tick, msg.note, vel, k))
+            elif t == "program_change":
+                programs.setdefault((ti, msg.channel), msg.program)
+            elif t == "set_tempo":
+                tempos.append(Tempo(tick / tpq, min(max(mido.tempo2bpm(msg.tempo), 1.0), 2000.0)))
+            elif t == "time_signature":
+                try:
+                    tsigs.append(TimeSignature(tick / tpq, msg.numerator, msg.denominator))
+                except InputError:
+                    pass  # a malformed signature is dropped, the notes are kept
+            elif t == "key_signature":
+                ksigs.append(_key_from_mido(tick / tpq, msg.key))
+            elif t == "track_name":
+                names.setdefault(ti, msg.name.strip())
+            elif t == "marker":
+                markers.append((tick / tpq, msg.text))
+        for (ch, pitch), q in open_notes.items():  # notes never released end at the track's end
+            for start, vel in q:
+                k = keys.setdefault((ti, ch), len(keys))
+                rows.append((start, max(tick, start), pitch, vel, k))
+
+    tracks = []
+    for (ti, ch), _k in sorted(keys.items(), key=lambda kv: kv[1]):
+        tracks.append(Track(program=programs.get((ti, ch), 0), name=names.get(ti, ""), is_drum=ch == 9))
+    rows.sort(key=lambda r: (r[0], r[2]))
+    notes = empty_notes(len(rows))
+    if rows:
+        a = np.asarray(rows, dtype=np.int64)
+        notes["onset_beat"] = a[:, 0] / tpq
+        notes["duration_beat"] = (a[:, 1] - a[:, 0]) / tpq
+        notes["pitch"], notes["velocity"], notes["track"] = a[:, 2], a[:, 3], a[:, 4]
+    tempos = _dedupe(tempos) or [Tempo(0.0, 120.0)]
+    piece = Piece(
+        notes=notes,
+        tracks=tuple(tracks) or (Track(),),
+        tempos=tuple(tempos),
+        time_signatures=tuple(_dedupe(tsigs)) or (TimeSignature(0.0, 4, 4),),
+        key_signatures=tuple(_dedupe(ksigs)),
+        metadata={"source": name, "ticks_per_beat": tpq, "midi_type": mf.type},
+    )
+    return piece.annotate(_annotations_from_markers(markers, piece.duration_beat))
+
+
+def _dedupe(items: list) -> list:
+    """Keep the last event at each start beat (files often repeat a tempo at tick 0)."""
+    by_start = {round(x.start_beat, 6): x for x in items}
+    return [by_start[k] for k in sorted(by_start)]
+
+
+def _key_from_mido(beat: float, key: str) -> KeySignature:
+    minor = key.endswith("m")
+    table = _KEY_NAMES_MINOR if minor else _KEY_NAMES_MAJOR
+    return KeySignature(beat, table.index(key) - 7, "minor" if minor else "major")
+
+
+def _annotations_from_markers(markers: list[tuple[float, str]], end: float) -> list[Annotation]:
+    parsed = []
+    for beat, text in markers:
+        kind, sep, value = text.partition(": ")
+        if not sep or not kind.isidentifier():
+            kind, value = "marker", text
+        try:
+            value = json.loads(value) if value[:1] in "{[" else value
+        except json.JSONDecodeError:
+            pass
+        parsed.append((beat, kind, value))
+    out = []
+    for i, (beat, kind, value) in enumerate(parsed):
+        nxt = [b for b, k, _ in parsed[i + 1:] if k == kind and b > beat]
+        out.append(Annotation(kind, beat, nxt[0] if nxt else max(end, beat), value))
+    return out
+
+
+def write_midi(piece: Piece) -> bytes:
+    """Encode a Piece as a type-1 MIDI file: conductor track, then one track per Piece track."""
+    p = piece if piece.has_beats else _with_nominal_tempo(piece)
+    tpq = WRITE_TPQ
+
+    def tick(beat: float) -> int:
+        return int(round(beat * tpq))
+
+    conductor: list[tuple[int, int, mido.MetaMessage]] = []
+    for t in p.tempos:
+        conductor.append((tick(t.start_beat), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(t.qpm))))
+    for ts in p.time_signatures:
+        conductor.append((tick(ts.start_beat), 0, mido.MetaMessage(
+            "time_signature", numerator=ts.numerator, denominator=ts.denominator)))
+    for ks in p.key_signatures:
+        table = _KEY_NAMES_MINOR if ks.mode == "minor" else _KEY_NAMES_MAJOR
+        conductor.append((tick(ks.start_beat), 0, mido.MetaMessage("key_signature", key=table[ks.fifths + 7])))
+    for a in p.annotations:
+        value = a.value if isinstance(a.value, str) else json.dumps(a.value, separators=(",", ":"))
+        conductor.append((tick(a.start_beat), 1, mido.MetaMessage("marker", text=f"{a.kind}: {value}")))
+    name = str(p.metadata.get("title", ""))
+    tracks = [_to_track(conductor, name)]
+
+    channels = _assign_channels(p.tracks)
+    for ti, tr in enumerate(p.tracks):
+        ch = channels[ti]
+        n = p.notes[p.notes["track"] == ti]
+        events: list[tuple[int, int, mido.Message]] = [
+            (0, 0, mido.MetaMessage("track_name", name=tr.name or f"track {ti}")),
+            (0, 1, mido.Message("program_change", channel=ch, program=tr.program)),
+        ]
+        for note in n:
+            on = tick(note["onset_beat"])
+            off = max(tick(note["onset_beat"] + note["duration_beat"]), on + 1)
+            pitch, vel = int(note["pitch"]), max(1, int(note["velocity"]))
+            events.append((on, 3, mido.Message("note_on", channel=ch, note=pitch, velocity=vel)))
+            events.append((off, 2, mido.Message("note_off", channel=ch, note=pitch, velocity=0)))
+        for a in p.annotations_of("pedal"):  # sustain pedal spans written by `perform`
+            events.append((tick(a.start_beat), 2, mido.Message("control_change", channel=ch, control=64, value=127)))
+            events.append((tick(a.end_beat), 1, mido.Message("control_change", channel=ch, control=64, value=0)))
+        tracks.append(_to_track(events))
+    mf = mido.MidiFile(type=1, ticks_per_beat=tpq)
+    mf.tracks.extend(tracks)
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def _to_track(events: list, name: str = "") -> mido.MidiTrack:
+    events.sort(key=lambda e: (e[0], e[1]))
+    tr = mido.MidiTrack()
+    if name:
+        tr.append(mido.MetaMessage("track_name", name=name, time=0))
+    now = 0
+    for t, _order, msg in events:
+        tr.append(msg.copy(time=t - now))
+        now = t
+    return tr
+
+
+def _assign_channels(tracks: tuple[Track, ...]) -> list[int]:
+    free = [c for c in range(16) if c != 9]
+    return [9 if t.is_drum else free[i % len(free)] for i, t in enumerate(tracks)]
+
+
+def _with_nominal_tempo(piece: Piece) -> Piece:
+    """A seconds-only performance written at 120 qpm so that beats = seconds × 2."""
+    n = piece.notes.copy()
+    n["onset_beat"], n["duration_beat"] = n["onset_sec"] * 2.0, n["duration_sec"] * 2.0
+    n["bar"], n["beat_in_bar"] = -1, math.nan
+    return piece.replace(notes=n, tempos=(Tempo(0.0, 120.0),))
+
+
+def read_midi_file(path: Path) -> Piece:
+    return read_midi(path.read_bytes(), str(path))

@@ -1,0 +1,314 @@
+"""`Piece`: the one data type every task takes and returns.
+
+Notes live in a structured numpy array with units in the field names (`NOTE_DTYPE`).
+Every `*_beat` value counts quarter notes from the start of the piece, as MIDI beats do;
+`bar` and `beat_in_bar` are separate fields derived from the time signatures. A score
+knows its beats; a performance may know only seconds, and then its `*_beat` fields are NaN.
+A Piece is immutable: tasks return a new one (`Piece.replace`, `Piece.annotate`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+NOTE_DTYPE = np.dtype(
+    [
+        ("onset_sec", "f8"),
+        ("duration_sec", "f8"),
+        ("onset_beat", "f8"),      # quarter notes from the start; NaN if unknown
+        ("duration_beat", "f8"),
+        ("pitch", "i2"),           # MIDI pitch 0..127
+        ("velocity", "i2"),        # 1..127
+        ("track", "i2"),           # index into Piece.tracks
+        ("id", "i4"),              # stable within a Piece; survives transforms
+        ("bar", "i4"),             # 0-based bar index (pickup bar = 0); -1 if unknown
+        ("beat_in_bar", "f8"),     # quarter notes from the bar's start; NaN if unknown
+        ("voice", "i2"),           # 0 = unknown
+    ]
+)
+DEFAULT_QPM = 120.0
+
+
+@dataclass(frozen=True)
+class Track:
+    """One instrument: General MIDI `program` 0..127, a name, and whether it is a drum kit."""
+
+    program: int = 0
+    name: str = ""
+    is_drum: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.program, (int, np.integer)) and 0 <= self.program <= 127):
+            raise InputError(f"Track program must be an int in 0..127, got {self.program!r}")
+
+
+@dataclass(frozen=True)
+class Tempo:
+    """From `start_beat` on, `qpm` quarter notes per minute."""
+
+    start_beat: float
+    qpm: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.qpm) and 1.0 <= self.qpm <= 2000.0):
+            raise InputError(f"Tempo qpm must be in 1..2000, got {self.qpm!r}")
+        if not (math.isfinite(self.start_beat) and self.start_beat >= 0):
+            raise InputError(f"Tempo start_beat must be >= 0, got {self.start_beat!r}")
+
+
+@dataclass(frozen=True)
+class TimeSignature:
+    start_beat: float
+    numerator: int
+    denominator: int
+
+    def __post_init__(self) -> None:
+        if self.numerator < 1 or self.denominator not in (1, 2, 4, 8, 16, 32, 64):
+            raise InputError(f"bad time signature {self.numerator!r}/{self.denominator!r}")
+
+    @property
+    def bar_beats(self) -> float:
+        """Length of one bar in quarter notes."""
+        return self.numerator * 4.0 / self.denominator
+
+
+@dataclass(frozen=True)
+class KeySignature:
+    """`fifths` sharps (>0) or flats (<0); `mode` is 'major', 'minor' or '' if not stated."""
+
+    start_beat: float
+    fifths: int
+    mode: str = ""
+
+    def __post_init__(self) -> None:
+        if not -7 <= self.fifths <= 7:
+            raise InputError(f"key signature fifths must be in -7..7, got {self.fifths!r}")
+        if self.mode not in ("major", "minor", ""):
+            raise InputError(f"key signature mode must be 'major', 'minor' or '', got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A labelled span: `Annotation("chord", 0, 4, "G7/B")`. `value` must be JSON-serialisable."""
+
+    kind: str
+    start_beat: float
+    end_beat: float
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        if not self.kind or not isinstance(self.kind, str):
+            raise InputError(f"Annotation kind must be a non-empty string, got {self.kind!r}")
+        if not self.end_beat >= self.start_beat:
+            raise InputError(
+                f"Annotation {self.kind!r} ends before it starts: {self.start_beat!r} > {self.end_beat!r}"
+            )
+
+
+def empty_notes(n: int = 0) -> np.ndarray:
+    """A note array of length n with unknown fields set to NaN / -1 / 0."""
+    a = np.zeros(n, dtype=NOTE_DTYPE)
+    for f in ("onset_sec", "duration_sec", "onset_beat", "duration_beat", "beat_in_bar"):
+        a[f] = np.nan
+    a["bar"] = -1
+    a["velocity"] = 64
+    a["id"] = np.arange(n)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """Notes plus the time system and annotations that give them meaning.
+
+    `tempos` empty means the beat grid is unknown (a performance known only in seconds).
+    Missing seconds are derived from beats, missing bars from time signatures.
+    """
+
+    notes: np.ndarray = field(default_factory=empty_notes)
+    tracks: tuple[Track, ...] = (Track(),)
+    tempos: tuple[Tempo, ...] = (Tempo(0.0, DEFAULT_QPM),)
+    time_signatures: tuple[TimeSignature, ...] = (TimeSignature(0.0, 4, 4),)
+    key_signatures: tuple[KeySignature, ...] = ()
+    annotations: tuple[Annotation, ...] = ()
+    metadata: dict = field(default_factory=dict)
+    pickup_beats: float = 0.0  # length of an anacrusis: bar 0 is the pickup, bar 1 starts here
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.pickup_beats) and self.pickup_beats >= 0):
+            raise InputError(f"Piece pickup_beats must be >= 0, got {self.pickup_beats!r}")
+        notes = self.notes
+        if not isinstance(notes, np.ndarray) or notes.dtype != NOTE_DTYPE:
+            raise InputError(
+                f"Piece.notes must be a numpy array of NOTE_DTYPE, got {type(notes).__name__}"
+                f" {getattr(notes, 'dtype', '')}; build it with symbolic_ai.piece.empty_notes(n)"
+            )
+        for name in ("tracks", "tempos", "time_signatures", "key_signatures", "annotations"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "tempos", tuple(sorted(self.tempos, key=lambda t: t.start_beat)))
+        object.__setattr__(self, "time_signatures",
+                           tuple(sorted(self.time_signatures, key=lambda t: t.start_beat)))
+        notes = notes.copy()
+        self._validate(notes)
+        self._derive(notes)
+        notes.flags.writeable = False
+        object.__setattr__(self, "notes", notes)
+
+    # -- validation --------------------------------------------------------------------------
+    def _validate(self, n: np.ndarray) -> None:
+        def bad(mask: np.ndarray, what: str, fieldname: str) -> None:
+            if mask.any():
+                i = int(np.flatnonzero(mask)[0])
+                raise InputError(f"note {i} (id {int(n['id'][i])}): {what}, got {fieldname}={n[fieldname][i]!r}")
+
+        bad((n["pitch"] < 0) | (n["pitch"] > 127), "pitch must be in 0..127", "pitch")
+        bad((n["velocity"] < 0) | (n["velocity"] > 127), "velocity must be in 0..127", "velocity")
+        bad((n["track"] < 0) | (n["track"] >= len(self.tracks)),
+            f"track must index one of the {len(self.tracks)} tracks", "track")
+        for f in ("onset_sec", "onset_beat"):
+            bad(n[f] < 0, f"{f} must be >= 0", f)
+        for f in ("duration_sec", "duration_beat"):
+            bad(n[f] < 0, f"{f} must be >= 0", f)
+        bad(np.isnan(n["onset_sec"]) & np.isnan(n["onset_beat"]),
+            "a note needs onset_sec or onset_beat", "onset_sec")
+        if len(np.unique(n["id"])) != len(n):
+            raise InputError("note ids must be unique within a Piece")
+        if not self.tempos and np.isfinite(n["onset_beat"]).any():
+            raise InputError("notes have beats but the Piece has no tempo map; add a Tempo")
+
+    def _derive(self, n: np.ndarray) -> None:
+        if not self.tempos:
+            return
+        missing = np.isnan(n["onset_sec"])
+        if missing.any():
+            on = self.beat_to_sec(n["onset_beat"][missing])
+            off = self.beat_to_sec(n["onset_beat"][missing] + n["duration_beat"][missing])
+            n["onset_sec"][missing], n["duration_sec"][missing] = on, off - on
+        missing = np.isnan(n["onset_beat"])
+        if missing.any():
+            on = self.sec_to_beat(n["onset_sec"][missing])
+            off = self.sec_to_beat(n["onset_sec"][missing] + n["duration_sec"][missing])
+            n["onset_beat"][missing], n["duration_beat"][missing] = on, off - on
+        unknown = n["bar"] < 0
+        if unknown.any() and self.time_signatures:
+            bar, pos = self.bar_position(n["onset_beat"][unknown])
+            n["bar"][unknown], n["beat_in_bar"][unknown] = bar, pos
+
+    # -- time maps ---------------------------------------------------------------------------
+    def _tempo_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        beats = np.array([t.start_beat for t in self.tempos], dtype=float)
+        spb = np.array([60.0 / t.qpm for t in self.tempos], dtype=float)
+        if beats[0] > 0:  # the first tempo holds from beat 0
+            beats[0] = 0.0
+        secs = np.concatenate([[0.0], np.cumsum(np.diff(beats) * spb[:-1])])
+        return beats, secs, spb
+
+    def beat_to_sec(self, beat: np.ndarray | float) -> np.ndarray:
+        """Seconds at the given beats (quarter notes from the start)."""
+        if not self.tempos:
+            raise InputError("this Piece has no tempo map (a performance in seconds only)")
+        b = np.asarray(beat, dtype=float)
+        beats, secs, spb = self._tempo_table()
+        i = np.clip(np.searchsorted(beats, b, side="right") - 1, 0, len(beats) - 1)
+        return secs[i] + (b - beats[i]) * spb[i]
+
+    def sec_to_beat(self, sec: np.ndarray | float) -> np.ndarray:
+        """Beats (quarter notes from the start) at the given seconds."""
+        if not self.tempos:
+            raise InputError("this Piece has no tempo map (a performance in seconds only)")
+        s = np.asarray(sec, dtype=float)
+        beats, secs, spb = self._tempo_table()
+        i = np.clip(np.searchsorted(secs, s, side="right") - 1, 0, len(secs) - 1)
+        return beats[i] + (s - secs[i]) / spb[i]
+
+    def bar_starts(self, until_beat: float | None = None) -> np.ndarray:
+        """Start beat of every bar up to `until_beat` (default: the end of the piece)."""
+        end = self.duration_beat if until_beat is None else until_beat
+        sigs = self.time_signatures or (TimeSignature(0.0, 4, 4),)
+        starts: list[float] = []
+        for k, ts in enumerate(sigs):
+            stop = sigs[k + 1].start_beat if k + 1 < len(sigs) else max(end, ts.start_beat) + 1e-9
+            b = max(ts.start_beat, self.pickup_beats)
+            while b < stop and b <= end + 1e-9:
+                starts.append(b)
+                b += ts.bar_beats
+        if not starts or starts[0] > 0:
+            starts.insert(0, 0.0)
+        return np.asarray(starts, dtype=float)
+
+    def bar_position(self, beat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bar index, quarter notes since that bar's start) for each beat."""
+        b = np.asarray(beat, dtype=float)
+        finite = b[np.isfinite(b)]
+        starts = self.bar_starts(float(finite.max()) if finite.size else 0.0)
+        i = np.clip(np.searchsorted(starts, b + 1e-9, side="right") - 1, 0, len(starts) - 1)
+        return i.astype(np.int32), b - starts[i]
+
+    # -- views -------------------------------------------------------------------------------
+    @property
+    def has_beats(self) -> bool:
+        return bool(self.tempos)
+
+    @property
+    def duration_sec(self) -> float:
+        n = self.notes
+        return float((n["onset_sec"] + n["duration_sec"]).max()) if len(n) else 0.0
+
+    @property
+    def duration_beat(self) -> float:
+        n = self.notes
+        if not len(n) or not self.tempos:
+            return 0.0
+        return float(np.nanmax(n["onset_beat"] + n["duration_beat"]))
+
+    def pitched(self) -> np.ndarray:
+        """Notes not on drum tracks, sorted by onset then pitch."""
+        drum = np.array([t.is_drum for t in self.tracks], dtype=bool)
+        n = self.notes[~drum[self.notes["track"]]] if len(self.notes) else self.notes
+        return n[np.lexsort((n["pitch"], n["onset_sec"]))]
+
+    def annotations_of(self, kind: str) -> list[Annotation]:
+        return [a for a in self.annotations if a.kind == kind]
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    def __repr__(self) -> str:
+        title = self.metadata.get("title") or self.metadata.get("source") or ""
+        return (f"Piece({title!r}, {len(self.notes)} notes, {len(self.tracks)} tracks, "
+                f"{self.duration_sec:.1f} s, {len(self.annotations)} annotations)")
+
+    # -- building new pieces -----------------------------------------------------------------
+    def replace(self, **changes: Any) -> "Piece":
+        """A new Piece with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def annotate(self, annotations: Iterable[Annotation], *, replace_kinds: Sequence[str] = ()) -> "Piece":
+        """A new Piece with `annotations` added; existing ones of `replace_kinds` are dropped."""
+        kept = tuple(a for a in self.annotations if a.kind not in replace_kinds)
+        return self.replace(annotations=kept + tuple(annotations))
+
+    def span_sec(self, start_beat: float, end_beat: float) -> tuple[float, float]:
+        """Seconds of a beat span (NaN, NaN when the piece has no beat grid)."""
+        if not self.tempos:
+            return (math.nan, math.nan)
+        s, e = self.beat_to_sec(np.array([start_beat, end_beat]))
+        return float(s), float(e)
+
+
+def notes_from_columns(**columns: Sequence[Any]) -> np.ndarray:
+    """Build a note array from equal-length columns, e.g. `notes_from_columns(pitch=[60], onset_beat=[0], ...)`."""
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise InputError(f"note columns have different lengths: { {k: len(v) for k, v in columns.items()} }")
+    n = empty_notes(lengths.pop() if lengths else 0)
+    for k, v in columns.items():
+        if k not in NOTE_DTYPE.names:
+            raise InputError(f"unknown note field {k!r}; fields are {', '.join(NOTE_DTYPE.names)}")
+        n[k] = v
+    return n

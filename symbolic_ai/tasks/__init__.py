@@ -1,0 +1,5 @@
+"""Built-in tasks. Importing this package registers every task in `symbolic_ai.registry.TASKS`.
+
+Adding a task is one module here plus one import line below.
+"""
+from . import key  # noqa: F401
