@@ -156,7 +156,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     report = data.check(args.data_root)
     print(json.dumps(report, indent=2))
-    return 0 if report.get("root_exists") else 2
+    if not report.get("root_exists"):
+        print(f"{PROG}: error: {report.get('message', 'data root not found')}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
