@@ -35,6 +35,21 @@ NOTE_DTYPE = np.dtype(
 DEFAULT_QPM = 120.0
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_real(x: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_)) \
+        and math.isfinite(x)
+
+
+def _check_start(cls: str, start_beat: Any) -> None:
+    if not (_is_real(start_beat) and start_beat >= 0):
+        raise InputError(f"{cls} start_beat must be a finite number >= 0, got {start_beat!r}")
+
+
 @dataclass(frozen=True)
 class Track:
     """One instrument: General MIDI `program` 0..127, a name, and whether it is a drum kit."""
@@ -44,8 +59,12 @@ class Track:
     is_drum: bool = False
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.program, (int, np.integer)) and 0 <= self.program <= 127):
+        if not (_is_int(self.program) and 0 <= self.program <= 127):
             raise InputError(f"Track program must be an int in 0..127, got {self.program!r}")
+        if not isinstance(self.name, str):
+            raise InputError(f"Track name must be a string, got {self.name!r}")
+        if not isinstance(self.is_drum, (bool, np.bool_)):
+            raise InputError(f"Track is_drum must be true or false, got {self.is_drum!r}")
 
 
 @dataclass(frozen=True)
@@ -56,10 +75,9 @@ class Tempo:
     qpm: float
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.qpm) and 1.0 <= self.qpm <= 2000.0):
+        if not (_is_real(self.qpm) and 1.0 <= self.qpm <= 2000.0):
             raise InputError(f"Tempo qpm must be in 1..2000, got {self.qpm!r}")
-        if not (math.isfinite(self.start_beat) and self.start_beat >= 0):
-            raise InputError(f"Tempo start_beat must be >= 0, got {self.start_beat!r}")
+        _check_start("Tempo", self.start_beat)
 
 
 @dataclass(frozen=True)
@@ -69,8 +87,11 @@ class TimeSignature:
     denominator: int
 
     def __post_init__(self) -> None:
-        if self.numerator < 1 or self.denominator not in (1, 2, 4, 8, 16, 32, 64):
-            raise InputError(f"bad time signature {self.numerator!r}/{self.denominator!r}")
+        if not (_is_int(self.numerator) and 1 <= self.numerator <= 255 and _is_int(self.denominator)
+                and self.denominator in (1, 2, 4, 8, 16, 32, 64)):
+            raise InputError(f"bad time signature {self.numerator!r}/{self.denominator!r}: the numerator "
+                             f"must be an int in 1..255, the denominator a power of two in 1..64")
+        _check_start("TimeSignature", self.start_beat)
 
     @property
     def bar_beats(self) -> float:
@@ -87,10 +108,11 @@ class KeySignature:
     mode: str = ""
 
     def __post_init__(self) -> None:
-        if not -7 <= self.fifths <= 7:
-            raise InputError(f"key signature fifths must be in -7..7, got {self.fifths!r}")
+        if not (_is_int(self.fifths) and -7 <= self.fifths <= 7):
+            raise InputError(f"key signature fifths must be an int in -7..7, got {self.fifths!r}")
         if self.mode not in ("major", "minor", ""):
             raise InputError(f"key signature mode must be 'major', 'minor' or '', got {self.mode!r}")
+        _check_start("KeySignature", self.start_beat)
 
 
 @dataclass(frozen=True)
@@ -105,10 +127,36 @@ class Annotation:
     def __post_init__(self) -> None:
         if not self.kind or not isinstance(self.kind, str):
             raise InputError(f"Annotation kind must be a non-empty string, got {self.kind!r}")
+        for name in ("start_beat", "end_beat"):
+            if not _is_real(getattr(self, name)):
+                raise InputError(f"Annotation {self.kind!r} {name} must be a finite number, "
+                                 f"got {getattr(self, name)!r}")
         if not self.end_beat >= self.start_beat:
             raise InputError(
                 f"Annotation {self.kind!r} ends before it starts: {self.start_beat!r} > {self.end_beat!r}"
             )
+        if not _json_ready(self.value):
+            raise InputError(f"Annotation {self.kind!r} value must be JSON-ready (str, number, bool, None, "
+                             f"list, dict with str keys), got {self.value!r:.80}")
+
+
+def _json_ready(x: Any, depth: int = 0) -> bool:
+    """True if `x` is made of str/int/float/bool/None, lists/tuples and dicts with str keys."""
+    if x is None or isinstance(x, (str, bool, int, float, np.generic)):
+        return not isinstance(x, np.generic) or isinstance(x, (np.number, np.bool_))
+    if depth > 32:
+        return False
+    if isinstance(x, (list, tuple)):
+        return all(_json_ready(v, depth + 1) for v in x)
+    if isinstance(x, dict):
+        return all(isinstance(k, str) and _json_ready(v, depth + 1) for k, v in x.items())
+    return False
+
+
+def dedupe_by_start(items: Iterable[Any]) -> list:
+    """Sorted by `start_beat`, keeping the last item at each start (files often repeat a tempo at 0)."""
+    by_start = {round(float(x.start_beat), 6): x for x in items}
+    return [by_start[k] for k in sorted(by_start)]
 
 
 def empty_notes(n: int = 0) -> np.ndarray:
@@ -140,7 +188,7 @@ class Piece:
     pickup_beats: float = 0.0  # length of an anacrusis: bar 0 is the pickup, bar 1 starts here
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.pickup_beats) and self.pickup_beats >= 0):
+        if not (_is_real(self.pickup_beats) and self.pickup_beats >= 0):
             raise InputError(f"Piece pickup_beats must be >= 0, got {self.pickup_beats!r}")
         notes = self.notes
         if not isinstance(notes, np.ndarray) or notes.dtype != NOTE_DTYPE:
@@ -148,8 +196,18 @@ class Piece:
                 f"Piece.notes must be a numpy array of NOTE_DTYPE, got {type(notes).__name__}"
                 f" {getattr(notes, 'dtype', '')}; build it with symbolic_ai.piece.empty_notes(n)"
             )
-        for name in ("tracks", "tempos", "time_signatures", "key_signatures", "annotations"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        kinds = {"tracks": Track, "tempos": Tempo, "time_signatures": TimeSignature,
+                 "key_signatures": KeySignature, "annotations": Annotation}
+        for name, cls in kinds.items():
+            items = tuple(getattr(self, name))
+            for i, x in enumerate(items):
+                if not isinstance(x, cls):
+                    raise InputError(f"Piece.{name}[{i}] must be a {cls.__name__}, got {x!r:.80}")
+            object.__setattr__(self, name, items)
+        if not self.tracks:
+            raise InputError("a Piece needs at least one Track")
+        if not isinstance(self.metadata, dict):
+            raise InputError(f"Piece.metadata must be a dict, got {type(self.metadata).__name__}")
         object.__setattr__(self, "tempos", tuple(sorted(self.tempos, key=lambda t: t.start_beat)))
         object.__setattr__(self, "time_signatures",
                            tuple(sorted(self.time_signatures, key=lambda t: t.start_beat)))
@@ -164,18 +222,20 @@ class Piece:
         def bad(mask: np.ndarray, what: str, fieldname: str) -> None:
             if mask.any():
                 i = int(np.flatnonzero(mask)[0])
-                raise InputError(f"note {i} (id {int(n['id'][i])}): {what}, got {fieldname}={n[fieldname][i]!r}")
+                raise InputError(f"note {i} (id {int(n['id'][i])}): {what}, got {fieldname}={n[fieldname][i].item()!r}")
 
         bad((n["pitch"] < 0) | (n["pitch"] > 127), "pitch must be in 0..127", "pitch")
         bad((n["velocity"] < 0) | (n["velocity"] > 127), "velocity must be in 0..127", "velocity")
         bad((n["track"] < 0) | (n["track"] >= len(self.tracks)),
             f"track must index one of the {len(self.tracks)} tracks", "track")
-        for f in ("onset_sec", "onset_beat"):
+        for f in ("onset_sec", "onset_beat", "duration_sec", "duration_beat", "beat_in_bar"):
+            bad(np.isinf(n[f]), f"{f} must be finite (or NaN where unknown)", f)
             bad(n[f] < 0, f"{f} must be >= 0", f)
-        for f in ("duration_sec", "duration_beat"):
-            bad(n[f] < 0, f"{f} must be >= 0", f)
-        bad(np.isnan(n["onset_sec"]) & np.isnan(n["onset_beat"]),
-            "a note needs onset_sec or onset_beat", "onset_sec")
+        has_sec = np.isfinite(n["onset_sec"]) & np.isfinite(n["duration_sec"])
+        has_beat = np.isfinite(n["onset_beat"]) & np.isfinite(n["duration_beat"])
+        unit = "beat" if np.isfinite(n["onset_beat"]).any() else "sec"
+        bad(~(has_sec | has_beat), "a note needs an onset and a duration, in seconds or in beats",
+            f"duration_{unit}")
         if len(np.unique(n["id"])) != len(n):
             raise InputError("note ids must be unique within a Piece")
         if not self.tempos and np.isfinite(n["onset_beat"]).any():
@@ -184,12 +244,12 @@ class Piece:
     def _derive(self, n: np.ndarray) -> None:
         if not self.tempos:
             return
-        missing = np.isnan(n["onset_sec"])
+        missing = np.isnan(n["onset_sec"]) | np.isnan(n["duration_sec"])
         if missing.any():
             on = self.beat_to_sec(n["onset_beat"][missing])
             off = self.beat_to_sec(n["onset_beat"][missing] + n["duration_beat"][missing])
             n["onset_sec"][missing], n["duration_sec"][missing] = on, off - on
-        missing = np.isnan(n["onset_beat"])
+        missing = np.isnan(n["onset_beat"]) | np.isnan(n["duration_beat"])
         if missing.any():
             on = self.sec_to_beat(n["onset_sec"][missing])
             off = self.sec_to_beat(n["onset_sec"][missing] + n["duration_sec"][missing])

@@ -6,6 +6,7 @@ crash never leaves a partial output file.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -22,31 +23,46 @@ WRITE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".json")
 
 
 def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> Piece:
-    """Read a MIDI, MusicXML/MXL, ABC, kern, RomanText or wire-format JSON file into a Piece."""
+    """Read a MIDI, MusicXML/MXL, ABC, kern, RomanText or wire-format JSON file into a Piece.
+
+    Checks (missing, directory, suffix, empty, size) happen before a byte is read, so a huge file
+    is refused at once. Every failure is an InputError whose message starts with the path.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{p}: is a directory, expected a music file")
     if suffix not in READ_SUFFIXES:
         raise InputError(f"{p}: unsupported file type {suffix or '(no suffix)'!r}; "
                          f"supported: {', '.join(READ_SUFFIXES)}")
-    size = p.stat().st_size
-    if size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{p}: not a regular file")
+    if st.st_size == 0:
         raise InputError(f"{p}: the file is empty")
-    if size > max_bytes:
-        raise InputError(f"{p}: the file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
+    if st.st_size > max_bytes:
+        raise InputError(f"{p}: the file is {st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
                          f"(pass max_bytes= to raise it)")
-    if suffix in MIDI_SUFFIXES:
-        from .midi import read_midi
-        piece = read_midi(p.read_bytes(), str(p))
-    elif suffix in JSON_SUFFIXES:
-        from .wire import read_json
-        piece = read_json(p.read_bytes(), str(p))
-    else:
-        from .score import read_score
-        piece = read_score(p)
+    try:
+        if suffix in MIDI_SUFFIXES:
+            from .midi import read_midi
+            piece = read_midi(p.read_bytes(), str(p))
+        elif suffix in JSON_SUFFIXES:
+            from .wire import read_json
+            piece = read_json(p.read_bytes(), str(p))
+        else:
+            from .score import read_score
+            piece = read_score(p)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    except InputError as exc:
+        msg = str(exc)
+        raise InputError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
     return piece.replace(metadata={**piece.metadata, "source": str(p),
                                    "title": piece.metadata.get("title") or p.stem})
 
@@ -73,24 +89,34 @@ def save(piece: Piece, path: str | os.PathLike) -> Path:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write bytes to `path` through a temporary file in the same directory and a rename."""
+    """Write bytes to `path` through a temporary file in the same directory and a rename.
+
+    On any failure the temporary file is removed and `path` is left as it was (absent or old).
+    """
     p = Path(path)
     if isinstance(data, str):
         data = data.encode()
-    if not p.parent.exists():
+    if not p.parent.is_dir():
         raise InputError(f"{p}: the directory {p.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give a file name to write")
     try:
-        os.chmod(tmp, 0o644)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write there ({exc.strerror or exc})") from None
+    try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o644)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
         raise
     return p

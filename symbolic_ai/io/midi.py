@@ -1,7 +1,14 @@
 """Standard MIDI files (type 0 and 1) ⇄ Piece, with mido. Ticks are converted here and nowhere else.
 
-Annotations are written as marker meta events `"<kind>: <value>"` on the conductor track and read
-back from markers of that form; an annotation ends where the next one of its kind starts.
+Reading: one Piece track per (MIDI track, channel) that has notes or a program change, in that
+order, so a type-0 file is split by channel; channel 10 is a drum kit. A note_on with velocity 0
+ends a note; overlapping notes of the same pitch and channel are paired first-in, first-out.
+
+Annotations are written as marker meta events `"<kind>: <value>"` on the conductor track (what a
+DAW shows) and read back from markers of that form; an annotation ends where the next one of its
+kind starts. Files written here also carry one text meta event `symbolic_ai {json}` at tick 0 with
+the exact annotations, the pickup and whether the Piece had beats; when present it wins over the
+markers, so Piece → MIDI → Piece keeps them exactly.
 """
 from __future__ import annotations
 
@@ -16,19 +23,23 @@ import numpy as np
 
 from ..errors import InputError
 from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
-                     empty_notes)
+                     dedupe_by_start, empty_notes)
+from .wire import _clean
 
 WRITE_TPQ = 480
+SIDECAR = "symbolic_ai "  # prefix of the text meta event that carries what MIDI cannot say
 _KEY_NAMES_MAJOR = ["Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#"]
 _KEY_NAMES_MINOR = ["Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m", "A#m"]
 
 
 def _parse(data: bytes, name: str) -> mido.MidiFile:
+    if data[:4] != b"MThd":
+        raise InputError(f"{name}: not a MIDI file (it does not start with 'MThd')")
     try:
         return mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
-        reason = str(exc) or type(exc).__name__
-        raise InputError(f"{name}: not a readable MIDI file ({reason})") from None
+    except Exception as exc:  # mido raises many types (EOFError, KeySignatureError, …) on bad bytes
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise InputError(f"{name}: not a readable MIDI file, it may be truncated or corrupt ({reason})") from None
 
 
 def read_midi(data: bytes, name: str = "<midi>") -> Piece:
@@ -44,8 +55,8 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
     tsigs: list[TimeSignature] = []
     ksigs: list[KeySignature] = []
     markers: list[tuple[float, str]] = []
-    rows: list[tuple[int, int, int, int, int]] = []  # start, end, pitch, velocity, (track, channel) key
-    keys: dict[tuple[int, int], int] = {}
+    sidecar: dict = {}
+    rows: list[tuple[int, int, int, int, int, int]] = []  # start, end, pitch, velocity, track, channel
     programs: dict[tuple[int, int], int] = {}
     names: dict[int, str] = {}
 
@@ -61,8 +72,7 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
                 q = open_notes.get((msg.channel, msg.note))
                 if q:
                     start, vel = q.popleft()
-                    k = keys.setdefault((ti, msg.channel), len(keys))
-                    rows.append((start, tick, msg.note, vel, k))
+                    rows.append((start, tick, msg.note, vel, ti, msg.channel))
             elif t == "program_change":
                 programs.setdefault((ti, msg.channel), msg.program)
             elif t == "set_tempo":
@@ -78,37 +88,57 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
                 names.setdefault(ti, msg.name.strip())
             elif t == "marker":
                 markers.append((tick / tpq, msg.text))
+            elif t == "text" and msg.text.startswith(SIDECAR) and not sidecar:
+                sidecar = _read_sidecar(msg.text, name)
         for (ch, pitch), q in open_notes.items():  # notes never released end at the track's end
             for start, vel in q:
-                k = keys.setdefault((ti, ch), len(keys))
-                rows.append((start, max(tick, start), pitch, vel, k))
+                rows.append((start, max(tick, start), pitch, vel, ti, ch))
 
-    tracks = []
-    for (ti, ch), _k in sorted(keys.items(), key=lambda kv: kv[1]):
-        tracks.append(Track(program=programs.get((ti, ch), 0), name=names.get(ti, ""), is_drum=ch == 9))
-    rows.sort(key=lambda r: (r[0], r[2]))
+    keys = sorted({(r[4], r[5]) for r in rows} | set(programs))
+    index = {k: i for i, k in enumerate(keys)}
+    # the name of a type-0 file's only track, or of a type-1 conductor track, is the title
+    title_track = 0 if mf.type == 0 or not any(k[0] == 0 for k in keys) else None
+    title = names.pop(title_track, "") if title_track is not None else ""
+    tracks = tuple(Track(program=programs.get(k, 0), name=names.get(k[0], ""), is_drum=k[1] == 9) for k in keys)
+    rows.sort(key=lambda r: (r[0], r[2], index[(r[4], r[5])]))
     notes = empty_notes(len(rows))
     if rows:
         a = np.asarray(rows, dtype=np.int64)
         notes["onset_beat"] = a[:, 0] / tpq
         notes["duration_beat"] = (a[:, 1] - a[:, 0]) / tpq
-        notes["pitch"], notes["velocity"], notes["track"] = a[:, 2], a[:, 3], a[:, 4]
-    tempos = _dedupe(tempos) or [Tempo(0.0, 120.0)]
+        notes["pitch"], notes["velocity"] = a[:, 2], a[:, 3]
+        notes["track"] = [index[(r[4], r[5])] for r in rows]
     piece = Piece(
         notes=notes,
-        tracks=tuple(tracks) or (Track(),),
-        tempos=tuple(tempos),
-        time_signatures=tuple(_dedupe(tsigs)) or (TimeSignature(0.0, 4, 4),),
-        key_signatures=tuple(_dedupe(ksigs)),
-        metadata={"source": name, "ticks_per_beat": tpq, "midi_type": mf.type},
+        tracks=tracks or (Track(),),
+        tempos=tuple(dedupe_by_start(tempos)) or (Tempo(0.0, 120.0),),
+        time_signatures=tuple(dedupe_by_start(tsigs)) or (TimeSignature(0.0, 4, 4),),
+        key_signatures=tuple(dedupe_by_start(ksigs)),
+        metadata={"source": name, "title": title, "ticks_per_beat": tpq, "midi_type": mf.type},
+        pickup_beats=sidecar.get("pickup_beats", 0.0),
     )
-    return piece.annotate(_annotations_from_markers(markers, piece.duration_beat))
+    if "annotations" in sidecar:
+        piece = piece.annotate(sidecar["annotations"])
+    else:
+        piece = piece.annotate(_annotations_from_markers(markers, piece.duration_beat))
+    if sidecar.get("has_beats") is False:  # a performance written at the nominal 120 qpm
+        n = piece.notes.copy()
+        n["onset_beat"], n["duration_beat"], n["bar"], n["beat_in_bar"] = math.nan, math.nan, -1, math.nan
+        piece = piece.replace(notes=n, tempos=(), time_signatures=())
+    return piece
 
 
-def _dedupe(items: list) -> list:
-    """Keep the last event at each start beat (files often repeat a tempo at tick 0)."""
-    by_start = {round(x.start_beat, 6): x for x in items}
-    return [by_start[k] for k in sorted(by_start)]
+def _read_sidecar(text: str, name: str) -> dict:
+    """The `symbolic_ai {json}` text event written by write_midi; {} (markers are used) if unreadable."""
+    try:
+        d = json.loads(text[len(SIDECAR):])
+        anns = [Annotation(str(a[0]), float(a[1]), float(a[2]), a[3]) for a in d.get("annotations", [])]
+        out: dict = {"annotations": anns, "pickup_beats": float(d.get("pickup_beats", 0.0))}
+        if d.get("has_beats") is False:
+            out["has_beats"] = False
+        return out
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, InputError):
+        return {}
 
 
 def _key_from_mido(beat: float, key: str) -> KeySignature:
@@ -143,7 +173,10 @@ def write_midi(piece: Piece) -> bytes:
     def tick(beat: float) -> int:
         return int(round(beat * tpq))
 
-    conductor: list[tuple[int, int, mido.MetaMessage]] = []
+    sidecar = {"version": 1, "pickup_beats": p.pickup_beats, "has_beats": piece.has_beats,
+               "annotations": [[a.kind, a.start_beat, a.end_beat, a.value] for a in p.annotations]}
+    conductor: list[tuple[int, int, mido.MetaMessage]] = [
+        (0, -1, mido.MetaMessage("text", text=SIDECAR + json.dumps(_clean(sidecar), separators=(",", ":"))))]
     for t in p.tempos:
         conductor.append((tick(t.start_beat), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(t.qpm))))
     for ts in p.time_signatures:
@@ -153,19 +186,16 @@ def write_midi(piece: Piece) -> bytes:
         table = _KEY_NAMES_MINOR if ks.mode == "minor" else _KEY_NAMES_MAJOR
         conductor.append((tick(ks.start_beat), 0, mido.MetaMessage("key_signature", key=table[ks.fifths + 7])))
     for a in p.annotations:
-        value = a.value if isinstance(a.value, str) else json.dumps(a.value, separators=(",", ":"))
-        conductor.append((tick(a.start_beat), 1, mido.MetaMessage("marker", text=f"{a.kind}: {value}")))
-    name = str(p.metadata.get("title", ""))
-    tracks = [_to_track(conductor, name)]
+        value = a.value if isinstance(a.value, str) else json.dumps(_clean(a.value), separators=(",", ":"))
+        conductor.append((tick(a.start_beat), 1, mido.MetaMessage("marker", text=_latin1(f"{a.kind}: {value}"))))
+    tracks = [_to_track(conductor, _latin1(str(p.metadata.get("title") or "")))]
 
     channels = _assign_channels(p.tracks)
     for ti, tr in enumerate(p.tracks):
         ch = channels[ti]
         n = p.notes[p.notes["track"] == ti]
         events: list[tuple[int, int, mido.Message]] = [
-            (0, 0, mido.MetaMessage("track_name", name=tr.name or f"track {ti}")),
-            (0, 1, mido.Message("program_change", channel=ch, program=tr.program)),
-        ]
+            (0, 1, mido.Message("program_change", channel=ch, program=tr.program))]
         for note in n:
             on = tick(note["onset_beat"])
             off = max(tick(note["onset_beat"] + note["duration_beat"]), on + 1)
@@ -175,12 +205,17 @@ def write_midi(piece: Piece) -> bytes:
         for a in p.annotations_of("pedal"):  # sustain pedal spans written by `perform`
             events.append((tick(a.start_beat), 2, mido.Message("control_change", channel=ch, control=64, value=127)))
             events.append((tick(a.end_beat), 1, mido.Message("control_change", channel=ch, control=64, value=0)))
-        tracks.append(_to_track(events))
+        tracks.append(_to_track(events, _latin1(tr.name)))
     mf = mido.MidiFile(type=1, ticks_per_beat=tpq)
     mf.tracks.extend(tracks)
     buf = io.BytesIO()
     mf.save(file=buf)
     return buf.getvalue()
+
+
+def _latin1(text: str) -> str:
+    """MIDI text events are Latin-1 in mido: other characters become '?' (the sidecar keeps them)."""
+    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def _to_track(events: list, name: str = "") -> mido.MidiTrack:

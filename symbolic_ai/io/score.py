@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
-                     empty_notes)
+                     dedupe_by_start, empty_notes)
 
 FORMATS = {".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".abc": "abc",
            ".krn": "humdrum", ".rntxt": "romantext"}
@@ -87,7 +87,9 @@ def from_music21(score, source: str = "") -> Piece:
         time_signatures=tuple(TimeSignature(float(ts.offset), ts.numerator, ts.denominator)
                               for ts in _unique_offsets(first.getElementsByClass("TimeSignature")))
         or (TimeSignature(0.0, 4, 4),),
-        key_signatures=tuple(_key_signature(k) for k in _unique_offsets(first.getElementsByClass("KeySignature"))),
+        key_signatures=tuple(_key_signature(k) for k in _unique_offsets(
+            sorted(first.getElementsByClass("KeySignature"), key=lambda k: getattr(k, "mode", "") not in
+                   ("major", "minor")))),  # at one offset, a Key (with its mode) wins over a bare signature
         metadata={"source": source, "title": title},
         pickup_beats=_pickup(parts[0]),
     )
@@ -153,7 +155,7 @@ def _tempos(score) -> tuple[Tempo, ...]:
                 out.append(Tempo(float(start), float(min(max(qpm, 1.0), 2000.0))))
     except Exception:  # music21 can fail on odd tempo marks; the default tempo is fine then
         pass
-    return tuple(out) or (Tempo(0.0, 120.0),)
+    return tuple(dedupe_by_start(out)) or (Tempo(0.0, 120.0),)
 
 
 def _key_signature(k) -> KeySignature:
@@ -188,43 +190,88 @@ def _spans(items: list[tuple], end: float) -> list[Annotation]:
 
 
 def to_music21(piece: Piece):
-    """A music21 Score with one part per track and `chord` annotations as chord symbols."""
+    """A music21 Score with one part per track and `chord` annotations as chord symbols.
+
+    A performance known only in seconds is notated on the nominal grid used for MIDI (120 qpm,
+    beats = seconds × 2). A pickup becomes a short first measure numbered 0.
+    """
     from music21 import chord, harmony, instrument, key, meter, note, stream, tempo
 
     if not piece.has_beats:
-        raise InputError("a performance known only in seconds has no beats to notate; quantise it first")
+        from .midi import _with_nominal_tempo
+        piece = _with_nominal_tempo(piece)
     score = stream.Score()
+    sigs = piece.time_signatures or (TimeSignature(0.0, 4, 4),)
+    pickup = piece.pickup_beats if 0 < piece.pickup_beats < sigs[0].bar_beats else 0.0
     for ti, tr in enumerate(piece.tracks):
         part = stream.Part()
         part.partName = tr.name or f"track {ti}"
-        inst = instrument.instrumentFromMidiProgram(tr.program)
-        part.insert(0, inst)
+        part.insert(0, instrument.instrumentFromMidiProgram(tr.program))
         if ti == 0:
             for t in piece.tempos:
-                part.insert(t.start_beat, tempo.MetronomeMark(number=round(t.qpm, 2)))
-        for ts in piece.time_signatures:
-            part.insert(ts.start_beat, meter.TimeSignature(f"{ts.numerator}/{ts.denominator}"))
+                part.insert(_q(t.start_beat), tempo.MetronomeMark(number=round(t.qpm, 2)))
+        for ts in sigs:
+            start = pickup if ts.start_beat == 0 and pickup else ts.start_beat
+            part.insert(_q(start), meter.TimeSignature(f"{ts.numerator}/{ts.denominator}"))
+        if pickup:  # a provisional short bar; replaced by the real signature below
+            part.insert(0, _pickup_signature(pickup))
         for ks in piece.key_signatures:
-            part.insert(ks.start_beat, key.KeySignature(ks.fifths))
+            part.insert(_q(ks.start_beat), _m21_key(ks))
         n = piece.notes[piece.notes["track"] == ti]
         groups: dict[tuple[float, float], list[int]] = {}
         for x in n:
             on = _q(x["onset_beat"])
-            groups.setdefault((on, max(_q(x["duration_beat"]), 0.125)), []).append(int(x["pitch"]))
+            groups.setdefault((on, max(_q(x["duration_beat"]), 1 / 48)), []).append(int(x["pitch"]))
         for (on, dur), pitches in sorted(groups.items()):
-            el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(sorted(pitches))
+            el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(sorted(set(pitches)))
             el.quarterLength = dur
             part.insert(on, el)
         if ti == 0:
             for a in piece.annotations_of("chord"):
                 try:
-                    part.insert(_q(a.start_beat), harmony.ChordSymbol(str(a.value).replace("b", "-", 1)
-                                                                      if len(str(a.value)) > 1 and str(a.value)[1] == "b"
-                                                                      else str(a.value)))
+                    part.insert(_q(a.start_beat), harmony.ChordSymbol(_m21_figure(str(a.value))))
                 except Exception:
                     continue  # a label music21 cannot spell (e.g. "N") is left out of the notation
+        if pickup:
+            part = _as_anacrusis(part.makeNotation(), sigs[0], pickup)
         score.insert(0, part)
     return score
+
+
+def _m21_key(ks: KeySignature):
+    """A music21 Key when the mode is known (MusicXML then records it), else a KeySignature."""
+    from music21 import key
+
+    sig = key.KeySignature(ks.fifths)
+    return sig.asKey(ks.mode) if ks.mode else sig
+
+
+def _m21_figure(label: str) -> str:
+    """'Bb7' → 'B-7': music21 spells a flat root with '-'."""
+    return label[0] + "-" + label[2:] if len(label) > 1 and label[1] == "b" else label
+
+
+def _pickup_signature(pickup: float):
+    from fractions import Fraction
+
+    from music21 import meter
+
+    f = Fraction(pickup).limit_denominator(64) / 4
+    return meter.TimeSignature(f"{f.numerator}/{f.denominator}")
+
+
+def _as_anacrusis(part, first: TimeSignature, pickup: float):
+    """Measures made with a provisional short first bar → measure 0 as a proper pickup."""
+    from music21 import meter, stream
+
+    measures = list(part.getElementsByClass(stream.Measure))
+    if len(measures) > 1 and measures[1].timeSignature is not None:
+        measures[1].remove(measures[1].timeSignature)
+    measures[0].timeSignature = meter.TimeSignature(f"{first.numerator}/{first.denominator}")
+    measures[0].paddingLeft = first.bar_beats - pickup
+    for i, m in enumerate(measures):
+        m.number = i
+    return part
 
 
 def _q(beat: float, grid: int = 48) -> float:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -58,59 +59,90 @@ def piece_to_dict(piece: Piece) -> dict:
     })
 
 
+TOP_LEVEL = ("format", "version", "notes", "tracks", "tempos", "time_signatures", "key_signatures",
+             "annotations", "metadata", "pickup_beats")
+_OBJECTS = {"tracks": Track, "tempos": Tempo, "time_signatures": TimeSignature,
+            "key_signatures": KeySignature, "annotations": Annotation}
+
+
 def piece_from_dict(d: dict, name: str = "<json>") -> Piece:
-    """Build a Piece from the wire format; errors name the offending entry."""
+    """Build a Piece from the wire format; errors name the offending entry (e.g. `notes[3].pitch`)."""
     if not isinstance(d, dict):
         raise InputError(f"{name}: expected a JSON object, got {type(d).__name__}")
     if d.get("format", FORMAT) != FORMAT:
         raise InputError(f"{name}: format is {d.get('format')!r}, expected {FORMAT!r}")
     if d.get("version", VERSION) != VERSION:
         raise InputError(f"{name}: wire format version {d.get('version')!r} is not supported (this is {VERSION})")
+    unknown = sorted(set(d) - set(TOP_LEVEL))
+    if unknown:
+        raise InputError(f"{name}: unknown key {unknown[0]!r}; keys are {', '.join(TOP_LEVEL)}")
     try:
-        raw = d.get("notes", [])
-        if not isinstance(raw, list):
-            raise InputError(f"{name}: 'notes' must be a list")
-        notes = empty_notes(len(raw))
-        for i, nd in enumerate(raw):
-            if not isinstance(nd, dict) or "pitch" not in nd:
-                raise InputError(f"{name}: notes[{i}] must be an object with at least 'pitch', got {nd!r:.80}")
-            for k, v in nd.items():
-                if k not in NOTE_DTYPE.names:
-                    raise InputError(f"{name}: notes[{i}] has unknown field {k!r}")
-                if v is None:
-                    continue
-                if not isinstance(v, (int, float)) or isinstance(v, bool):
-                    raise InputError(f"{name}: notes[{i}].{k} must be a number, got {v!r}")
-                kind = NOTE_DTYPE[k]
-                if kind.kind == "i" and (not float(v).is_integer() or not
-                                         np.iinfo(kind).min <= v <= np.iinfo(kind).max):
-                    raise InputError(f"{name}: notes[{i}].{k} must be a whole number in range, got {v!r}")
-                notes[k][i] = v
-            if "id" not in nd:
-                notes["id"][i] = i
-        has_tempo = "tempos" in d
-
-        def objs(key: str, cls):
-            return tuple(cls(**o) for o in d.get(key, []))
-
-        kwargs: dict[str, Any] = dict(
-            notes=notes,
-            tracks=objs("tracks", Track) or (Track(),),
-            key_signatures=objs("key_signatures", KeySignature),
-            annotations=objs("annotations", Annotation),
-            metadata=dict(d.get("metadata") or {}),
-            pickup_beats=float(d.get("pickup_beats") or 0.0),
-        )
-        if has_tempo:
-            kwargs["tempos"] = objs("tempos", Tempo)
-        if "time_signatures" in d:
-            kwargs["time_signatures"] = objs("time_signatures", TimeSignature)
+        kwargs: dict[str, Any] = {"notes": _notes(d.get("notes", []), name)}
+        for key, cls in _OBJECTS.items():
+            if key in d:
+                kwargs[key] = _objects(d[key], key, cls, name)
+        if not kwargs.get("tracks", True):
+            kwargs["tracks"] = (Track(),)
+        metadata = d.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise InputError(f"'metadata' must be an object, got {metadata!r:.80}")
+        kwargs["metadata"] = dict(metadata)
+        if d.get("pickup_beats") is not None:
+            kwargs["pickup_beats"] = _number(d["pickup_beats"], "pickup_beats")
         return Piece(**kwargs)
     except InputError as exc:
-        msg = str(exc)
+        msg = re.sub(r"^note (\d+) \(id -?\d+\)", r"notes[\1]", str(exc))  # the Piece keeps the order
         raise InputError(msg if msg.startswith(name) else f"{name}: {msg}") from None
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InputError(f"{name}: not a valid {FORMAT} document ({exc})") from None
+
+
+def _number(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InputError(f"{where} must be a number, got {v!r:.80}")
+    return v
+
+
+def _notes(raw: Any, name: str) -> np.ndarray:
+    if not isinstance(raw, list):
+        raise InputError(f"'notes' must be a list, got {type(raw).__name__}")
+    notes = empty_notes(len(raw))
+    for i, nd in enumerate(raw):
+        if not isinstance(nd, dict) or "pitch" not in nd:
+            raise InputError(f"notes[{i}] must be an object with at least 'pitch', got {nd!r:.80}")
+        for k, v in nd.items():
+            if k not in NOTE_DTYPE.names:
+                raise InputError(f"notes[{i}] has unknown field {k!r}; fields are {', '.join(NOTE_DTYPE.names)}")
+            if v is None:
+                continue
+            _number(v, f"notes[{i}].{k}")
+            kind = NOTE_DTYPE[k]
+            if kind.kind == "i" and not (math.isfinite(v) and float(v).is_integer()
+                                         and np.iinfo(kind).min <= v <= np.iinfo(kind).max):
+                raise InputError(f"notes[{i}].{k} must be a whole number in range, got {v!r}")
+            notes[k][i] = v
+        if "id" not in nd or nd["id"] is None:
+            notes["id"][i] = i
+    return notes
+
+
+def _objects(raw: Any, key: str, cls: type, name: str) -> tuple:
+    if not isinstance(raw, list):
+        raise InputError(f"{key!r} must be a list, got {type(raw).__name__}")
+    fields = [f.name for f in dataclasses.fields(cls)]
+    out = []
+    for i, o in enumerate(raw):
+        if not isinstance(o, dict):
+            raise InputError(f"{key}[{i}] must be an object, got {o!r:.80}")
+        extra = sorted(set(o) - set(fields))
+        if extra:
+            raise InputError(f"{key}[{i}] has unknown field {extra[0]!r}; fields are {', '.join(fields)}")
+        try:
+            out.append(cls(**o))
+        except TypeError:
+            missing = [f for f in fields if f not in o]
+            raise InputError(f"{key}[{i}] lacks {', '.join(map(repr, missing))}") from None
+        except InputError as exc:
+            raise InputError(f"{key}[{i}]: {exc}") from None
+    return tuple(out)
 
 
 def dumps(obj: Any, indent: int | None = None) -> str:
