@@ -4,6 +4,7 @@
   symbolic-ai run TASK INPUT... [-o OUT] [--json] [--PARAM VALUE ...]
   symbolic-ai info                                   version, models, execution providers
   symbolic-ai data check [--data-root DIR]           which datasets are present
+  symbolic-ai serve [--osc-port N] [--http-port N]    the local inference daemon (OSC + HTTP)
 
 Errors print one line naming the input and the problem and exit with code 2
 (`--debug` shows the traceback).
@@ -74,7 +75,42 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub.required = True
     check = data_sub.add_parser("check", help="which datasets are present, with counts")
     check.add_argument("--data-root", help="data directory (default: $SYMBOLIC_AI_DATA or ../shared/data)")
+    _add_serve_parser(sub)
     return parser
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the local inference daemon: OSC over UDP and HTTP/JSON (see docs/daemon.md)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --token)")
+    p.add_argument("--osc-port", type=int, default=9010, help="UDP port for OSC, 0 = any free (default 9010)")
+    p.add_argument("--http-port", type=int, default=9011, help="TCP port for HTTP, 0 = any free (default 9011)")
+    p.add_argument("--no-osc", action="store_true", help="do not serve OSC")
+    p.add_argument("--no-http", action="store_true", help="do not serve HTTP")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="execution device for models")
+    p.add_argument("--allow-dir", action="append", metavar="DIR",
+                   help="directory file jobs may read and write (repeatable; default: . and the temp dir)")
+    p.add_argument("--token", help="secret clients must send (default $SYMBOLIC_AI_TOKEN); needed off loopback")
+    p.add_argument("--workers", type=int, default=0, help="jobs run at once (default min(4, CPUs))")
+    p.add_argument("--max-queue", type=int, default=256, help="jobs waiting before new ones are refused")
+    p.add_argument("--max-notes", type=int, default=100_000, help="notes per note list or input file")
+    p.add_argument("--max-file-mb", type=float, default=16, help="largest input file in MB")
+    p.add_argument("--job-timeout", type=float, default=120, help="seconds a job may run")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from .bridges.config import Config
+    from .bridges.server import serve
+
+    config = Config(host=args.host, osc_port=None if args.no_osc else args.osc_port,
+                    http_port=None if args.no_http else args.http_port, device=args.device,
+                    token=args.token or os.environ.get("SYMBOLIC_AI_TOKEN") or None,
+                    workers=args.workers, max_queue=args.max_queue, max_notes=args.max_notes,
+                    max_file_bytes=int(args.max_file_mb * 1024 * 1024), job_timeout_s=args.job_timeout,
+                    **({"allow_dirs": tuple(Path(d) for d in args.allow_dir)} if args.allow_dir else {}))
+    return serve(config, args.log_level)
 
 
 def cmd_tasks(_args: argparse.Namespace) -> int:
@@ -166,8 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
-        handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data}[args.command]
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version or a usage error: argparse has printed it
+            return exc.code if isinstance(exc.code, int) else 2
+        handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data,
+                   "serve": cmd_serve}[args.command]
         return handler(args)
     except SymbolicAIError as exc:
         if debug:

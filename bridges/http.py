@@ -1,0 +1,377 @@
+"""The HTTP/JSON adapter: the same jobs as OSC, for MuseScore plugins, Node-for-Max and REAPER.
+
+A small HTTP/1.1 server on asyncio streams (no new dependency): keep-alive, bounded headers and
+bodies, read timeouts. Requests from web pages are refused (an `Origin` that is not loopback, a
+`Host` that is not the daemon's, a POST that is not `application/json`), so a browser cannot be
+used to reach the daemon. With a token every route but `/sai/ping` and `/openapi.json` needs
+`Authorization: Bearer TOKEN`. The route handlers' docstrings are the help served at `/`.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from symbolic_ai import __version__, registry
+from symbolic_ai.errors import SymbolicAIError
+from symbolic_ai.io.wire import dumps, piece_from_dict, piece_to_dict
+
+from . import files
+from .config import Config, is_loopback
+from .engine import FINAL, Engine, Job
+from .errors import BadRequest, DaemonError, Forbidden, NotFound, TooLarge, Unauthorized, http_status
+from .openapi import openapi
+from .wire import as_int, new_annotations, piece_from_notes
+
+log = logging.getLogger("symbolic_ai.daemon.http")
+
+HEADER_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0
+MAX_HEADERS = 64
+LINE_LIMIT = 16384
+REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+           404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
+           411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
+           422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    match: re.Match | None = None
+
+    def flag(self, name: str, default: bool) -> bool:
+        v = self.query.get(name)
+        return default if v is None else v.lower() in ("1", "true", "yes", "on")
+
+
+class Response:
+    def __init__(self, status: int, body: Any = None, *, content_type: str = "application/json",
+                 headers: dict[str, str] | None = None) -> None:
+        self.status, self.headers = status, dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = dumps(body)
+        self.body = body.encode() if isinstance(body, str) else (body or b"")
+        self.headers["Content-Type"] = content_type
+
+
+def error_response(exc: BaseException) -> Response:
+    code = getattr(exc, "code", "internal")
+    return Response(http_status(exc), {"error": {"code": code, "message": str(exc)}})
+
+
+class HttpServer:
+    """Routes: (method, pattern, handler) tried in order; `{task}` routes come from the registry."""
+
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.engine, self.config = engine, config
+        self.routes: list[tuple[str, re.Pattern, Callable[[Request], Awaitable[Response | None]]]] = [
+            ("GET", re.compile(r"/"), self.index),
+            ("GET", re.compile(r"/openapi\.json"), self.openapi),
+            ("GET", re.compile(r"/sai/ping"), self.ping),
+            ("GET", re.compile(r"/sai/caps"), self.caps),
+            ("GET", re.compile(r"/sai/status"), self.status),
+            ("GET", re.compile(r"/sai/jobs"), self.list_jobs),
+            ("GET", re.compile(r"/sai/jobs/(\d{1,18})"), self.get_job),
+            ("GET", re.compile(r"/sai/jobs/(\d{1,18})/events"), self.events),
+            ("POST", re.compile(r"/sai/jobs/(\d{1,18})/cancel"), self.cancel),
+            ("POST", re.compile(r"/sai/([A-Za-z0-9_.-]{1,64})"), self.submit),
+        ]
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> asyncio.base_events.Server:
+        server = await asyncio.start_server(self._connection, host, port, limit=LINE_LIMIT)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+    # -- connection handling -----------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    req = await self._read_request(reader)
+                except DaemonError as exc:
+                    await self._write(writer, error_response(exc), close=True)
+                    return
+                if req is None:
+                    return
+                close = req.headers.get("connection", "").lower() == "close"
+                try:
+                    resp = await self._dispatch(req, writer)
+                except SymbolicAIError as exc:
+                    resp = error_response(exc)
+                except Exception as exc:
+                    log.exception("%s %s failed", req.method, req.path)
+                    resp = Response(500, {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}})
+                if resp is None:  # streamed (server-sent events): the connection is done
+                    return
+                await self._write(writer, resp, close=close)
+                if close:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            pass  # the client went away or stalled: nothing to answer
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("HTTP connection failed")
+        finally:
+            writer.close()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> Request | None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return None  # an idle keep-alive connection: close quietly
+        except (ValueError, asyncio.LimitOverrunError):
+            raise TooLarge("request line too long") from None
+        if not line:
+            return None
+        parts = line.decode("latin-1").rstrip("\r\n").split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise BadRequest(f"not an HTTP/1.x request line: {line[:80]!r}")
+        method, target, version = parts
+        headers: dict[str, str] = {} if version == "HTTP/1.1" else {"connection": "close"}
+        while True:
+            try:
+                h = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT_S)
+            except (ValueError, asyncio.LimitOverrunError):
+                raise TooLarge("header line too long") from None
+            if h in (b"\r\n", b"\n"):
+                break
+            if not h:
+                raise asyncio.IncompleteReadError(h, None)
+            if len(headers) >= MAX_HEADERS:
+                raise TooLarge(f"more than {MAX_HEADERS} headers")
+            name, sep, value = h.decode("latin-1").partition(":")
+            if not sep or not name.strip():
+                raise BadRequest(f"malformed header line {h[:80]!r}")
+            headers[name.strip().lower()] = value.strip()
+        if "transfer-encoding" in headers:
+            raise BadRequest("chunked request bodies are not supported; send Content-Length")
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            raise BadRequest(f"bad Content-Length {headers['content-length']!r:.40}") from None
+        if length < 0:
+            raise BadRequest(f"bad Content-Length {length}")
+        if length > self.config.max_body_bytes:
+            raise TooLarge(f"request body of {length} bytes is over the daemon's {self.config.max_body_bytes}-byte limit")
+        body = await asyncio.wait_for(reader.readexactly(length), BODY_TIMEOUT_S) if length else b""
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        return Request(method.upper(), url.path or "/", query, headers, body)
+
+    async def _write(self, writer: asyncio.StreamWriter, resp: Response, close: bool = False) -> None:
+        head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
+                f"Content-Length: {len(resp.body)}", "Cache-Control: no-store",
+                "X-Content-Type-Options: nosniff", f"Connection: {'close' if close else 'keep-alive'}"]
+        head += [f"{k}: {v}" for k, v in resp.headers.items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + resp.body)
+        await writer.drain()
+
+    async def _dispatch(self, req: Request, writer: asyncio.StreamWriter) -> Response | None:
+        self._check_origin(req)
+        allowed = []
+        for method, pattern, handler in self.routes:
+            m = pattern.fullmatch(req.path)
+            if m:
+                if method != req.method:
+                    allowed.append(method)
+                    continue
+                if self.config.token and handler not in (self.ping, self.openapi):
+                    self._check_token(req)
+                req.match = m
+                if handler == self.events:
+                    return await self.events(req, writer)
+                return await handler(req)
+        if allowed:
+            return Response(405, {"error": {"code": "bad_request", "message": f"{req.method} {req.path}: "
+                                            f"use {', '.join(allowed)}"}}, headers={"Allow": ", ".join(allowed)})
+        raise NotFound(f"{req.path}: no such route; see GET / or GET /openapi.json")
+
+    def _check_origin(self, req: Request) -> None:
+        origin = req.headers.get("origin")
+        if origin and origin != "null":
+            host = urlsplit(origin).hostname or ""
+            if not is_loopback(host):
+                raise Forbidden(f"requests from web pages ({origin}) are refused")
+        if not self.config.token:
+            host = req.headers.get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:host.find("]")]
+            if host and not (is_loopback(name) or name == self.config.host):
+                raise Forbidden(f"Host {host!r} is not this daemon (a DNS-rebinding page?); use 127.0.0.1")
+        if req.method == "POST" and req.body:
+            ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                raise Forbidden(f"POST bodies must be application/json, got {ctype or 'no Content-Type'!r}")
+
+    def _check_token(self, req: Request) -> None:
+        auth = req.headers.get("authorization", "")
+        given = auth[7:] if auth.lower().startswith("bearer ") else ""
+        if not secrets.compare_digest(given.encode(), (self.config.token or "").encode()):
+            raise Unauthorized("this daemon needs 'Authorization: Bearer TOKEN' (the --token it was started with)")
+
+    # -- routes ------------------------------------------------------------------------------
+    async def index(self, req: Request) -> Response:
+        """GET / — this help: every route and what it does."""
+        lines = [f"symbolic-ai daemon {__version__}: HTTP/JSON routes (OpenAPI at /openapi.json)", ""]
+        for _method, _pattern, handler in self.routes:
+            route, _, text = " ".join((handler.__doc__ or "").split()).partition(" — ")
+            lines += [route, f"    {text}"]
+        lines += ["", "tasks: " + ", ".join(registry.TASKS)]
+        return Response(200, "\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+
+    async def openapi(self, req: Request) -> Response:
+        """GET /openapi.json — the OpenAPI 3 description of these routes, generated from the task registry."""
+        return Response(200, openapi())
+
+    async def ping(self, req: Request) -> Response:
+        """GET /sai/ping — {"version"}: is the daemon there."""
+        return Response(200, {"version": __version__})
+
+    async def caps(self, req: Request) -> Response:
+        """GET /sai/caps — every task with its summary, model, input and output kinds and parameter schemas."""
+        return Response(200, {"version": __version__, "tasks": [
+            {"name": s.name, "summary": s.summary, "model": s.model, "input": s.input, "output": s.output,
+             "doc": s.doc, "params": {p.name: p.schema() for p in s.params}} for s in registry.TASKS.values()]})
+
+    async def status(self, req: Request) -> Response:
+        """GET /sai/status — queue and job counters."""
+        return Response(200, self.engine.stats())
+
+    async def list_jobs(self, req: Request) -> Response:
+        """GET /sai/jobs — the running jobs and the most recent finished ones (OSC jobs too)."""
+        jobs = list(self.engine.active.values()) + list(self.engine.finished.values())[-100:]
+        return Response(200, {"jobs": [j.status() for j in jobs]})
+
+    async def get_job(self, req: Request) -> Response:
+        """GET /sai/jobs/{id}[?piece=0|1] — a job's state, progress and, when done, its result (with the
+        result piece in the JSON wire format if piece=1; default 1 for tasks that make new notes)."""
+        return Response(200, self._job_doc(self._job(req), req))
+
+    async def cancel(self, req: Request) -> Response:
+        """POST /sai/jobs/{id}/cancel — cancel a queued or running job; returns its state."""
+        job = self._job(req)
+        self.engine.cancel(job)
+        return Response(200, job.status())
+
+    async def events(self, req: Request, writer: asyncio.StreamWriter) -> None:
+        """GET /sai/jobs/{id}/events — server-sent events: `progress` with the state, then one `done` or
+        `error` with the whole job document; the stream then ends."""
+        job = self._job(req)
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        if job.state not in FINAL:
+            job.listeners.append(lambda j, event: queue.put_nowait(event))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+                     b"Connection: close\r\n\r\n")
+        event = "progress" if job.state not in FINAL else "done" if job.state == "done" else "error"
+        while True:
+            doc = self._job_doc(job, req) if event != "progress" else job.status()
+            writer.write(f"event: {event}\ndata: {dumps(doc)}\n\n".encode())
+            await writer.drain()
+            if event != "progress":
+                return None
+            event = await queue.get()
+
+    async def submit(self, req: Request) -> Response:
+        """POST /sai/{task}[?wait=1] — run a task. JSON body: one of `piece` (the wire format), `notes`
+        ([[pitch, velocity, start_beats, duration_beats, channel], ...] with optional `qpm`, `numerator`,
+        `denominator`) or `in_path` (+ `out_path`); optional `params`, `request_id`, `wait`. Answers 202 with
+        the job (poll /sai/jobs/{id}) or, with wait, 200 with the finished job."""
+        task = req.match.group(1)
+        spec = registry.get(task)
+        body = _json(req.body)
+        unknown = set(body) - {"piece", "notes", "qpm", "numerator", "denominator", "in_path", "out_path",
+                               "params", "request_id", "wait"}
+        if unknown:
+            raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))} in the request body")
+        sources = [k for k in ("piece", "notes", "in_path") if k in body]
+        if len(sources) != 1:
+            raise BadRequest(f"give exactly one of piece, notes, in_path; got {', '.join(sources) or 'none'}")
+        params = body.get("params", {})
+        if not isinstance(params, dict):
+            raise BadRequest(f"params must be an object, got {type(params).__name__}")
+        rid = body.get("request_id")
+        if rid is not None:
+            rid = as_int(rid, "request_id")
+        wait = body.get("wait", False)
+        if not isinstance(wait, bool):
+            raise BadRequest(f"wait must be true or false, got {wait!r:.40}")
+        load, save = self._source(body)
+        job = self.engine.submit(spec.name, params, load, save, client="http", request_id=rid)
+        if wait or req.flag("wait", False):
+            try:
+                await asyncio.wait_for(job.done_event.wait(), self.config.job_timeout_s + 5)
+            except asyncio.TimeoutError:
+                pass
+            return Response(200, self._job_doc(job, req))
+        return Response(202, job.status(), headers={"Location": f"/sai/jobs/{job.id}"})
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _source(self, body: dict) -> tuple[Callable, Callable | None]:
+        config = self.config
+        if "piece" in body:
+            doc = body["piece"]
+            if not isinstance(doc, dict):
+                raise BadRequest(f"piece must be an object in the wire format, got {type(doc).__name__}")
+            if isinstance(doc.get("notes"), list):
+                files.check_notes(len(doc["notes"]), config, "piece")
+            return (lambda: piece_from_dict(doc, "piece")), None
+        if "notes" in body:
+            rows = body["notes"]
+            if not isinstance(rows, list):
+                raise BadRequest(f"notes must be a list of [pitch, velocity, start_beats, duration_beats, "
+                                 f"channel], got {type(rows).__name__}")
+            files.check_notes(len(rows), config, "notes")
+            qpm = body.get("qpm", 120.0)
+            num, den = as_int(body.get("numerator", 4), "numerator"), as_int(body.get("denominator", 4), "denominator")
+            if isinstance(qpm, bool) or not isinstance(qpm, (int, float)):
+                raise BadRequest(f"qpm must be a number, got {qpm!r:.40}")
+            for i, r in enumerate(rows):
+                if not isinstance(r, list):
+                    raise BadRequest(f"notes[{i}] must be a list of 5 numbers, got {r!r:.60}")
+            piece_from_notes([], qpm=float(qpm), numerator=num, denominator=den)
+            return (lambda: piece_from_notes(rows, qpm=float(qpm), numerator=num, denominator=den)), None
+        src = files.input_path(body["in_path"], config)
+        out = files.output_path(body.get("out_path"), config)
+        save = None if out is None else (lambda result: files.atomic_write(out, files.encode_result(result, out)))
+        return (lambda: files.read_input(src, config)), save
+
+    def _job(self, req: Request) -> Job:
+        job = self.engine.get(int(req.match.group(1)))
+        if job is None:
+            raise NotFound(f"no job {req.match.group(1)} (finished jobs are kept for the last "
+                           f"{self.config.keep_finished})")
+        return job
+
+    def _job_doc(self, job: Job, req: Request) -> dict:
+        doc = job.status()
+        if job.result is not None:
+            spec = registry.TASKS[job.task]
+            doc["annotations"] = [dataclasses.asdict(a) for a in new_annotations(job.input_piece, job.result)]
+            if req.flag("piece", spec.output == "piece"):
+                doc["piece"] = piece_to_dict(job.result.piece)
+        return doc
+
+
+def _json(body: bytes) -> dict:
+    if not body:
+        raise BadRequest("the request needs a JSON object body")
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the body is not valid JSON ({str(exc)[:120]})") from None
+    if not isinstance(doc, dict):
+        raise BadRequest(f"the body must be a JSON object, got {type(doc).__name__}")
+    return doc
