@@ -19,6 +19,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, get_args, get_origin
 
+import numpy as np
+
 from .errors import ParameterError, UnknownTaskError
 from .piece import Piece
 
@@ -45,6 +47,7 @@ class Param:
     def coerce(self, value: Any, task: str = "") -> Any:
         """Convert a CLI/OSC/JSON value to this parameter's type and check it; ParameterError if not."""
         where = f"{task}: parameter {self.name!r}" if task else f"parameter {self.name!r}"
+        given = value
         try:
             if self.type is bool:
                 if isinstance(value, str):
@@ -52,16 +55,20 @@ class Param:
                     if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                         raise ValueError
                     value = low in ("1", "true", "yes", "on")
-                elif isinstance(value, (int, float)) and value in (0, 1):
+                elif isinstance(value, (int, float, np.integer, np.floating, np.bool_)) and value in (0, 1):
                     value = bool(value)
                 elif not isinstance(value, bool):
                     raise ValueError
             elif self.type is int:
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                if isinstance(value, str):
+                    value = float(value.strip()) if not value.strip().lstrip("+-").isdigit() else int(value)
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
                     raise ValueError
-                value = int(value) if not isinstance(value, str) else int(value.strip())
+                if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+                    raise ValueError  # 3.0 is 3; 3.5, NaN and inf are not integers
+                value = int(value)
             elif self.type is float:
-                if isinstance(value, bool):
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, float, np.number)):
                     raise ValueError
                 value = float(value)
                 if not math.isfinite(value):
@@ -70,11 +77,11 @@ class Param:
                 if not isinstance(value, str):
                     raise ValueError
         except (TypeError, ValueError):
-            raise ParameterError(f"{where} must be {self.type_name}, got {value!r}") from None
+            raise ParameterError(f"{where} must be {self.type_name}, got {given!r}") from None
         if self.choices is not None and value not in self.choices:
-            raise ParameterError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+            raise ParameterError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {given!r}")
         if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
-            raise ParameterError(f"{where} must be in {self.range_text}, got {value!r}")
+            raise ParameterError(f"{where} must be in {self.range_text}, got {given!r}")
         return value
 
     @property

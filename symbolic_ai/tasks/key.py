@@ -159,7 +159,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def key(
     piece: Piece,
     *,
-    profile: Literal["krumhansl", "temperley", "aarden"] = "krumhansl",
+    profile: Annotated[Literal["krumhansl", "temperley", "aarden"],
+                       Arg("key profile: Krumhansl–Kessler, Temperley or Aarden–Essen")] = "krumhansl",
     window_beats: Annotated[float, Arg("local-key window length in quarter notes", ge=2, le=512)] = 16.0,
     hop_beats: Annotated[float, Arg("hop between local windows in quarter notes", ge=0.5, le=128)] = 4.0,
     switch_cost: Annotated[float, Arg("cost of a key change; higher gives fewer modulations", ge=0, le=100)] = 2.0,

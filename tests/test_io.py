@@ -1,0 +1,314 @@
+"""File IO: MIDI (type 0/1), MusicXML, ABC, kern, RomanText and the JSON wire format, with round trips."""
+from __future__ import annotations
+
+import json
+import math
+
+import mido
+import numpy as np
+import pytest
+
+import symbolic_ai as sai
+from conftest import DATA, EXAMPLES
+from symbolic_ai.errors import InputError
+from symbolic_ai.io import write_atomic
+from symbolic_ai.io.midi import read_midi, write_midi
+from symbolic_ai.io.wire import FORMAT, VERSION, piece_from_dict, piece_to_dict
+from symbolic_ai.piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
+                               notes_from_columns)
+
+FIELDS = ["onset_beat", "duration_beat", "pitch", "velocity", "track", "bar", "beat_in_bar"]
+
+
+def rows(p: Piece, fields=FIELDS) -> list[tuple]:
+    """Notes as sorted tuples (rounded floats), independent of order and ids."""
+    return sorted(tuple(round(float(x), 6) if isinstance(x, float) else int(x) for x in r)
+                  for r in p.notes[fields].tolist())
+
+
+def rich_piece() -> Piece:
+    """Tempo, time and key signature changes, a pickup, drums, a same-pitch overlap, odd annotations.
+
+    The two overlapping C4s end in the order they start: MIDI cannot tell which note_off belongs to
+    which note_on, and the reader pairs them first in, first out.
+    """
+    n = notes_from_columns(
+        onset_beat=[0.0, 1.0, 1.5, 3.0, 5.0, 9.5, 10.0, 1.0, 3.0],
+        duration_beat=[1.0, 2.0, 2.0, 2.5, 4.0, 0.5, 3.0, 0.25, 0.25],
+        pitch=[67, 60, 60, 64, 62, 71, 67, 36, 42],
+        velocity=[80, 70, 90, 64, 100, 50, 1, 110, 90],
+        track=[0, 0, 0, 0, 1, 1, 0, 2, 2],
+    )
+    return Piece(
+        notes=n,
+        tracks=(Track(0, "Piano"), Track(33, "Bass"), Track(0, "Kit", is_drum=True)),
+        tempos=(Tempo(0.0, 100.0), Tempo(5.0, 75.0), Tempo(9.0, 150.0)),
+        time_signatures=(TimeSignature(0.0, 4, 4), TimeSignature(5.0, 3, 4), TimeSignature(8.0, 6, 8)),
+        key_signatures=(KeySignature(0.0, -3, "minor"), KeySignature(5.0, 2, "major")),
+        annotations=(Annotation("chord", 1.0, 3.0, "Cm"), Annotation("chord", 3.0, 5.0, "Bb7"),
+                     Annotation("chord", 6.0, 8.0, "D"),  # a gap before it: markers alone would lose that
+                     Annotation("emotion", 0.0, 13.0, {"quadrant": "Q3", "valence": -0.25}),
+                     Annotation("lyric", 1.0, 2.0, "ünïcödé ♪")),
+        metadata={"title": "rich"},
+        pickup_beats=1.0,
+    )
+
+
+# -- MIDI ------------------------------------------------------------------------------------------
+def test_type0_is_split_into_tracks_by_channel():
+    p = sai.load(DATA / "type0_channels.mid")
+    assert p.metadata["midi_type"] == 0 and p.metadata["title"] == "type0 song"
+    assert [(t.program, t.is_drum) for t in p.tracks] == [(0, False), (48, False), (0, True)]
+    assert rows(p, ["onset_beat", "duration_beat", "pitch", "track"]) == [
+        (0.0, 0.25, 36, 2), (0.0, 4.0, 55, 1), (1.0, 1.0, 60, 0), (2.0, 1.0, 64, 0)]
+    assert p.pitched()["pitch"].tolist() == [55, 60, 64]
+
+
+def test_type1_tempo_time_and_key_changes_markers_and_overlaps():
+    p = sai.load(DATA / "type1_changes.mid")
+    assert [t.name for t in p.tracks] == ["Piano", "Bass"] and p.tracks[1].program == 33
+    assert [(t.start_beat, t.qpm) for t in p.tempos] == [(0.0, 120.0), (4.0, 60.0), (7.0, 240.0)]
+    assert [(s.start_beat, s.numerator, s.denominator) for s in p.time_signatures] == \
+        [(0.0, 4, 4), (4.0, 3, 4), (7.0, 6, 8)]
+    assert [(k.start_beat, k.fifths, k.mode) for k in p.key_signatures] == [(0.0, 2, "major"), (4.0, 2, "minor")]
+    got = rows(p, ["onset_beat", "duration_beat", "pitch", "velocity", "track", "onset_sec", "bar"])
+    assert got == [
+        (0.0, 2.0, 62, 90, 0, 0.0, 0),      # overlapping D4s paired first in, first out;
+        (0.0, 4.0, 38, 100, 1, 0.0, 0),
+        (1.0, 2.0, 62, 60, 0, 0.5, 0),      # the second one ends at the velocity-0 note_on's partner
+        (4.0, 3.0, 35, 100, 1, 2.0, 1),     # 60 qpm from beat 4, 3/4 from beat 4 (bar 1)
+        (4.0, 3.0, 71, 80, 0, 2.0, 1),
+        (7.0, 1.0, 74, 80, 0, 5.0, 2),      # never released: ends with its track
+    ]
+    assert [(a.kind, a.start_beat, a.end_beat, a.value) for a in p.annotations] == [
+        ("chord", 0.0, 4.0, "D"), ("chord", 4.0, 8.0, "Bm"), ("marker", 7.0, 8.0, "Coda")]
+
+
+def test_running_status_and_velocity_zero_note_off():
+    p = sai.load(DATA / "running_status.mid")
+    assert rows(p, ["onset_beat", "duration_beat", "pitch", "velocity"]) == [(0.0, 1.0, 60, 100), (0.0, 1.0, 64, 100)]
+
+
+def test_midi_round_trip_keeps_everything():
+    src = rich_piece()
+    back = read_midi(write_midi(src))
+    assert rows(back) == rows(src)
+    np.testing.assert_allclose(sorted(back.notes["onset_sec"]), sorted(src.notes["onset_sec"]), atol=1e-6)
+    assert back.tracks == src.tracks
+    assert back.tempos == src.tempos and back.time_signatures == src.time_signatures
+    assert back.key_signatures == src.key_signatures
+    assert back.annotations == src.annotations and back.pickup_beats == 1.0
+    assert back.metadata["title"] == "rich"
+
+
+def test_midi_markers_are_readable_in_a_daw():
+    mf = mido.MidiFile(file=__import__("io").BytesIO(write_midi(rich_piece())))
+    markers = [m.text for m in mf.tracks[0] if m.type == "marker"]
+    assert "chord: Cm" in markers and 'emotion: {"quadrant":"Q3","valence":-0.25}' in markers
+    assert "lyric: ?n?c?d? ?" not in markers and any(m.startswith("lyric: ") for m in markers)
+
+
+def test_markers_without_sidecar_become_annotations():
+    mf = mido.MidiFile(file=__import__("io").BytesIO(write_midi(rich_piece())))
+    mf.tracks[0] = mido.MidiTrack(m for m in mf.tracks[0] if not (m.type == "text"))
+    buf = __import__("io").BytesIO()
+    mf.save(file=buf)
+    p = read_midi(buf.getvalue())
+    chords = [(a.start_beat, a.end_beat, a.value) for a in p.annotations_of("chord")]
+    assert chords == [(1.0, 3.0, "Cm"), (3.0, 6.0, "Bb7"), (6.0, p.duration_beat, "D")]
+    assert p.annotations_of("emotion")[0].value == {"quadrant": "Q3", "valence": -0.25}
+
+
+def test_performance_in_seconds_round_trips_through_every_format(tmp_path):
+    n = notes_from_columns(pitch=[60, 64, 67], onset_sec=[0.0, 0.333, 1.25], duration_sec=[0.5, 0.25, 2.0],
+                           velocity=[30, 60, 90])
+    perf = Piece(notes=n, tempos=(), time_signatures=(), metadata={"title": "perf"})
+    back = sai.load(sai.save(perf, tmp_path / "perf.mid"))
+    assert not back.has_beats and np.isnan(back.notes["onset_beat"]).all()
+    np.testing.assert_allclose(back.notes["onset_sec"], n["onset_sec"], atol=1 / 960)
+    np.testing.assert_allclose(back.notes["duration_sec"], n["duration_sec"], atol=1 / 960)
+    j = sai.load(sai.save(perf, tmp_path / "perf.json"))
+    assert not j.has_beats and rows(j, ["onset_sec", "duration_sec", "pitch", "velocity"]) == \
+        rows(perf, ["onset_sec", "duration_sec", "pitch", "velocity"])
+    x = sai.load(sai.save(perf, tmp_path / "perf.musicxml"))  # notated on the nominal 120 qpm grid
+    assert x.notes["pitch"].tolist() == [60, 64, 67]
+    np.testing.assert_allclose(x.notes["onset_sec"], n["onset_sec"], atol=1 / 96)
+
+
+@pytest.mark.parametrize("name", ["maple_leaf_rag.mid", "folk_melody.mid"])
+def test_example_midi_round_trip(name, tmp_path):
+    p = sai.load(EXAMPLES / name)
+    assert len(p) > 20
+    back = sai.load(sai.save(p, tmp_path / "x.mid"))
+    assert rows(back) == rows(p) and back.tempos == p.tempos
+
+
+# -- MusicXML and music21 formats ------------------------------------------------------------------
+def test_musicxml_harmony_pickup_key_and_tempo():
+    p = sai.load(DATA / "harmony.musicxml")
+    assert p.metadata["title"] == "Harmony test" and p.tracks[0].name == "Melody"
+    assert p.pickup_beats == 0.5 and p.tempos == (Tempo(0.0, 90.0),)
+    assert p.key_signatures == (KeySignature(0.0, -1, "minor"),)
+    assert rows(p, ["onset_beat", "duration_beat", "pitch", "bar", "beat_in_bar"]) == [
+        (0.0, 0.5, 69, 0, 0.0), (0.5, 2.0, 74, 1, 0.0), (2.5, 1.0, 73, 1, 2.0), (3.5, 2.5, 70, 2, 0.0)]
+    assert [(a.start_beat, a.end_beat, a.value) for a in p.annotations_of("chord")] == \
+        [(0.5, 2.5, "Dm"), (2.5, 3.5, "A7"), (3.5, 6.0, "Bb")]
+
+
+@pytest.mark.parametrize("path", [DATA / "harmony.musicxml", DATA / "tune.abc",
+                                  EXAMPLES / "chorale_bwv66_6.musicxml"])
+def test_musicxml_round_trip(path, tmp_path):
+    p = sai.load(path)
+    out = sai.save(p, tmp_path / "x.musicxml")
+    if p.annotations_of("chord"):
+        assert b"<harmony" in out.read_bytes()
+    back = sai.load(out)
+    assert rows(back) == rows(p)
+    assert back.pickup_beats == p.pickup_beats and back.time_signatures == p.time_signatures
+    assert back.key_signatures == p.key_signatures and back.tempos == p.tempos
+    assert [(a.start_beat, a.value) for a in back.annotations_of("chord")] == \
+        [(a.start_beat, a.value) for a in p.annotations_of("chord")]
+
+
+def test_constructed_piece_to_musicxml_and_back(tmp_path):
+    src = rich_piece()
+    back = sai.load(sai.save(src, tmp_path / "rich.musicxml"))
+    keep = ["onset_beat", "duration_beat", "pitch", "bar", "beat_in_bar"]
+    assert rows(back, keep) == rows(src, keep)
+    assert back.time_signatures == src.time_signatures and back.key_signatures == src.key_signatures
+    assert [(a.start_beat, a.value) for a in back.annotations_of("chord")] == \
+        [(1.0, "Cm"), (3.0, "Bb7"), (6.0, "D")]
+    assert [t.program for t in back.tracks][:2] == [0, 33] and back.pickup_beats == 1.0
+
+
+def test_abc():
+    p = sai.load(DATA / "tune.abc")
+    assert p.metadata["title"] == "Tiny tune" and p.pickup_beats == 0.5
+    assert p.tempos == (Tempo(0.0, 100.0),) and p.time_signatures == (TimeSignature(0.0, 6, 8),)
+    assert p.notes["pitch"].tolist() == [69, 74, 74, 73, 71, 69, 74]
+    assert p.notes["duration_beat"][-1] == 2.5          # d3-d2: the tie is merged into one note
+    assert [a.value for a in p.annotations_of("chord")] == ["D", "A7", "D"]
+
+
+def test_kern():
+    p = sai.load(DATA / "tune.krn")
+    assert p.key_signatures == (KeySignature(0.0, 1, "major"),)
+    assert rows(p, ["onset_beat", "duration_beat", "pitch", "bar"]) == [
+        (0.0, 1.0, 67, 0), (1.0, 1.0, 69, 0), (2.0, 1.0, 71, 0), (3.0, 3.0, 74, 1)]
+
+
+def test_romantext_gives_roman_and_key_annotations_and_chord_notes():
+    p = sai.load(DATA / "analysis.rntxt")
+    assert p.metadata["title"] == "Tiny analysis"
+    assert [(a.start_beat, a.end_beat, a.value) for a in p.annotations_of("roman")][:4] == [
+        (0.0, 1.0, "I"), (1.0, 2.0, "V6"), (2.0, 3.0, "vi"), (3.0, 6.0, "I")]
+    assert [(a.start_beat, a.end_beat, a.value) for a in p.annotations_of("key")] == [
+        (0.0, 6.0, "G major"), (6.0, 12.0, "E minor")]
+    first = sorted(p.notes[p.notes["onset_beat"] == 0.0]["pitch"] % 12)
+    assert first == [2, 7, 11]                          # G major triad
+
+
+def test_score_without_notes_loads_as_an_empty_piece():
+    p = sai.load(DATA / "no_notes.musicxml")
+    assert len(p) == 0 and p.tracks[0].name == "Silence"
+
+
+# -- JSON wire format ------------------------------------------------------------------------------
+def test_wire_example_file():
+    p = sai.load(DATA / "piece.json")
+    assert p.metadata["title"] == "wire example" and len(p.tracks) == 2
+    a, b = p.notes
+    assert (a["onset_sec"], a["duration_sec"], a["velocity"]) == (0.0, 0.5, 90)
+    assert (b["onset_beat"], b["duration_beat"], b["velocity"], b["track"]) == (1.5, 0.25, 64, 1)
+    assert p.annotations[0].value == {"label": "C", "root": 0}
+
+
+def test_json_round_trip_is_exact(tmp_path):
+    src = rich_piece()
+    d = piece_to_dict(src)
+    assert d["format"] == FORMAT and d["version"] == VERSION
+    text = json.dumps(d, allow_nan=False)                 # strict JSON: NaN is written as null
+    back = piece_from_dict(json.loads(text))
+    assert back.notes.tobytes() == src.notes.tobytes()
+    for f in ("tracks", "tempos", "time_signatures", "key_signatures", "annotations", "pickup_beats"):
+        assert getattr(back, f) == getattr(src, f), f
+    again = sai.load(sai.save(src, tmp_path / "rich.json"))
+    assert again.notes.tobytes() == src.notes.tobytes() and again.metadata["title"] == "rich"
+
+
+def test_task_result_document_loads_as_its_piece(tmp_path):
+    r = sai.run("key", sai.load(DATA / "harmony.musicxml"))
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(r.to_dict(include_piece=True)))
+    assert len(sai.load(path).annotations_of("key")) >= 1
+
+
+GOOD_NOTE = {"onset_beat": 0, "duration_beat": 1, "pitch": 60}
+
+
+@pytest.mark.parametrize("doc, message", [
+    ([], "expected a JSON object, got list"),
+    ({"format": "midi"}, "format is 'midi'"),
+    ({"version": 2}, "version 2 is not supported"),
+    ({"notes": [], "colour": "red"}, "unknown key 'colour'"),
+    ({"notes": {}}, "'notes' must be a list"),
+    ({"notes": [GOOD_NOTE, {"onset_beat": 1}]}, "notes[1] must be an object with at least 'pitch'"),
+    ({"notes": [{**GOOD_NOTE, "pitch": "C4"}]}, "notes[0].pitch must be a number, got 'C4'"),
+    ({"notes": [{**GOOD_NOTE, "pitch": 60.5}]}, "notes[0].pitch must be a whole number"),
+    ({"notes": [{**GOOD_NOTE, "pitch": 200}]}, "notes[0]: pitch must be in 0..127, got pitch=200"),
+    ({"notes": [{**GOOD_NOTE, "velocity": True}]}, "notes[0].velocity must be a number, got True"),
+    ({"notes": [{**GOOD_NOTE, "loudness": 3}]}, "notes[0] has unknown field 'loudness'"),
+    ({"notes": [GOOD_NOTE, {"pitch": 60, "onset_beat": 2}]}, "notes[1]: a note needs an onset and a duration"),
+    ({"notes": [{**GOOD_NOTE, "track": 1}]}, "notes[0]: track must index one of the 1 tracks"),
+    ({"tempos": [{"start_beat": 0, "qpm": 0}]}, "tempos[0]: Tempo qpm must be in 1..2000, got 0"),
+    ({"tempos": [{"start_beat": 0}]}, "tempos[0] lacks 'qpm'"),
+    ({"tempos": [{"start_beat": 0, "qpm": 60, "bpm": 1}]}, "tempos[0] has unknown field 'bpm'"),
+    ({"tracks": ["piano"]}, "tracks[0] must be an object"),
+    ({"time_signatures": [{"start_beat": 0, "numerator": 4, "denominator": 3}]}, "time_signatures[0]: bad time"),
+    ({"key_signatures": [{"start_beat": 0, "fifths": 9}]}, "key_signatures[0]: key signature fifths"),
+    ({"annotations": [{"kind": "chord", "start_beat": 2, "end_beat": 1}]}, "annotations[0]: Annotation 'chord' ends"),
+    ({"metadata": [1]}, "'metadata' must be an object"),
+    ({"pickup_beats": "one"}, "pickup_beats must be a number"),
+    ({"notes": [{"onset_beat": 0, "duration_beat": 1, "pitch": 60}], "tempos": []}, "no tempo map"),
+])
+def test_wire_validation_names_the_bad_entry(doc, message):
+    with pytest.raises(InputError) as exc:
+        piece_from_dict(doc, "doc.json")
+    text = str(exc.value)
+    assert text.startswith("doc.json: ") and message in text and "\n" not in text
+
+
+# -- atomic writes ---------------------------------------------------------------------------------
+def test_write_atomic_replaces_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "a.json"
+    write_atomic(target, "old")
+    write_atomic(target, b"new")
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_write_atomic_cleans_up_after_a_failed_write(tmp_path, monkeypatch):
+    import os
+
+    target = tmp_path / "a.mid"
+    write_atomic(target, b"old")
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(InputError, match="a.mid: cannot write .No space left"):
+        write_atomic(target, b"new")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.mid"]
+
+
+def test_write_atomic_refuses_a_missing_directory_and_a_directory(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        write_atomic(tmp_path / "nope" / "x.mid", b"")
+    with pytest.raises(InputError, match="is a directory"):
+        write_atomic(tmp_path, b"")
+
+
+def test_midi_values_clip_and_round_to_ticks():
+    p = Piece(notes=notes_from_columns(pitch=[60], onset_beat=[1 / 3], duration_beat=[0.0]))
+    back = read_midi(write_midi(p))
+    assert math.isclose(back.notes["onset_beat"][0], 160 / 480) and back.notes["duration_beat"][0] == 1 / 480
