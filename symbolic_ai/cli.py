@@ -203,10 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         try:
-            try:
             args = build_parser().parse_args(argv)
-        except SystemExit as exc:  # --help, --version or a usage error: argparse has printed it
-            return exc.code if isinstance(exc.code, int) else 2
         except SystemExit as exc:  # --help, --version or a usage error: argparse has printed it
             return exc.code if isinstance(exc.code, int) else 2
         handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data,
