@@ -1,0 +1,155 @@
+"""The pre-training corpus: train splits of every dataset in the data root plus music21's Bach chorales.
+
+Tokenized once into `runs/encoder/corpus-v1.npz` (tokens int16 [N, n_fields], piece offsets, sources):
+parsing MusicXML with music21 is slow. Only `split == "train"` items are read; the chorales are
+the When-in-Rome train chorales (by their `music21_corpus_score`), so no valid/test work leaks.
+The music21 corpus's `nottingham-dataset` folder is never read (it holds the reserved test tunes).
+Listing goes through `symbolic_ai.data.iter_examples` where that dataset is registered; otherwise
+through the split CSVs described in each SOURCE.md.
+
+    python -m symbolic_ai.training.corpus --out runs/encoder/corpus-v1.npz
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..data import data_root
+from ..errors import InputError
+from ..piece import Piece
+from ..tokens import Tokenizer
+
+Item = tuple[str, Callable[[], Piece]]  # (source id, loader)
+# pop909_cl holds the same songs as pop909: pre-train on one copy only.
+DATASETS = ("emopia", "vgmidi", "pop909", "nottingham", "chord_melody_dataset", "asap", "batik_mozart",
+            "bps_fh", "when_in_rome")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _loader(path: Path) -> Callable[[], Piece]:
+    from ..io import load
+
+    return lambda: load(path)
+
+
+def _fallback(name: str, root: Path) -> Iterator[Item]:
+    """Train items of `name` read straight from its split files (used until a loader is registered)."""
+    d = root / name
+    if name == "emopia":
+        songs = {r["songID"] for r in _rows(d / "split" / "train_SL.csv")}
+        for f in sorted((d / "midis").glob("*.mid")):
+            if f.stem[3:].rsplit("_", 1)[0] in songs:
+                yield f"emopia/{f.stem}", _loader(f)
+    elif name == "vgmidi":
+        for r in _rows(d / "splits.csv"):
+            if r["split"] == "train":
+                yield f"vgmidi/{r['id']}", _loader(d / r["midi"])
+    elif name == "pop909":
+        for r in _rows(d / "splits.csv"):
+            if r["split"] == "train":
+                yield f"pop909/{r['song_id']}", _loader(d / "POP909" / r["song_id"] / f"{r['song_id']}.mid")
+    elif name == "nottingham":
+        for r in _rows(d / "splits.csv"):
+            if r["split"] == "train":
+                yield f"nottingham/{r['midi']}", _loader(d / r["midi"])
+    elif name == "chord_melody_dataset":
+        for r in _rows(d / "splits.csv"):
+            if r["split"] == "train":
+                yield f"cmd/{r['file']}", _loader(d / "songs" / r["file"])
+    elif name == "asap":
+        seen = set()
+        for r in _rows(d / "manifest.csv"):
+            if r["split"] == "train" and r["midi_score"] not in seen:
+                seen.add(r["midi_score"])
+                yield f"asap/{r['folder']}", _loader(d / r["midi_score"])
+    elif name == "batik_mozart":
+        for r in _rows(d / "manifest.csv"):
+            if r["split"] == "train":
+                yield f"batik/{r['work_id']}", _loader(d / r["midi_performance"])
+    elif name == "when_in_rome":  # the train chorales, from the music21 corpus
+        for r in _rows(d / "splits.csv"):
+            if r["split"] == "train" and r["music21_corpus_score"]:
+                yield f"m21/{r['music21_corpus_score']}", _music21_loader(r["music21_corpus_score"])
+    # bps_fh: its scores are notes.csv tables; the data API's loader covers them when registered.
+
+
+def _music21_loader(name: str) -> Callable[[], Piece]:
+    def load() -> Piece:
+        from music21 import corpus
+
+        from ..io.score import from_music21
+
+        if "nottingham" in name.lower():
+            raise InputError(f"{name}: the music21 nottingham-dataset is reserved test data")
+        return from_music21(corpus.parse(name), source=name)
+    return load
+
+
+def iter_train(root: Path) -> Iterator[Item]:
+    """(source id, loader) for every pre-training item: train splits only."""
+    try:
+        from ..data import DATASETS as REGISTERED, iter_examples
+    except ImportError:
+        REGISTERED, iter_examples = {}, None
+    for name in DATASETS:
+        if name in REGISTERED and name != "when_in_rome":
+            for ex in iter_examples(name, split="train", root=root):
+                if ex.split == "train":
+                    yield f"{name}/{ex.id}", ex.load
+        elif (root / name).exists():
+            yield from _fallback(name, root)
+
+
+def build(out: Path, root: Path | None = None, tokenizer: Tokenizer | None = None,
+          limit: int | None = None) -> dict:
+    """Tokenize every train item into `out` (.npz); returns counts."""
+    tk = tokenizer or Tokenizer()
+    root = data_root(root)
+    toks, offsets, sources, failed = [], [0], [], []
+    t0 = time.time()
+    for i, (sid, load) in enumerate(iter_train(root)):
+        if limit and i >= limit:
+            break
+        try:
+            t = tk.encode(load())
+        except Exception as exc:  # a broken file is skipped and counted, never fatal
+            failed.append(f"{sid}: {type(exc).__name__}: {str(exc)[:120]}")
+            continue
+        toks.append(t.astype(np.int16))
+        offsets.append(offsets[-1] + len(t))
+        sources.append(sid)
+        if len(sources) % 200 == 0:
+            print(f"{len(sources)} pieces, {offsets[-1]} tokens, {time.time() - t0:.0f} s", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, tokens=np.concatenate(toks), offsets=np.asarray(offsets, dtype=np.int64),
+             sources=np.asarray(sources), config=np.asarray(str(tk.config.to_dict())))
+    info = {"pieces": len(sources), "tokens": int(offsets[-1]), "failed": len(failed),
+            "by_dataset": {}}
+    for s, a, b in zip(sources, offsets[:-1], offsets[1:]):
+        info["by_dataset"][s.split("/")[0]] = info["by_dataset"].get(s.split("/")[0], 0) + int(b - a)
+    for f in failed[:20]:
+        print("skipped", f, file=sys.stderr)
+    return info
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/encoder/corpus-v1.npz"))
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--limit", type=int, default=None)
+    a = ap.parse_args(argv)
+    print(build(a.out, a.data_root, limit=a.limit), flush=True)
+
+
+if __name__ == "__main__":
+    main()
