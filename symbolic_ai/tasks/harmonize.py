@@ -1,0 +1,350 @@
+"""`harmonize`: melody → chord progression, chord symbols and a voiced accompaniment track.
+
+The `harmonize-v1` model reads the melody one beat at a time (`melody_features`: pitch classes
+sounding and starting in the beat, metric position, the style) and gives, per beat, the
+probability of each of 133 chord classes and of a chord change. The progression is decoded at
+the chosen harmonic rhythm (bar, half bar, beat, or `learned` = where the model expects
+changes) by an HMM whose transitions are chord-to-chord bigrams counted on the training data
+(transposition-invariant, stored in the model card): Viterbi at temperature 0, forward
+filtering–backward sampling otherwise; `n_best` adds distinct alternatives.
+`method="rules"` is the baseline: diatonic triads (and V7) of the melody's key from the `key`
+task, scored by how many strong-beat melody notes they contain, decoded by the same HMM with
+flat transitions. `voicing.accompaniment_notes` voices the result.
+"""
+from __future__ import annotations
+
+from itertools import product
+from typing import Annotated, Literal
+
+import numpy as np
+
+from .. import harmony
+from ..errors import InputError
+from ..piece import Annotation, Piece, Track
+from ..registry import Arg, Result, task
+from ..voicing import accompaniment_notes
+from .chords import to_json
+from .key import analyze
+
+STYLES = ("pop", "folk", "chorale")
+RHYTHMS = ("bar", "half", "beat", "learned")
+N_FEATURES = 31  # melody chroma 12, onset chroma 12, metric 4, style 3
+NEG = -1e9
+
+
+# -- the melody ---------------------------------------------------------------------------------
+def select_melody(piece: Piece, track: int = -1) -> tuple[Piece, int]:
+    """The monophonic melody to harmonize as a one-track Piece, and its track index.
+
+    With `track=-1` the piece must have exactly one pitched track holding a single line;
+    a chosen track is reduced to its top line (highest note at each onset)."""
+    where = piece.metadata.get("source") or "piece"
+    if not piece.has_beats:
+        raise InputError(f"{where}: harmonize needs a beat grid (a score or a MIDI file with tempo), "
+                         f"not a performance known only in seconds")
+    notes = piece.pitched()
+    if not len(notes):
+        raise InputError(f"{where}: no pitched notes; harmonize needs a melody")
+    used = sorted({int(t) for t in notes["track"]})
+    if track >= 0:
+        if track >= len(piece.tracks) or track not in used:
+            raise InputError(f"{where}: track {track} has no pitched notes; tracks with notes: "
+                             + ", ".join(f"{t} ({piece.tracks[t].name or 'unnamed'})" for t in used))
+        mel = top_line(notes[notes["track"] == track])
+    else:
+        if len(used) > 1:
+            raise InputError(f"{where}: {len(used)} tracks have notes ("
+                             + ", ".join(f"{t} {piece.tracks[t].name or 'unnamed'}: "
+                                         f"{int((notes['track'] == t).sum())} notes" for t in used)
+                             + "); choose the melody with --track N")
+        overlapping = _overlaps(notes)
+        if overlapping > 0.1 * len(notes):
+            raise InputError(f"{where}: the melody is polyphonic ({overlapping} of {len(notes)} notes overlap "
+                             f"another); harmonize needs a single line: choose a track with --track N "
+                             f"(its top line is used)")
+        track = used[0]
+        mel = top_line(notes)
+    mel = mel.copy()
+    mel["track"] = 0
+    return piece.replace(notes=mel, tracks=(Track(piece.tracks[track].program, "melody"),),
+                         annotations=()), track
+
+
+def _overlaps(notes: np.ndarray) -> int:
+    on, end = notes["onset_beat"], notes["onset_beat"] + notes["duration_beat"]
+    order = np.argsort(on, kind="stable")
+    on, end = on[order], end[order]
+    prev_end = np.maximum.accumulate(end)[:-1]
+    return int((prev_end - on[1:] > 0.25).sum())
+
+
+def top_line(notes: np.ndarray) -> np.ndarray:
+    """The highest note at each onset, each cut where the next one starts."""
+    n = notes[np.lexsort((-notes["pitch"].astype(int), notes["onset_beat"]))]
+    first = np.concatenate([[True], np.diff(n["onset_beat"]) > 1e-6])
+    n = n[first].copy()
+    if len(n) > 1:
+        n["duration_beat"][:-1] = np.minimum(n["duration_beat"][:-1], np.diff(n["onset_beat"]))
+    return n
+
+
+def melody_features(melody: Piece, style: str) -> np.ndarray:
+    """(T, 31) float32 per beat: chroma, onset chroma, [downbeat, half-bar, position in bar, sounding], style."""
+    n = melody.notes
+    on, off = n["onset_beat"], n["onset_beat"] + np.maximum(n["duration_beat"], 1e-3)
+    frames = int(np.ceil(off.max() - 1e-9))
+    f = np.zeros((frames, N_FEATURES), dtype=np.float64)
+    for o, e, p in zip(on, off, n["pitch"].astype(int)):
+        for t in range(int(np.floor(o)), min(int(np.ceil(e - 1e-9)), frames)):
+            f[t, p % 12] += min(e, t + 1) - max(o, t)
+        t = int(np.floor(o))
+        f[t, 12 + p % 12] += min(e - o, 1.0) + (0.5 if abs(o - t) < 1e-6 else 0.0)
+    for a, b in ((0, 12), (12, 24)):
+        peak = f[:, a:b].max(axis=1, keepdims=True)
+        f[:, a:b] = np.divide(f[:, a:b], peak, out=np.zeros_like(f[:, a:b]), where=peak > 0)
+    starts = np.arange(frames, dtype=float)
+    bar, pos = melody.bar_position(starts)
+    bar_len = _bar_lengths(melody, starts)
+    f[:, 24] = pos < 1e-6
+    f[:, 25] = np.abs(pos - bar_len / 2) < 1e-6
+    f[:, 26] = pos / bar_len
+    f[:, 27] = f[:, :12].max(axis=1) > 0
+    f[:, 28 + STYLES.index(style)] = 1.0
+    return f.astype(np.float32)
+
+
+def _bar_lengths(piece: Piece, beats: np.ndarray) -> np.ndarray:
+    sigs = piece.time_signatures
+    starts = np.array([s.start_beat for s in sigs])
+    i = np.clip(np.searchsorted(starts, beats, side="right") - 1, 0, len(sigs) - 1)
+    return np.array([sigs[j].bar_beats for j in i])
+
+
+def slot_bounds(melody: Piece, rhythm: str, frames: int) -> np.ndarray:
+    """Start beats of the harmonic-rhythm slots (integers: frames) plus the end."""
+    if rhythm in ("beat", "learned"):
+        return np.arange(frames + 1)
+    bars = melody.bar_starts(float(frames))
+    b = list(bars)
+    if rhythm == "half":
+        lens = _bar_lengths(melody, bars)
+        b += [s + ln / 2 for s, ln in zip(bars, lens) if ln >= 2]
+    b = np.unique(np.clip(np.round(np.asarray(b)), 0, frames))
+    return np.unique(np.concatenate([b, [0, frames]])).astype(int)
+
+
+# -- the HMM ------------------------------------------------------------------------------------
+def transition_matrix(card: dict) -> np.ndarray:
+    """(133, 133) log-probabilities of the next chord given a change, from the card's relative table."""
+    rel = np.asarray(card["transitions"]["relative"], dtype=np.float64)  # (12 intervals, 11, 11)
+    q = harmony.N_QUALITIES
+    T = np.full((harmony.N_CLASSES, harmony.N_CLASSES), float(card["transitions"]["to_or_from_n"]))
+    for r1 in range(12):
+        for r2 in range(12):
+            T[r1 * q:(r1 + 1) * q, r2 * q:(r2 + 1) * q] = rel[(r2 - r1) % 12]
+    np.fill_diagonal(T, NEG)
+    return T
+
+
+def hmm_decode(emit: np.ndarray, trans: np.ndarray, stay: np.ndarray, change: np.ndarray,
+               temperature: float = 0.0, rng: np.random.Generator | None = None) -> tuple[np.ndarray, float]:
+    """Best (temperature 0) or sampled path through (S, K) emissions; `stay[s]`/`change[s]` are the
+    log-probabilities of keeping / changing the chord entering slot s. Returns (path, log score)."""
+    S, K = emit.shape
+    if temperature <= 0:
+        back = np.zeros((S, K), dtype=np.int64)
+        acc = emit[0].copy()
+        for s in range(1, S):
+            moved = acc[:, None] + trans  # (from, to)
+            src = np.argmax(moved, axis=0)
+            best_move = moved[src, np.arange(K)] + change[s]
+            kept = acc + stay[s]
+            back[s] = np.where(kept >= best_move, np.arange(K), src)
+            acc = np.maximum(kept, best_move) + emit[s]
+        path = np.empty(S, dtype=np.int64)
+        path[-1] = int(np.argmax(acc))
+        for s in range(S - 1, 0, -1):
+            path[s - 1] = back[s, path[s]]
+        return path, float(acc.max())
+    rng = rng or np.random.default_rng(0)
+    e, tr = emit / temperature, trans / temperature
+    alpha = np.zeros((S, K))
+    alpha[0] = e[0]
+    for s in range(1, S):
+        moved = _lse(alpha[s - 1][:, None] + tr, axis=0) + change[s] / temperature
+        alpha[s] = np.logaddexp(alpha[s - 1] + stay[s] / temperature, moved) + e[s]
+    path = np.empty(S, dtype=np.int64)
+    path[-1] = _draw(alpha[-1], rng)
+    for s in range(S - 1, 0, -1):
+        nxt = path[s]
+        w = alpha[s - 1] + tr[:, nxt] + change[s] / temperature
+        w[nxt] = alpha[s - 1][nxt] + stay[s] / temperature
+        path[s - 1] = _draw(w, rng)
+    return path, path_score(path, emit, trans, stay, change)
+
+
+def path_score(path: np.ndarray, emit: np.ndarray, trans: np.ndarray, stay: np.ndarray, change: np.ndarray) -> float:
+    total = float(emit[0, path[0]])
+    for s in range(1, len(path)):
+        a, b = path[s - 1], path[s]
+        total += float(emit[s, b]) + (float(stay[s]) if a == b else float(trans[a, b] + change[s]))
+    return total
+
+
+def _lse(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def _draw(logw: np.ndarray, rng: np.random.Generator) -> int:
+    p = np.exp(logw - logw.max())
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
+def model_slots(model, feats: np.ndarray, bounds: np.ndarray, rhythm: str) -> tuple[np.ndarray, ...]:
+    """Slot emissions (mean per-beat log-probabilities), transitions, stay and change log-probs."""
+    out = model.run(features=feats[None].astype(np.float32))
+    logits = out["chord_logits"][0].astype(np.float64)
+    lp = logits - _lse(logits, axis=1)[:, None]
+    emit = np.stack([lp[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+    card = model.card
+    trans = transition_matrix(card)
+    S = len(emit)
+    if rhythm == "learned":
+        p = 1.0 / (1.0 + np.exp(-out["change_logits"][0, :, 0].astype(np.float64)))
+        p = np.clip(p, 1e-4, 1 - 1e-4)
+        stay, change = np.log1p(-p), np.log(p)
+    else:
+        p_stay = float(card["stay"][rhythm])
+        stay, change = np.full(S, np.log(p_stay)), np.full(S, np.log1p(-p_stay))
+    return emit, trans, stay, change
+
+
+DIATONIC = {False: [(0, "maj", 1.0), (2, "min", 0.6), (4, "min", 0.4), (5, "maj", 0.9), (7, "maj", 1.0),
+                    (7, "7", 0.6), (9, "min", 0.7)],
+            True: [(0, "min", 1.0), (5, "min", 0.8), (7, "maj", 0.9), (7, "7", 0.7), (8, "maj", 0.6),
+                   (3, "maj", 0.6), (10, "maj", 0.5), (2, "dim", 0.3)]}
+
+
+def rules_slots(melody: Piece, bounds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Baseline emissions: chord-tone share of the melody in each slot (strong beats count double)
+    for the diatonic chords of the melody's key; flat transitions between them."""
+    k = analyze(melody)
+    tonic, minor = harmony.key_tonic_mode(k["key"])
+    n = melody.notes
+    on, off = n["onset_beat"], n["onset_beat"] + n["duration_beat"]
+    _, pos = melody.bar_position(on)
+    weight_strong = np.where((np.abs(pos - np.round(pos)) < 1e-6), 1.0, 0.5)
+    S = len(bounds) - 1
+    emit = np.full((S, harmony.N_CLASSES), NEG)
+    cands = [(harmony.Chord((tonic + r) % 12, q), w) for r, q, w in DIATONIC[minor]]
+    for s, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        ov = np.clip(np.minimum(off, b) - np.maximum(on, a), 0, None) * weight_strong
+        ov[(on >= a) & (on < b)] *= 2.0  # notes that start in the slot count double
+        total = ov.sum()
+        for chord, prior in cands:
+            inside = np.isin(n["pitch"] % 12, chord.pitch_classes)
+            share = (ov[inside].sum() / total) if total > 0 else 0.5
+            emit[s, chord.index] = 4.0 * share + np.log(prior)
+    trans = np.zeros((harmony.N_CLASSES, harmony.N_CLASSES))
+    for (a, _), (b, _) in product(cands, cands):  # functional moves: down a fifth, IV-V, V-vi
+        step = (b.root - a.root) % 12
+        if step == 5 or (step == 2 and a.root == (tonic + 5) % 12) or (step == 2 and a.root == (tonic + 7) % 12):
+            trans[a.index, b.index] = 0.5
+    np.fill_diagonal(trans, NEG)
+    stay, change = np.full(S, np.log(0.6)), np.full(S, np.log(0.4))
+    emit[0, cands[0][0].index] += 1.0   # start and end on the tonic
+    emit[-1, cands[0][0].index] += 1.0
+    return emit, trans, stay, change
+
+
+# -- the task -----------------------------------------------------------------------------------
+def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", method: str = "model",
+                model=None, temperature: float = 0.0, seed: int = 0, n_best: int = 1) -> dict:
+    """Decode the progression: {'bounds', 'paths': [(path, score), ...]} (best first)."""
+    if method == "model" and model is None:
+        raise InputError("harmonize: method 'model' needs the harmonize-v1 model")
+    feats = melody_features(melody, style)
+    if rhythm == "learned" and method == "rules":
+        rhythm = "beat"
+    bounds = slot_bounds(melody, rhythm, len(feats))
+    slots = model_slots(model, feats, bounds, rhythm) if method == "model" else rules_slots(melody, bounds)
+    rng = np.random.default_rng(seed)
+    best, score = hmm_decode(*slots, temperature=temperature, rng=rng)
+    paths, seen = [(best, score)], {tuple(best)}
+    tries = 0
+    while len(paths) < n_best and tries < 20 * n_best:
+        tries += 1
+        p, sc = hmm_decode(*slots, temperature=max(temperature, 1.0), rng=rng)
+        if tuple(p) not in seen:
+            seen.add(tuple(p))
+            paths.append((p, sc))
+    paths[1:] = sorted(paths[1:], key=lambda x: -x[1])
+    return {"bounds": bounds, "paths": paths, "slots": slots}
+
+
+def segments_of(path: np.ndarray, bounds: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Merge equal consecutive slots → (start beat, end beat, class, bass) in root position."""
+    out: list[list[int]] = []
+    for s, c in enumerate(path):
+        a, b = int(bounds[s]), int(bounds[s + 1])
+        if out and out[-1][2] == c:
+            out[-1][1] = b
+        else:
+            out.append([a, b, int(c), -1])
+    return [(a, b, c, harmony.from_index(c).root if c != harmony.N_CLASS else -1) for a, b, c, _ in out]
+
+
+@task("harmonize", model="harmonize-v1", input="melody", output="piece",
+      summary="Melody → chord progression, chord symbols and a voiced accompaniment track")
+def harmonize(
+    piece: Piece,
+    *,
+    style: Literal["pop", "folk", "chorale"] = "pop",
+    rhythm: Literal["bar", "half", "beat", "learned"] = "bar",
+    accompaniment: Literal["block", "arpeggio", "comping", "none"] = "block",
+    register_pitch: Annotated[int, Arg("centre of the accompaniment's upper voices (MIDI pitch)", ge=36, le=84)] = 57,
+    temperature: Annotated[float, Arg("0 = most likely progression; higher samples more freely", ge=0, le=5)] = 0.0,
+    seed: Annotated[int, Arg("random seed for sampling", ge=0, le=2**31 - 1)] = 0,
+    n_best: Annotated[int, Arg("number of progressions to return (alternatives in JSON)", ge=1, le=16)] = 1,
+    track: Annotated[int, Arg("melody track in a multi-track file (-1 = the only one)", ge=-1, le=255)] = -1,
+    method: Literal["model", "rules"] = "model",
+    model=None,
+) -> Result:
+    """Harmonize a monophonic melody: chords at the chosen harmonic rhythm plus an accompaniment.
+
+    JSON: `chords` (list of `start_beat`, `end_beat`, `start_sec`, `end_sec`, `symbol`, `root`,
+    `quality`, `bass`, `roman`, `key`, `degree`), `key`, `style`, `rhythm`, `method`, and
+    `alternatives` (the n-best progressions as symbol lists with their log scores). The returned
+    Piece is the input with `chord`/`roman` annotations and an `accompaniment` track.
+    """
+    melody, mel_track = select_melody(piece, track)
+    res = progression(melody, style=style, rhythm=rhythm, method=method, model=model,
+                      temperature=temperature, seed=seed, n_best=n_best)
+    keys = analyze(melody)
+    best, score = res["paths"][0]
+    segs = segments_of(best, res["bounds"])
+    rows = to_json(piece, segs, keys, 1.0)
+    alternatives = [{"symbols": [r["symbol"] for r in to_json(piece, segments_of(p, res["bounds"]), keys, 1.0)],
+                     "log_score": round(sc, 3)} for p, sc in res["paths"]]
+    from .chords import annotations as chord_annotations
+
+    out = piece.annotate(chord_annotations(rows), replace_kinds=("chord", "roman"))
+    if accompaniment != "none":
+        chords = [(float(a), float(b), harmony.from_index(c)) for a, b, c, _ in segs if c != harmony.N_CLASS]
+        mel = melody.notes
+        floors = []
+        for a, b, _ in chords:
+            inside = mel[(mel["onset_beat"] < b) & (mel["onset_beat"] + mel["duration_beat"] > a)]
+            floors.append(float(inside["pitch"].min()) if len(inside) else float("nan"))
+        bar_beats = piece.time_signatures[0].bar_beats if piece.time_signatures else 4.0
+        vel = int(np.clip(np.mean(mel["velocity"]) * 0.8, 30, 110))
+        acc = accompaniment_notes(chords, pattern=accompaniment, register_pitch=register_pitch,
+                                  beats_per_bar=bar_beats, velocity=vel, melody_floor=floors,
+                                  track=len(piece.tracks))
+        acc["id"] = np.arange(len(acc)) + (int(piece.notes["id"].max()) + 1 if len(piece.notes) else 0)
+        notes = np.concatenate([piece.notes, acc])
+        out = out.replace(notes=notes, tracks=piece.tracks + (Track(0, "accompaniment"),))
+    data = {"key": keys["key"], "style": style, "rhythm": rhythm, "method": method, "melody_track": mel_track,
+            "chords": rows, "alternatives": alternatives}
+    return Result("harmonize", out, data)

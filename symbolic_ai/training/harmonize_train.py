@@ -1,0 +1,185 @@
+"""Train `harmonize-v1`: per-beat chord and chord-change probabilities from a melody and a style.
+
+The network is `chords_train.FrameNet` over `tasks.harmonize.melody_features` (31 values per
+beat), with a 133-class chord head and a 1-logit change head. Chord-to-chord bigrams (relative
+to the first root, so transposition-invariant) and the probability of keeping the chord from one
+slot to the next at each harmonic rhythm are counted on the same training melodies and stored in
+the card for the HMM decoder. Data: `harmonize_data` caches (pop, folk, chorale train splits);
+the checkpoint with the best mean valid beat accuracy is kept.
+
+`python -m symbolic_ai.training.harmonize_train --steps 2500 --out symbolic_ai/models`
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import harmony
+from ..tasks.harmonize import N_FEATURES, STYLES, melody_features, slot_bounds
+from .chords_data import frame_targets
+from .chords_train import FrameNet, export, transpose_classes
+from .harmonize_data import load_style
+
+WEIGHTS = {"pop": 0.4, "folk": 0.3, "chorale": 0.3}
+SOURCES = {"pop": "POP909 melody (MIT) + POP909-CL chords (MIT)", "folk": "Nottingham (GPL-3.0)",
+           "chorale": "Bach chorales, music21 corpus + When-in-Rome analyses (CC BY-SA 4.0)"}
+
+
+def build(runs: Path, split: str) -> dict[str, list]:
+    out = {}
+    for style in STYLES:
+        items = []
+        for _, mel, spans in load_style(style, split, runs):
+            if not len(mel.notes):
+                continue
+            f = melody_features(mel, style)
+            c, _ = frame_targets(spans, len(f))
+            change = np.concatenate([[1.0], (c[1:] != c[:-1]).astype(np.float64)])
+            items.append((f, c, change, mel))
+        out[style] = items
+        print(f"{style} {split}: {len(items)} melodies, {sum(len(i[0]) for i in items)} beats", flush=True)
+    return out
+
+
+def transitions(data: dict) -> dict:
+    """Relative bigram log-probabilities of chord changes and slot-level stay probabilities."""
+    q = harmony.N_QUALITIES
+    rel = np.ones((12, q, q))  # add-one smoothing
+    to_n = 1.0
+    n_changes = 0
+    stay = {r: [0, 0] for r in ("bar", "half", "beat")}
+    for items in data.values():
+        for f, c, _, mel in items:
+            seq = [int(x) for i, x in enumerate(c) if i == 0 or x != c[i - 1]]
+            for a, b in zip(seq[:-1], seq[1:]):
+                n_changes += 1
+                if harmony.N_CLASS in (a, b):
+                    to_n += 1
+                    continue
+                rel[(b // q - a // q) % 12, a % q, b % q] += 1
+            for r in stay:
+                bounds = slot_bounds(mel, r, len(c))
+                at = c[np.clip(bounds[:-1], 0, len(c) - 1)]
+                stay[r][0] += int((at[1:] == at[:-1]).sum())
+                stay[r][1] += max(len(at) - 1, 0)
+    total = rel.sum() + to_n
+    # log P(next = b | current = a, change): normalise per (a quality) over 12 × 11 targets
+    per_from = rel.sum(axis=(0, 2), keepdims=True)
+    rel_lp = np.log(rel / per_from)
+    return {"relative": np.round(rel_lp.transpose(0, 1, 2), 4).tolist(),
+            "to_or_from_n": round(float(np.log(to_n / total)), 4), "changes_counted": n_changes,
+            "stay": {r: round(a / max(b, 1), 4) for r, (a, b) in stay.items()}}
+
+
+def batches(data: dict, rng: np.random.Generator, batch: int, length: int):
+    names = [s for s in STYLES if data.get(s)]
+    w = np.array([WEIGHTS[s] for s in names])
+    w /= w.sum()
+    while True:
+        fs, cs, hs = [], [], []
+        for _ in range(batch):
+            items = data[names[rng.choice(len(names), p=w)]]
+            f, c, h, _ = items[rng.integers(len(items))]
+            s = rng.integers(max(len(f) - length, 0) + 1)
+            f, c, h = f[s:s + length].copy(), c[s:s + length], h[s:s + length]
+            k = int(rng.integers(12))
+            f[:, :12], f[:, 12:24] = np.roll(f[:, :12], k, axis=1), np.roll(f[:, 12:24], k, axis=1)
+            c = transpose_classes(c, k)
+            pad = length - len(f)
+            fs.append(np.pad(f, ((0, pad), (0, 0))))
+            cs.append(np.pad(c, (0, pad), constant_values=-100))
+            hs.append(np.pad(h, (0, pad), constant_values=-1.0))
+        yield (torch.tensor(np.stack(fs)), torch.tensor(np.stack(cs)),
+               torch.tensor(np.stack(hs), dtype=torch.float32))
+
+
+@torch.no_grad()
+def beat_accuracy(net: nn.Module, data: dict) -> dict:
+    net.eval()
+    out = {}
+    for style, items in data.items():
+        hit = n = 0
+        nll = 0.0
+        for f, c, _, _ in items:
+            logits, _ = net(torch.tensor(f[None]))
+            lp = torch.log_softmax(logits[0], -1).numpy()
+            hit += int((lp.argmax(1) == c).sum())
+            nll += float(-lp[np.arange(len(c)), c].sum())
+            n += len(c)
+        out[style] = {"acc": hit / max(n, 1), "perplexity": float(np.exp(nll / max(n, 1)))}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--out", default="symbolic_ai/models")
+    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--length", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    runs = Path(args.runs)
+    train, valid = build(runs, "train"), build(runs, "valid")
+    trans = transitions(train)
+    net = FrameNet(n_in=N_FEATURES, hidden=args.hidden, n_aux=1)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
+    ce = nn.CrossEntropyLoss(ignore_index=-100)
+    best, best_state, t0 = -1.0, None, time.time()
+    gen = batches(train, np.random.default_rng(args.seed), args.batch, args.length)
+    for step in range(1, args.steps + 1):
+        net.train()
+        f, c, h = next(gen)
+        lc, lh = net(f)
+        mask = h >= 0
+        bce = nn.functional.binary_cross_entropy_with_logits(lh[..., 0][mask], h[mask])
+        loss = ce(lc.reshape(-1, lc.shape[-1]), c.reshape(-1)) + 0.5 * bce
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % args.eval_every == 0 or step == args.steps:
+            r = beat_accuracy(net, valid)
+            mean = float(np.mean([v["acc"] for v in r.values()]))
+            print(f"step {step} loss {loss.item():.3f} valid beat acc {mean:.4f} "
+                  + " ".join(f"{s}={v['acc']:.3f}/ppl {v['perplexity']:.1f}" for s, v in r.items())
+                  + f" {time.time() - t0:.0f}s", flush=True)
+            if mean > best:
+                best, best_state = mean, {k: v.clone() for k, v in net.state_dict().items()}
+                torch.save(best_state, runs / "harmonize-v1.pt")
+    net.load_state_dict(best_state)
+    r = beat_accuracy(net, valid)
+    card = {
+        "name": "harmonize-v1", "task": "harmonize", "version": 1,
+        "architecture": f"FrameNet: 1-D dilated residual CNN (hidden {args.hidden}, dilations 1,2,4,8) over "
+                        f"melody beats; {sum(p.numel() for p in net.parameters())} parameters; HMM decoding "
+                        f"with the card's bigram transitions",
+        "inputs": {"features": {"dtype": "float32", "shape": ["batch", "beats", N_FEATURES],
+                                "doc": "symbolic_ai.tasks.harmonize.melody_features (chroma, onsets, metre, style)"}},
+        "outputs": {"chord_logits": {"dtype": "float32", "shape": ["batch", "beats", harmony.N_CLASSES]},
+                    "change_logits": {"dtype": "float32", "shape": ["batch", "beats", 1]}},
+        "labels": [str(harmony.from_index(i) or "N") for i in range(harmony.N_CLASSES)],
+        "styles": list(STYLES), "training_data": {s: {"source": SOURCES[s], "split": "train"} for s in STYLES},
+        "transitions": {k: trans[k] for k in ("relative", "to_or_from_n", "changes_counted")},
+        "stay": trans["stay"], "selection": "best mean valid beat accuracy",
+        "valid": r, "steps": args.steps, "seed": args.seed,
+    }
+    export(net, Path(args.out) / "harmonize-v1.onnx", card, aux_name="change_logits")
+    print(json.dumps({"valid": r, "stay": trans["stay"]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
