@@ -209,8 +209,8 @@ class Piece:
         if not isinstance(self.metadata, dict):
             raise InputError(f"Piece.metadata must be a dict, got {type(self.metadata).__name__}")
         object.__setattr__(self, "tempos", tuple(sorted(self.tempos, key=lambda t: t.start_beat)))
-        object.__setattr__(self, "time_signatures",
-                           tuple(sorted(self.time_signatures, key=lambda t: t.start_beat)))
+        for name in ("time_signatures", "key_signatures"):
+            object.__setattr__(self, name, tuple(sorted(getattr(self, name), key=lambda t: t.start_beat)))
         notes = notes.copy()
         self._validate(notes)
         self._derive(notes)
@@ -290,6 +290,8 @@ class Piece:
         """Start beat of every bar up to `until_beat` (default: the end of the piece)."""
         end = self.duration_beat if until_beat is None else until_beat
         sigs = self.time_signatures or (TimeSignature(0.0, 4, 4),)
+        if sigs[0].start_beat > 0:  # before the first signature, 4/4 (as in MIDI)
+            sigs = (TimeSignature(0.0, 4, 4),) + sigs
         starts: list[float] = []
         for k, ts in enumerate(sigs):
             stop = sigs[k + 1].start_beat if k + 1 < len(sigs) else max(end, ts.start_beat) + 1e-9

@@ -79,9 +79,9 @@ class Param:
         except (TypeError, ValueError):
             raise ParameterError(f"{where} must be {self.type_name}, got {given!r}") from None
         if self.choices is not None and value not in self.choices:
-            raise ParameterError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {given!r}")
+            raise ParameterError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
         if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
-            raise ParameterError(f"{where} must be in {self.range_text}, got {given!r}")
+            raise ParameterError(f"{where} must be in {self.range_text}, got {value!r}")
         return value
 
     @property

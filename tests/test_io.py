@@ -84,6 +84,48 @@ def test_type1_tempo_time_and_key_changes_markers_and_overlaps():
         ("chord", 0.0, 4.0, "D"), ("chord", 4.0, 8.0, "Bm"), ("marker", 7.0, 8.0, "Coda")]
 
 
+def _midi(events_by_track: list[list[tuple[int, mido.Message]]], tpq: int = 96) -> bytes:
+    mf = mido.MidiFile(type=1, ticks_per_beat=tpq)
+    for events in events_by_track:
+        tr, now = mido.MidiTrack(), 0
+        for t, m in events:
+            tr.append(m.copy(time=t - now))
+            now = t
+        mf.tracks.append(tr)
+    buf = __import__("io").BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def test_midi_defaults_before_the_first_tempo_and_time_signature():
+    data = _midi([[(384, mido.MetaMessage("set_tempo", tempo=1000000)),
+                   (768, mido.MetaMessage("time_signature", numerator=3, denominator=4))],
+                  [(384, mido.Message("note_on", note=60, velocity=1)), (480, mido.Message("note_off", note=60)),
+                   (960, mido.Message("note_on", note=62, velocity=127)), (1056, mido.Message("note_off", note=62))]])
+    p = read_midi(data)
+    assert p.tempos == (Tempo(0.0, 120.0), Tempo(4.0, 60.0))      # 120 qpm until the first set_tempo
+    assert p.notes["onset_sec"].tolist() == [2.0, 8.0]
+    assert p.notes["bar"].tolist() == [1, 2] and p.notes["beat_in_bar"].tolist() == [0.0, 2.0]  # 4/4 first
+
+
+def test_midi_setup_program_changes_make_no_empty_tracks():
+    setup = [(0, mido.Message("program_change", channel=c, program=c)) for c in range(16)]
+    notes = [(0, mido.Message("note_on", channel=2, note=60, velocity=90)),
+             (96, mido.Message("note_off", channel=2, note=60))]
+    p = read_midi(_midi([setup, notes]))
+    assert len(p.tracks) == 1 and p.tracks[0].program == 0  # channel 2's program came from another track
+    empty_track = Piece(tracks=(Track(5, "silent"), Track(40, "violin")),
+                        notes=notes_from_columns(pitch=[70], onset_beat=[0.0], duration_beat=[1.0], track=[1]))
+    assert read_midi(write_midi(empty_track)).tracks == empty_track.tracks
+
+
+def test_smpte_division_is_refused():
+    data = bytearray(_midi([[(0, mido.Message("note_on", note=60, velocity=90))]]))
+    data[12:14] = bytes([0xE7, 0x28])   # -25 fps, 40 ticks per frame
+    with pytest.raises(InputError, match="SMPTE"):
+        read_midi(bytes(data), "smpte.mid")
+
+
 def test_running_status_and_velocity_zero_note_off():
     p = sai.load(DATA / "running_status.mid")
     assert rows(p, ["onset_beat", "duration_beat", "pitch", "velocity"]) == [(0.0, 1.0, 60, 100), (0.0, 1.0, 64, 100)]
@@ -173,7 +215,7 @@ def test_musicxml_round_trip(path, tmp_path):
 def test_constructed_piece_to_musicxml_and_back(tmp_path):
     src = rich_piece()
     back = sai.load(sai.save(src, tmp_path / "rich.musicxml"))
-    keep = ["onset_beat", "duration_beat", "pitch", "bar", "beat_in_bar"]
+    keep = ["onset_beat", "duration_beat", "pitch", "velocity", "bar", "beat_in_bar"]
     assert rows(back, keep) == rows(src, keep)
     assert back.time_signatures == src.time_signatures and back.key_signatures == src.key_signatures
     assert [(a.start_beat, a.value) for a in back.annotations_of("chord")] == \

@@ -48,7 +48,7 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
     if mf.type == 2:
         raise InputError(f"{name}: MIDI type 2 (independent sequences) is not supported; save it as type 1")
     tpq = mf.ticks_per_beat
-    if not tpq or tpq <= 0:
+    if not tpq or tpq <= 0 or tpq & 0x8000:
         raise InputError(f"{name}: SMPTE time division is not supported; save it with ticks per beat")
 
     tempos: list[Tempo] = []
@@ -94,7 +94,14 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
             for start, vel in q:
                 rows.append((start, max(tick, start), pitch, vel, ti, ch))
 
-    keys = sorted({(r[4], r[5]) for r in rows} | set(programs))
+    # a track per (track, channel) with notes; one without notes only if it is alone in its MIDI
+    # track (an empty Piece track written by write_midi), not the program changes of a GM setup
+    with_notes = {(r[4], r[5]) for r in rows}
+    per_track = defaultdict(list)
+    for k in programs:
+        per_track[k[0]].append(k)
+    empty = {ks[0] for ti, ks in per_track.items() if len(ks) == 1 and not any(k[0] == ti for k in with_notes)}
+    keys = sorted(with_notes | empty)
     index = {k: i for i, k in enumerate(keys)}
     # the name of a type-0 file's only track, or of a type-1 conductor track, is the title
     title_track = 0 if mf.type == 0 or not any(k[0] == 0 for k in keys) else None
@@ -111,7 +118,7 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
     piece = Piece(
         notes=notes,
         tracks=tracks or (Track(),),
-        tempos=tuple(dedupe_by_start(tempos)) or (Tempo(0.0, 120.0),),
+        tempos=tuple(dedupe_by_start([Tempo(0.0, 120.0)] + tempos)),  # 120 qpm until the first set_tempo
         time_signatures=tuple(dedupe_by_start(tsigs)) or (TimeSignature(0.0, 4, 4),),
         key_signatures=tuple(dedupe_by_start(ksigs)),
         metadata={"source": name, "title": title, "ticks_per_beat": tpq, "midi_type": mf.type},

@@ -64,7 +64,7 @@ def from_music21(score, source: str = "") -> Piece:
                 if el.key is not None:
                     annotations.append(("key", offset, _key_name(el.key)))
             pitches = el.pitches if isinstance(el, m21chord.Chord) else [el.pitch] if hasattr(el, "pitch") else []
-            vel = el.volume.velocity if el.volume.velocityIsRelative is False and el.volume.velocity else 80
+            vel = el.volume.velocity if el.volume.velocity else 80  # MusicXML <note dynamics>, else mf
             voice = _voice_number(el)
             for p in pitches:
                 if 0 <= p.midi <= 127:
@@ -218,13 +218,15 @@ def to_music21(piece: Piece):
         for ks in piece.key_signatures:
             part.insert(_q(ks.start_beat), _m21_key(ks))
         n = piece.notes[piece.notes["track"] == ti]
-        groups: dict[tuple[float, float], list[int]] = {}
+        groups: dict[tuple[float, float, int], list[int]] = {}
         for x in n:
             on = _q(x["onset_beat"])
-            groups.setdefault((on, max(_q(x["duration_beat"]), 1 / 48)), []).append(int(x["pitch"]))
-        for (on, dur), pitches in sorted(groups.items()):
+            key_ = (on, max(_q(x["duration_beat"]), 1 / 48), max(int(x["velocity"]), 1))
+            groups.setdefault(key_, []).append(int(x["pitch"]))
+        for (on, dur, vel), pitches in sorted(groups.items()):
             el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(sorted(set(pitches)))
             el.quarterLength = dur
+            el.volume.velocity = vel  # written as <note dynamics="…">
             part.insert(on, el)
         if ti == 0:
             for a in piece.annotations_of("chord"):
