@@ -38,14 +38,14 @@ def input_path(path: object, config: Config) -> Path:
     if p.suffix.lower() not in io.READ_SUFFIXES:
         raise Forbidden(f"{text}: the daemon reads only {', '.join(io.READ_SUFFIXES)} files")
     try:
-        real = p.resolve(strict=True)
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError(f"{text}: no such file") from None
+        real = p.resolve()  # links followed, so a link cannot lead outside
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{text}: cannot be opened ({exc})") from None
-    if not _inside(real, config.allow_dirs):
+    if not _inside(real, config.allow_dirs):  # checked first: say nothing about files outside
         raise Forbidden(f"{text}: outside the allowed directories ({', '.join(map(str, config.allow_dirs))}); "
                         f"start the daemon with --allow-dir to add one")
+    if not real.exists():
+        raise InputError(f"{text}: no such file")
     if not real.is_file():
         raise InputError(f"{text}: not a regular file")
     size = real.stat().st_size
@@ -63,15 +63,14 @@ def output_path(path: object, config: Config) -> Path | None:
     if p.suffix.lower() not in io.WRITE_SUFFIXES:
         raise Forbidden(f"{text}: the daemon writes only {', '.join(io.WRITE_SUFFIXES)} files")
     try:
-        parent = p.parent.resolve(strict=True)
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError(f"{text}: the directory {p.parent} does not exist") from None
+        real = p.parent.resolve() / p.name
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{text}: bad directory ({exc})") from None
-    real = parent / p.name
     if not _inside(real, config.allow_dirs):
         raise Forbidden(f"{text}: outside the allowed directories ({', '.join(map(str, config.allow_dirs))}); "
                         f"start the daemon with --allow-dir to add one")
+    if not real.parent.is_dir():
+        raise InputError(f"{text}: the directory {p.parent} does not exist")
     if real.is_symlink() or real.is_dir():
         raise Forbidden(f"{text}: is a link or a directory; the daemon replaces only regular files")
     return real

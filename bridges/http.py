@@ -27,7 +27,7 @@ from .config import Config, is_loopback
 from .engine import FINAL, Engine, Job
 from .errors import BadRequest, DaemonError, Forbidden, NotFound, TooLarge, Unauthorized, http_status
 from .openapi import openapi
-from .wire import as_int, new_annotations, piece_from_notes
+from .wire import as_int, check_note, new_annotations, piece_from_notes
 
 log = logging.getLogger("symbolic_ai.daemon.http")
 
@@ -341,6 +341,7 @@ class HttpServer:
             for i, r in enumerate(rows):
                 if not isinstance(r, list):
                     raise BadRequest(f"notes[{i}] must be a list of 5 numbers, got {r!r:.60}")
+                check_note(i, r)
             piece_from_notes([], qpm=float(qpm), numerator=num, denominator=den)
             return (lambda: piece_from_notes(rows, qpm=float(qpm), numerator=num, denominator=den)), None
         src = files.input_path(body["in_path"], config)

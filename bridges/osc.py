@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import struct
 import time
 from collections import OrderedDict
@@ -44,10 +45,12 @@ log = logging.getLogger("symbolic_ai.daemon.osc")
 
 ALLOWED_TAGS = set("ifsdhTFN")
 RESERVED = ("reply_port", "token", "progress")
-MAX_FRAMES = 16            # note lists being assembled at once, all clients together
+MAX_FRAMES = 8             # note lists one client may be sending at once
+MAX_FRAME_NOTES = 4        # all open note lists together hold at most this many times --max-notes
 FRAME_TTL_S = 60.0         # an unfinished note list is forgotten after this long without a note
 MAX_ROUTES = 1024          # remembered /sai/hello registrations
 MAX_DATAGRAM = 65507
+RCVBUF_BYTES = 4 << 20
 Addr = tuple[str, int]
 
 
@@ -133,6 +136,11 @@ class OscServer(asyncio.DatagramProtocol):
     # -- asyncio.DatagramProtocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        try:  # room for note lists sent in one burst (the kernel may cap it at net.core.rmem_max)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+        except (OSError, AttributeError):
+            pass
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable: a client went away
         log.debug("UDP error (a client probably went away): %s", exc)
@@ -279,9 +287,11 @@ class OscServer(asyncio.DatagramProtocol):
         self._expire_frames()
         key = (target, rid)
         self.frames.pop(key, None)
-        if len(self.frames) >= MAX_FRAMES:
-            raise Busy(f"{len(self.frames)} note lists are being received at once, the daemon's limit; "
-                       f"finish or /sai/cancel one")
+        mine = sum(k[0] == target for k in self.frames)
+        if mine >= MAX_FRAMES:
+            raise Busy(f"this client has {mine} note lists open, the daemon's limit; finish or /sai/cancel one")
+        if sum(f.n for f in self.frames.values()) + n > MAX_FRAME_NOTES * self.config.max_notes:
+            raise Busy("too many notes are being received at once; retry in a moment")
         self.frames[key] = Frame(n, opts, np.zeros((n, 5)), np.zeros(n, dtype=bool))
 
     def note(self, args: list[Any], addr: Addr, target: Addr, progress: bool, token: Any) -> None:
