@@ -200,12 +200,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = build_parser().parse_args([a for a in argv if a != "--debug"])
         except SystemExit as exc:  # --help, --version or a usage error: argparse has printed it
             return exc.code if isinstance(exc.code, int) else 2
+        args.debug = debug
         handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data,
                    "serve": cmd_serve}[args.command]
         return handler(args)

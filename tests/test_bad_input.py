@@ -167,6 +167,7 @@ def test_cli_real_process_exit_code_and_debug_traceback(tmp_path):
     plain = subprocess.run(cmd, capture_output=True, text=True)
     assert plain.returncode == 2 and plain.stdout == ""
     assert "bad.mid" in one_line(plain.stderr) and "truncated or corrupt" in plain.stderr
-    debug = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True)
-    assert debug.returncode == 2 and "Traceback" in debug.stderr
+    for argv in (cmd[:3] + ["--debug"] + cmd[3:], cmd + ["--debug"]):   # before or after the command
+        debug = subprocess.run(argv, capture_output=True, text=True)
+        assert debug.returncode == 2 and "Traceback" in debug.stderr and "truncated or corrupt" in debug.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mid"]

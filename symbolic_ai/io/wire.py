@@ -1,17 +1,10 @@
 """The JSON wire format (version 1): a Piece as plain JSON, used by files, the CLI and the daemon.
 
-```json
-{"format": "symbolic_ai.piece", "version": 1,
- "notes": [{"onset_sec": 0.0, "duration_sec": 0.5, "onset_beat": 0.0, "duration_beat": 1.0,
-            "pitch": 60, "velocity": 80, "track": 0, "id": 0, "bar": 0, "beat_in_bar": 0.0, "voice": 0}],
- "tracks": [{"program": 0, "name": "Piano", "is_drum": false}],
- "tempos": [{"start_beat": 0.0, "qpm": 120.0}],
- "time_signatures": [{"start_beat": 0.0, "numerator": 4, "denominator": 4}],
- "key_signatures": [{"start_beat": 0.0, "fifths": 0, "mode": "major"}],
- "annotations": [{"kind": "chord", "start_beat": 0.0, "end_beat": 4.0, "value": "C"}],
- "metadata": {"title": "..."}}
-```
-Unknown values are `null` (NaN in the Piece). In notes only `pitch` and an onset are required.
+The specification is docs/wire-format.md; tests/data/piece.json is its example. In short:
+`{"format": "symbolic_ai.piece", "version": 1, "notes": [...], "tracks": [...], "tempos": [...],
+"time_signatures": [...], "key_signatures": [...], "annotations": [...], "metadata": {...},
+"pickup_beats": 0.0}`, unknown values as `null`. Each note needs `pitch` and an onset and a
+duration in beats or in seconds. Reading is strict: errors name the entry (`notes[3].pitch`).
 """
 from __future__ import annotations
 
