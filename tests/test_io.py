@@ -223,6 +223,22 @@ def test_constructed_piece_to_musicxml_and_back(tmp_path):
     assert [t.program for t in back.tracks][:2] == [0, 33] and back.pickup_beats == 1.0
 
 
+CHORD_LABELS = ["C", "G7/B", "Bb7", "F#m7", "Ebmaj7", "C#dim", "Asus4", "Dm7b5", "N", "Abm", "E7#9",
+                "Cadd9", "Gb", "Bbm/Db"]
+
+
+def test_chord_labels_survive_musicxml(tmp_path):
+    n = notes_from_columns(pitch=[60] * len(CHORD_LABELS), onset_beat=[2.0 * i for i in range(len(CHORD_LABELS))],
+                           duration_beat=[2.0] * len(CHORD_LABELS))
+    p = Piece(notes=n, annotations=tuple(Annotation("chord", 2.0 * i, 2.0 * i + 2, c)
+                                         for i, c in enumerate(CHORD_LABELS)))
+    out = sai.save(p, tmp_path / "chords.musicxml")
+    assert out.read_bytes().count(b"<harmony") == len(CHORD_LABELS)
+    back = sai.load(out)
+    assert [(a.start_beat, a.end_beat, a.value) for a in back.annotations_of("chord")] == \
+        [(a.start_beat, a.end_beat, a.value) for a in p.annotations]
+
+
 def test_abc():
     p = sai.load(DATA / "tune.abc")
     assert p.metadata["title"] == "Tiny tune" and p.pickup_beats == 0.5

@@ -7,6 +7,7 @@ as `<harmony>` elements on the first part.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -167,7 +168,21 @@ def _key_name(k) -> str:
     return f"{k.tonic.name.replace('-', 'b')} {k.mode}"
 
 
+NO_CHORD = "N"
+
+
 def _chord_symbol(h) -> str:
+    """The label of a `<harmony>`: root + the kind's display text (+ /bass) when the file gives that
+    text, else music21's figure; 'N' for no chord. Flats are spelled 'b' ('Bb7')."""
+    from music21 import harmony
+
+    if isinstance(h, harmony.NoChord):
+        return NO_CHORD
+    root = h.root()
+    if h.chordKindStr and root is not None:
+        bass = h.bass()
+        slash = f"/{bass.name}" if bass is not None and bass.name != root.name else ""
+        return (root.name + h.chordKindStr + slash).replace("-", "b")
     fig = h.figure or ""
     return fig.replace("-", "b") if fig and fig[0] in "ABCDEFG" else fig
 
@@ -231,7 +246,7 @@ def to_music21(piece: Piece):
         if ti == 0:
             for a in piece.annotations_of("chord"):
                 try:
-                    part.insert(_q(a.start_beat), harmony.ChordSymbol(_m21_figure(str(a.value))))
+                    part.insert(_q(a.start_beat), _m21_chord_symbol(str(a.value)))
                 except Exception:
                     continue  # a label music21 cannot spell (e.g. "N") is left out of the notation
         if pickup:
@@ -248,9 +263,21 @@ def _m21_key(ks: KeySignature):
     return sig.asKey(ks.mode) if ks.mode else sig
 
 
-def _m21_figure(label: str) -> str:
-    """'Bb7' → 'B-7': music21 spells a flat root with '-'."""
-    return label[0] + "-" + label[2:] if len(label) > 1 and label[1] == "b" else label
+def _m21_chord_symbol(label: str):
+    """A music21 ChordSymbol for a label ('Bb7', 'Dm7b5', 'G7/B', 'N'), keeping the label's own kind
+    text (written as `<kind text="m7b5">`) so that reading it back gives the same label."""
+    from music21 import harmony
+
+    if label in (NO_CHORD, "N.C.", "NC"):
+        return harmony.NoChord()
+    m = re.match(r"^([A-G])([b#]*)([^/]*)(?:/([A-G][b#]*))?$", label)
+    if not m:
+        raise ValueError(f"not a chord label: {label!r}")
+    root, accidental, kind, bass = m.groups()
+    figure = root + accidental.replace("b", "-") + kind + (f"/{bass[0]}{bass[1:].replace('b', '-')}" if bass else "")
+    cs = harmony.ChordSymbol(figure)
+    cs.chordKindStr = kind
+    return cs
 
 
 def _pickup_signature(pickup: float):
