@@ -186,8 +186,9 @@ def test_example_midi_round_trip(name, tmp_path):
 
 
 # -- MusicXML and music21 formats ------------------------------------------------------------------
-def test_musicxml_harmony_pickup_key_and_tempo():
-    p = sai.load(DATA / "harmony.musicxml")
+@pytest.mark.parametrize("name", ["harmony.musicxml", "harmony.mxl"])
+def test_musicxml_harmony_pickup_key_and_tempo(name):
+    p = sai.load(DATA / name)
     assert p.metadata["title"] == "Harmony test" and p.tracks[0].name == "Melody"
     assert p.pickup_beats == 0.5 and p.tempos == (Tempo(0.0, 90.0),)
     assert p.key_signatures == (KeySignature(0.0, -1, "minor"),)
@@ -370,3 +371,18 @@ def test_midi_values_clip_and_round_to_ticks():
     p = Piece(notes=notes_from_columns(pitch=[60], onset_beat=[1 / 3], duration_beat=[0.0]))
     back = read_midi(write_midi(p))
     assert math.isclose(back.notes["onset_beat"][0], 160 / 480) and back.notes["duration_beat"][0] == 1 / 480
+
+
+def test_test_files_match_their_generator(tmp_path, monkeypatch, capsys):
+    """tests/data is what tests/data/make_test_files.py writes (rerun it after editing it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_test_files", DATA / "make_test_files.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "HERE", tmp_path)
+    mod.main()
+    made = sorted(p.name for p in tmp_path.iterdir())
+    assert made == sorted(p.name for p in DATA.iterdir() if p.suffix != ".py" and p.name != "__pycache__")
+    for name in made:
+        assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name

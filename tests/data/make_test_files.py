@@ -227,6 +227,20 @@ m4 V b3 i
 }
 
 
+def compressed(musicxml: str) -> None:
+    """The same score as compressed MusicXML (.mxl: a zip with a container file)."""
+    import zipfile
+
+    container = ('<?xml version="1.0" encoding="UTF-8"?>\n<container><rootfiles>'
+                 '<rootfile full-path="score.musicxml" media-type="application/vnd.recordare.musicxml+xml"/>'
+                 '</rootfiles></container>\n')
+    with zipfile.ZipFile(HERE / "harmony.mxl", "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in (("mimetype", "application/vnd.recordare.musicxml"),
+                           ("META-INF/container.xml", container), ("score.musicxml", musicxml)):
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))  # fixed: the file is reproducible
+            z.writestr(info, text, zipfile.ZIP_DEFLATED)
+
+
 def main() -> None:
     type0_channels()
     valid = type1_changes()
@@ -235,6 +249,7 @@ def main() -> None:
     broken(valid)
     for name, text in TEXT_FILES.items():
         (HERE / name).write_text(text)
+    compressed(TEXT_FILES["harmony.musicxml"])
     print("\n".join(sorted(p.name for p in HERE.iterdir() if p.suffix != ".py")))
 
 
