@@ -117,12 +117,13 @@ class Result:
     params: dict = field(default_factory=dict)
 
     def to_dict(self, *, include_piece: bool = False) -> dict:
-        from .io.wire import piece_to_dict
+        """`{"task", "params", "result"[, "piece"]}` as plain JSON values: NaN → None, numpy → Python."""
+        from .io.wire import _clean, piece_to_dict
 
         d = {"task": self.task, "params": self.params, "result": self.data}
         if include_piece:
             d["piece"] = piece_to_dict(self.piece)
-        return d
+        return _clean(d)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,18 @@ def test_result_is_json_for_every_task(name):
         assert len(result.piece) == len(sai.load(path))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_result_is_json_for_a_performance_without_beats(name):
+    spec = TASKS[name]
+    if spec.model or spec.input not in ("piece", "performance"):
+        pytest.skip("covered by the example run above")
+    p = sai.load(EXAMPLES / "maple_leaf_rag.mid")
+    n = p.notes.copy()
+    n["onset_beat"], n["duration_beat"], n["bar"], n["beat_in_bar"] = np.nan, np.nan, -1, np.nan
+    perf = p.replace(notes=n, tempos=(), time_signatures=())
+    json.dumps(sai.run(name, perf).to_dict(include_piece=True), allow_nan=False)
+
+
 def test_cli_tasks_table_lists_every_task(capsys):
     assert cli.main(["tasks"]) == 0
     out = capsys.readouterr().out
