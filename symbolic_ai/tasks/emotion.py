@@ -1,0 +1,168 @@
+"""`emotion`: Russell-quadrant emotion of a piece, with a timeline of overlapping windows.
+
+Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
+The model (`emotion-v1`) is the shared compound-word encoder fine-tuned on EMOPIA, with the
+Krumhansl–Kessler mode and key confidence of each window (from the `key` task) injected into
+one encoder layer by FiLM. It reads one window of `window_beats` quarter notes at a time (at
+most `max_tokens` notes, as in training); the piece's answer is the mean of its windows'.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+
+from ..errors import InputError, ParameterError
+from ..piece import Annotation, Piece
+from ..registry import Arg, Result, task
+from .key import _time_axis, analyze, correlations, window_histograms
+
+QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+LABELS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
+VALENCE = np.array([1, -1, -1, 1])
+AROUSAL = np.array([1, 1, -1, -1])
+MODE_FEATURES = ("major", "minor", "key_confidence", "major_minus_minor")
+DEFAULT_MAX_TOKENS = 384
+WINDOW_BEATS = 32.0
+HOP_BEATS = 32.0
+BATCH = 16
+
+
+def check_input(piece: Piece) -> np.ndarray:
+    """The pitched notes of `piece`; InputError for empty, drum-only or single-pitch input."""
+    where = piece.metadata.get("source") or "piece"
+    if not len(piece.notes):
+        raise InputError(f"{where}: the piece has no notes; emotion needs music with at least two pitches")
+    notes = piece.pitched()
+    if not len(notes):
+        raise InputError(f"{where}: only drum tracks ({len(piece.notes)} notes); emotion needs pitched notes")
+    if len(np.unique(notes["pitch"])) < 2:
+        raise InputError(f"{where}: {len(notes)} note(s) all on pitch {int(notes['pitch'][0])}; emotion needs "
+                         f"at least two different pitches to say anything about mode and melody")
+    return notes
+
+
+def mode_features(piece: Piece) -> np.ndarray:
+    """[P(major), P(minor), key confidence, best major r − best minor r] from the `key` task's analysis."""
+    k = analyze(piece)
+    notes = piece.pitched()
+    onset, dur, _ = _time_axis(piece, notes)
+    hist = window_histograms(onset, dur, notes["pitch"].astype(np.int64), np.array([0.0]),
+                             float((onset + dur).max()) + 1.0)[0]
+    r = correlations(hist)
+    minor = float(k["mode"] == "minor")
+    return np.array([1.0 - minor, minor, k["confidence"], r[:12].max() - r[12:].max()], dtype=np.float32)
+
+
+def window_starts(end_beat: float, window_beats: float, hop_beats: float) -> np.ndarray:
+    """Starts of windows [s, s + window) every hop, the last one reaching `end_beat`."""
+    n = int(np.ceil(max(end_beat - window_beats, 0.0) / hop_beats - 1e-9)) + 1
+    return np.arange(n) * float(hop_beats)
+
+
+def clip(piece: Piece, start_beat: float, end_beat: float, max_tokens: int = DEFAULT_MAX_TOKENS) -> Piece | None:
+    """The pitched notes with onset in [start, end) (at most max_tokens − 2 of them, the first ones),
+    as a Piece on the same time grid; None if fewer than two different pitches are left."""
+    notes = piece.pitched()
+    onset, _, _ = _time_axis(piece, notes)
+    sel = notes[(onset >= start_beat - 1e-9) & (onset < end_beat - 1e-9)][: max_tokens - 2]
+    if len(np.unique(sel["pitch"])) < 2:
+        return None
+    return piece.replace(notes=sel, annotations=())
+
+
+def windows(piece: Piece, window_beats: float, hop_beats: float,
+            max_tokens: int = DEFAULT_MAX_TOKENS) -> list[tuple[float, float, Piece]]:
+    """(start, end, clip) of every window the model reads, in beats (nominal beats at 120 qpm for a
+    performance without a beat grid); windows with fewer than two pitches are left out. When no
+    window holds two pitches the whole piece (its first max_tokens − 2 notes) is the one window."""
+    notes = check_input(piece)
+    onset, dur, _ = _time_axis(piece, notes)
+    end = float((onset + dur).max())
+    out = []
+    for s in window_starts(end, window_beats, hop_beats):
+        c = clip(piece, s, s + window_beats, max_tokens)
+        if c is not None:
+            out.append((float(s), min(float(s) + window_beats, end), c))
+    return out or [(0.0, end, clip(piece, 0.0, np.inf, max_tokens) or piece)]
+
+
+def pad_batch(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded tokens [B, S, F] (PAD = 0) and the mask [B, S] of real tokens."""
+    s = max(len(t) for t in seqs)
+    tokens = np.zeros((len(seqs), s, seqs[0].shape[1]), dtype=np.int64)
+    mask = np.zeros((len(seqs), s), dtype=bool)
+    for i, t in enumerate(seqs):
+        tokens[i, :len(t)] = t
+        mask[i, :len(t)] = True
+    return tokens, mask
+
+
+def summarize(probs: np.ndarray) -> dict:
+    """Quadrant, probabilities, and valence/arousal in [-1, 1] as expectations over the quadrants."""
+    p = np.asarray(probs, dtype=float)
+    q = QUADRANTS[int(np.argmax(p))]
+    return {"quadrant": q, "label": LABELS[q], "probabilities": {k: round(float(v), 4) for k, v in zip(QUADRANTS, p)},
+            "valence": round(float(p @ VALENCE), 4), "arousal": round(float(p @ AROUSAL), 4)}
+
+
+def _tokenizer(card: dict):
+    from ..tokens import Tokenizer, TokenizerConfig, default_tokenizer
+
+    return Tokenizer(TokenizerConfig.from_dict(card["tokenizer"])) if "tokenizer" in card else default_tokenizer()
+
+
+def predict(clips: list[Piece], model) -> np.ndarray:
+    """Probabilities [n, 4] of each clip (one model call per batch of BATCH clips)."""
+    tok = _tokenizer(model.card)
+    out = []
+    for i in range(0, len(clips), BATCH):
+        part = clips[i:i + BATCH]
+        tokens, mask = pad_batch([tok.encode(c) for c in part])
+        mode = np.stack([mode_features(c) for c in part])
+        out.append(model.run(tokens=tokens, mask=mask, mode=mode)["probabilities"])
+    return np.concatenate(out).astype(float)
+
+
+@task("emotion", model="emotion-v1", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
+def emotion(
+    piece: Piece,
+    *,
+    window_beats: Annotated[float, Arg("window length in quarter notes (the model was trained on 32)",
+                                       ge=8, le=512)] = WINDOW_BEATS,
+    hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
+    model=None,
+) -> Result:
+    """Say which of Russell's four quadrants the music is in, and how that changes over time.
+
+    JSON: `quadrant` (Q1 happy/excited, Q2 angry/tense, Q3 sad, Q4 calm), `label`, `probabilities`
+    {Q1..Q4}, `valence` and `arousal` in [-1, 1] (expectations over the quadrants), `mode`, `key`,
+    `key_confidence`, and `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`,
+    `end_sec` and the same fields (beats are null for a performance without a beat grid). The whole
+    piece's answer is the mean of its windows' probabilities. Windows with fewer than two pitches are
+    left out. The returned Piece carries one `emotion` annotation per window.
+    """
+    if hop_beats > window_beats:
+        raise ParameterError(f"emotion: hop_beats ({hop_beats:g}) must not exceed window_beats ({window_beats:g})")
+    wins = windows(piece, window_beats, hop_beats, int(model.card.get("max_tokens", DEFAULT_MAX_TOKENS)))
+    probs = predict([c for _, _, c in wins], model)
+    timeline = []
+    for (s, e, c), p in zip(wins, probs):
+        k = analyze(c)
+        if piece.has_beats:
+            s_sec, e_sec = piece.span_sec(s, e)
+            s_beat, e_beat = s, e
+        else:
+            s_sec, e_sec, s_beat, e_beat = s / 2.0, e / 2.0, None, None
+        timeline.append({"start_beat": s_beat, "end_beat": e_beat, "start_sec": round(s_sec, 4),
+                         "end_sec": round(e_sec, 4), **summarize(p), "mode": k["mode"], "key": k["key"],
+                         "key_confidence": round(k["confidence"], 4)})
+    k = analyze(piece)
+    data = {**summarize(probs.mean(axis=0)), "mode": k["mode"], "key": k["key"],
+            "key_confidence": round(k["confidence"], 4), "window_beats": window_beats, "hop_beats": hop_beats,
+            "timeline": timeline}
+    if piece.has_beats:
+        anns = [Annotation("emotion", w["start_beat"], w["end_beat"], f"{w['quadrant']} {w['label']}")
+                for w in timeline]
+        piece = piece.annotate(anns, replace_kinds=("emotion",))
+    return Result("emotion", piece, data)

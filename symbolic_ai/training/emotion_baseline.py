@@ -1,0 +1,134 @@
+"""A light emotion baseline that needs no encoder: multinomial logistic regression on clip statistics.
+
+Like the EMOPIA paper's logistic-regression baseline (0.581 on its split), it looks only at
+global statistics of a clip: register, key-relative pitch-class profile, mode and key confidence
+(from the `key` task), velocity, density, polyphony and note lengths. It gives the results table
+a floor that we measured ourselves.
+
+    python -m symbolic_ai.training.emotion_baseline --out runs/emotion/baseline.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..piece import Piece
+from ..tasks.emotion import QUADRANTS, check_input, mode_features
+from ..tasks.key import correlations, window_histograms
+
+FEATURE_NAMES = (
+    ["pitch_mean", "pitch_std", "pitch_lo", "pitch_hi", "low_frac", "high_frac"]
+    + [f"pc_rel_{i}" for i in range(12)]
+    + ["mode_major", "mode_minor", "key_confidence", "major_minus_minor"]
+    + ["vel_mean", "vel_std", "vel_hi_frac", "notes_per_sec", "onsets_per_sec", "polyphony",
+       "log_dur_mean", "log_dur_std", "log_ioi_mean", "log_ioi_std", "staccato_frac", "chord_frac"]
+)
+
+
+def clip_features(piece: Piece) -> np.ndarray:
+    """The baseline's feature vector of one clip (see FEATURE_NAMES); InputError on unusable input."""
+    n = check_input(piece)
+    pitch = n["pitch"].astype(float)
+    on, dur = n["onset_sec"], np.maximum(n["duration_sec"], 1e-3)
+    vel = n["velocity"].astype(float)
+    span = max(float((on + dur).max() - on.min()), 1e-3)
+    hist = window_histograms(on, dur, n["pitch"].astype(np.int64), np.array([on.min()]), span + 1.0)[0]
+    tonic = int(np.argmax(correlations(hist))) % 12
+    rel = np.roll(hist, -tonic)
+    rel = rel / max(rel.sum(), 1e-9)
+    onsets = np.unique(np.round(on, 2))
+    ioi = np.diff(onsets)
+    log_ioi = np.log(ioi[ioi > 0]) if (ioi > 0).any() else np.zeros(1)
+    polyphony = float(dur.sum() / span)
+    feats = [pitch.mean() / 127, pitch.std() / 24, np.percentile(pitch, 5) / 127,
+             np.percentile(pitch, 95) / 127, (pitch < 48).mean(), (pitch > 72).mean(),
+             *rel, *mode_features(piece),
+             vel.mean() / 127, vel.std() / 32, (vel > 90).mean(), len(n) / span / 10,
+             len(onsets) / span / 10, polyphony / 4, np.log(dur).mean(), np.log(dur).std(),
+             log_ioi.mean(), log_ioi.std(), (dur < 0.15).mean(), 1 - len(onsets) / len(n)]
+    return np.asarray(feats, dtype=np.float32)
+
+
+class LogisticRegression:
+    """Multinomial logistic regression with L2, fitted by Newton-free full-batch L-BFGS (torch)."""
+
+    def __init__(self, l2: float = 1e-2, n_classes: int = 4):
+        self.l2, self.n_classes = l2, n_classes
+        self.mean = self.std = self.W = self.b = None
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticRegression":
+        import torch
+
+        self.mean, self.std = X.mean(0), X.std(0) + 1e-6
+        Xt = torch.tensor((X - self.mean) / self.std, dtype=torch.float64)
+        yt = torch.tensor(y, dtype=torch.long)
+        W = torch.zeros(X.shape[1], self.n_classes, dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(self.n_classes, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([W, b], max_iter=500, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(Xt @ W + b, yt) + self.l2 * (W ** 2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.W, self.b = W.detach().numpy(), b.detach().numpy()
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        z = ((X - self.mean) / self.std) @ self.W + self.b
+        z = np.exp(z - z.max(1, keepdims=True))
+        return z / z.sum(1, keepdims=True)
+
+
+def load_features(dataset: str, split: str | None = None) -> tuple[np.ndarray, np.ndarray, list, list]:
+    """Features, labels (0..3), splits and groups (work ids) of every clip of `dataset`."""
+    from ..data import iter_examples
+
+    X, y, splits, groups = [], [], [], []
+    for ex in iter_examples(dataset, split=split):
+        X.append(clip_features(ex.load()))
+        y.append(QUADRANTS.index(ex.labels["quadrant"]))
+        splits.append(ex.split)
+        groups.append(ex.work_id)
+    return np.stack(X), np.asarray(y), splits, groups
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .emotion_eval import grouped_folds, metrics
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="runs/emotion/baseline.json")
+    ap.add_argument("--l2", type=float, nargs="*", default=[1e-3, 1e-2, 1e-1, 1.0])
+    args = ap.parse_args(argv)
+    report: dict = {"model": "logistic regression on clip statistics", "features": FEATURE_NAMES}
+    for ds in ("emopia", "vgmidi"):
+        X, y, splits, groups = load_features(ds)
+        sp = np.asarray(splits)
+        tr, va, te = sp == "train", sp == "valid", sp == "test"
+        valid = {l2: metrics(y[va], LogisticRegression(l2).fit(X[tr], y[tr]).predict_proba(X[va]))["acc_4q"]
+                 for l2 in args.l2}
+        best = max(valid, key=lambda k: (valid[k], k))
+        fit = LogisticRegression(best).fit(X[tr], y[tr])
+        entry = {"valid_acc_by_l2": valid, "l2": best, "test": metrics(y[te], fit.predict_proba(X[te]))}
+        if ds == "vgmidi":
+            cv = []
+            for train_idx, test_idx in grouped_folds(groups, y, k=5, seed=0):
+                m = LogisticRegression(best).fit(X[train_idx], y[train_idx])
+                cv.append(metrics(y[test_idx], m.predict_proba(X[test_idx])))
+            entry["cv5"] = {k: [float(np.mean([c[k] for c in cv])), float(np.std([c[k] for c in cv]))]
+                            for k in ("acc_4q", "acc_valence", "acc_arousal", "macro_f1")}
+        report[ds] = entry
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: (v["test"] if isinstance(v, dict) and "test" in v else None) for k, v in report.items()
+                      if k in ("emopia", "vgmidi")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

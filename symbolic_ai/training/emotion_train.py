@@ -1,0 +1,346 @@
+"""Fine-tune the shared encoder for emotion (plain head or mode-guided FiLM), probe its layers,
+run grouped cross-validation on VGMIDI. Fixed seeds; checkpoints and JSON logs in runs/emotion/.
+
+    python -m symbolic_ai.training.emotion_train probe                       # which layer knows emotion
+    python -m symbolic_ai.training.emotion_train fit --name base --film none --test
+    python -m symbolic_ai.training.emotion_train fit --name film0 --film first --test
+    python -m symbolic_ai.training.emotion_train fit --name vg_film0 --dataset vgmidi --init runs/emotion/film0.pt
+    python -m symbolic_ai.training.emotion_train cv --dataset vgmidi --film first --init runs/emotion/film0.pt
+
+CPU budget: only the top `--train-blocks` blocks (with FiLM and the head) are trained. The frozen
+blocks below are run once over `--crops` augmented windows per clip and their output is cached
+(runs/emotion/cache_*.pt, keyed by a hash of the frozen weights), so an epoch costs only the
+trained blocks. Selection is on the valid split (4Q accuracy, then loss); `--test` evaluates the
+selected model, uncached, on the test split once, with the windows and averaging of the task.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..tasks.emotion import HOP_BEATS, WINDOW_BEATS, pad_batch
+from ..tokens import Tokenizer
+from . import emotion_model
+from .emotion_data import Item, augment, encode, eval_set, load_items, random_window
+from .emotion_eval import grouped_folds, metrics
+from .model import CHECKPOINT, Encoder
+
+OUT = Path("runs/emotion")
+
+
+def set_threads() -> int:
+    """1 thread while the encoder pre-training runs (CPU protocol), else 2."""
+    busy = subprocess.run(["pgrep", "-f", "pretrain"], capture_output=True).returncode == 0
+    n = 1 if busy else min(2, os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def log(path: Path, **rec) -> None:
+    rec["time"] = time.strftime("%H:%M:%S")
+    print(json.dumps(rec), flush=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
+def build(film: str, init: str) -> emotion_model.EmotionModel:
+    """A model on the pre-trained encoder ('pretrained'), a random one ('random': smoke tests only),
+    or an emotion checkpoint (its encoder and head; FiLM at the asked layer)."""
+    prev = None
+    if init == "random":
+        enc = Encoder()
+    elif init == "pretrained":
+        enc = Encoder.from_pretrained(CHECKPOINT)
+    else:
+        prev = emotion_model.load(init)
+        enc = prev.encoder
+    n = enc.config.n_layers
+    layer = {"none": None, "first": 0, "middle": (n - 1) // 2, "last": n - 1}.get(film, film)
+    model = emotion_model.EmotionModel(enc, None if layer is None else int(layer))
+    if prev is not None:
+        model.head.load_state_dict(prev.head.state_dict())
+        if model.film is not None and prev.film is not None and prev.film_layer == model.film_layer:
+            model.film.load_state_dict(prev.film.state_dict())
+    return model
+
+
+def frozen_key(model: emotion_model.EmotionModel, start: int) -> str:
+    """A hash of the frozen weights that the output of block `start` depends on."""
+    h = hashlib.sha1()
+    names = ("encoder.embed.",) + tuple(f"encoder.blocks.{i}." for i in range(start + 1))
+    for name, t in sorted(model.state_dict().items()):
+        if name.startswith(names):
+            h.update(name.encode())
+            h.update(t.float().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+@torch.no_grad()
+def states(model: emotion_model.EmotionModel, windows: list[tuple[np.ndarray, np.ndarray]],
+           batch: int = 32) -> list[list[torch.Tensor]]:
+    """Per block, per (tokens, mode) window: the block's output [S, d] (bf16), FiLM left out."""
+    model.eval()
+    n = model.encoder.config.n_layers
+    out: list[list] = [[None] * len(windows) for _ in range(n)]
+    order = sorted(range(len(windows)), key=lambda j: len(windows[j][0]))
+    for s in range(0, len(order), batch):
+        idx = order[s:s + batch]
+        tokens, mask = pad_batch([windows[j][0] for j in idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            hs = model.prefix(torch.from_numpy(tokens), torch.from_numpy(mask), n - 1)
+        for layer, h in enumerate(hs):
+            for k, j in enumerate(idx):
+                out[layer][j] = h[k, :len(windows[j][0])].to(torch.bfloat16).clone()
+    return out
+
+
+def logits_of(model: emotion_model.EmotionModel, xs: list[torch.Tensor], modes: np.ndarray,
+              start: int) -> torch.Tensor:
+    """Logits of a batch of cached states (token arrays when start < 0), padded here."""
+    n = max(len(x) for x in xs)
+    mask = torch.zeros(len(xs), n, dtype=torch.bool)
+    x = torch.zeros(len(xs), n, xs[0].shape[1], dtype=xs[0].dtype)
+    for i, xi in enumerate(xs):
+        mask[i, :len(xi)] = True
+        x[i, :len(xi)] = xi
+    mode = torch.from_numpy(np.asarray(modes, dtype=np.float32))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, mask, mode) if start < 0 else model.forward_from(x, mask, mode, start)
+    return out.float()
+
+
+class Cached:
+    """Windows (mode features, clip index, labels) as outputs of block `start` (tokens if start < 0).
+
+    The outputs of every block are computed in one pass and kept on disk, keyed by a hash of the
+    encoder's blocks, so the variants (FiLM at any block, or none) share them."""
+
+    def __init__(self, model, windows: list[tuple[np.ndarray, np.ndarray]], clip_of: list[int],
+                 labels: list[int], start: int, tag: str) -> None:
+        n = model.encoder.config.n_layers
+        if start < 0:
+            self.x = [torch.from_numpy(t) for t, _ in windows]
+        else:
+            path = OUT / f"cache_{tag}_{frozen_key(model, n - 1)}.pt"
+            if tag and path.exists():
+                layers = torch.load(path, weights_only=False)
+            else:
+                layers = states(model, windows)
+                if tag:
+                    torch.save(layers, path)
+            self.x = layers[start]
+        self.mode = np.stack([m for _, m in windows])
+        self.clip_of, self.labels, self.start = np.asarray(clip_of), np.asarray(labels), start
+
+    @torch.no_grad()
+    def predict(self, model, batch: int = 32) -> np.ndarray:
+        """Per clip: the mean of its windows' probabilities (as the task computes it)."""
+        model.eval()
+        order = sorted(range(len(self.x)), key=lambda j: len(self.x[j]))
+        probs = np.zeros((len(self.x), 4))
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            probs[idx] = logits_of(model, [self.x[j] for j in idx], self.mode[idx], self.start).softmax(-1).numpy()
+        return np.stack([probs[self.clip_of == i].mean(0) for i in range(len(self.labels))])
+
+
+def eval_windows(items: list[Item], tok: Tokenizer, window_beats: float, hop_beats: float):
+    """The task's windows of every clip, flattened: [(tokens, mode)], their clip index, the clip labels."""
+    data = eval_set(items, tok, window_beats, hop_beats)
+    wins = [(t, m) for toks, modes, _ in data for t, m in zip(toks, modes)]
+    clip_of = [i for i, (toks, _, _) in enumerate(data) for _ in toks]
+    return wins, clip_of, [d[2] for d in data]
+
+
+def train_windows(items: list[Item], tok: Tokenizer, crops: int, seed: int, window_beats: float,
+                  augment_on: bool) -> tuple[list, list[int]]:
+    """`crops` random (augmented) windows of every clip, fixed by the seed."""
+    rng = np.random.default_rng(seed)
+    wins, labels = [], []
+    for _ in range(crops):
+        for it in items:
+            p = random_window(augment(it.piece, rng) if augment_on else it.piece, rng, window_beats)
+            t, _, m = encode([p], tok)
+            wins.append((t[0], m[0]))
+            labels.append(it.label)
+    return wins, labels
+
+
+def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] | None, *, epochs: int,
+        budget_min: float, seed: int, name: str, tag: str, train_blocks: int = 1, crops: int = 2,
+        window_beats: float = WINDOW_BEATS, hop_beats: float = HOP_BEATS, lr: float = 1e-4, head_lr: float = 1e-3,
+        batch: int = 16, balance: bool = False, augment_on: bool = True) -> dict:
+    """Train the top `train_blocks` blocks, FiLM and head on `crops` augmented windows per clip (one
+    epoch = one pass over them); keep the state with the best valid accuracy (or the last one)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tok = Tokenizer(model.encoder.tokenizer_config)
+    n = model.encoder.config.n_layers
+    first = model.freeze_below(train_blocks)
+    start = min(first - 1, n if model.film_layer is None else model.film_layer)
+    t0 = time.time()
+    wins, labels = train_windows(train, tok, crops, seed, window_beats, augment_on)
+    tr = Cached(model, wins, list(range(len(wins))), labels, start, f"{tag}_train_c{crops}_s{seed}")
+    va = None
+    if valid:
+        va = Cached(model, *eval_windows(valid, tok, window_beats, hop_beats), start, f"{tag}_valid")
+    logp = OUT / f"{name}.log.jsonl"
+    log(logp, name=name, cached_block=start, train_windows=len(wins), prep_min=round((time.time() - t0) / 60, 2))
+    enc_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    other = [p for k, p in model.named_parameters() if not k.startswith("encoder.")]
+    opt = torch.optim.AdamW([{"params": enc_params, "lr": lr}, {"params": other, "lr": head_lr}],
+                            weight_decay=0.01)
+    y_all = np.asarray(labels)
+    steps_per_epoch = math.ceil(len(wins) / batch)
+    total, warm = epochs * steps_per_epoch, max(1, steps_per_epoch // 4)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    weight = None
+    if balance:
+        counts = np.bincount(y_all, minlength=4).astype(float)
+        weight = torch.tensor(counts.sum() / (4 * np.maximum(counts, 1)), dtype=torch.float32)
+    best, best_key, step, history = None, None, 0, []
+    for epoch in range(epochs):
+        model.train()
+        model.encoder.embed.eval()
+        for i, blk in enumerate(model.encoder.blocks):
+            blk.train(i >= first)  # frozen blocks without dropout, as when they were cached
+        losses = []
+        order = rng.permutation(len(wins))
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            scale = min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+            for g, b in zip(opt.param_groups, base_lrs):
+                g["lr"] = b * scale
+            logits = logits_of(model, [tr.x[j] for j in idx], tr.mode[idx], start)
+            loss = F.cross_entropy(logits, torch.from_numpy(y_all[idx]), weight=weight)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+        rec = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "min": round((time.time() - t0) / 60, 2)}
+        if va is not None:
+            probs = va.predict(model)
+            m = metrics(va.labels, probs)
+            vloss = float(-np.log(probs[np.arange(len(va.labels)), va.labels] + 1e-9).mean())
+            rec.update(valid_acc=m["acc_4q"], valid_f1=m["macro_f1"], valid_loss=vloss)
+            key = (m["acc_4q"], -vloss)
+            if best_key is None or key > best_key:
+                best_key, rec["best"] = key, True
+                best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        log(logp, name=name, **rec)
+        history.append(rec)
+        if (time.time() - t0) / 60 > budget_min:
+            log(logp, name=name, note=f"time budget of {budget_min} min reached after epoch {epoch + 1}")
+            break
+    if best is not None:
+        model.load_state_dict(best)
+    model.eval()
+    return {"history": history, "epochs_run": len(history), "minutes": round((time.time() - t0) / 60, 2),
+            "train_blocks": train_blocks, "crops": crops, "cached_block": start}
+
+
+def evaluate(model: emotion_model.EmotionModel, items: list[Item], window_beats: float, hop_beats: float) -> dict:
+    """Metrics of the full model (uncached) on clips, windows averaged as in the task."""
+    wins, clip_of, labels = eval_windows(items, Tokenizer(model.encoder.tokenizer_config), window_beats, hop_beats)
+    return metrics(labels, Cached(model, wins, clip_of, labels, -1, "").predict(model))
+
+
+def probe(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item], window_beats: float,
+          hop_beats: float) -> dict:
+    """Logistic-regression probe of each block's mean-pooled output (frozen encoder): valid 4Q accuracy.
+    The block that knows least about emotion is where MoFi injects the mode."""
+    from .emotion_baseline import LogisticRegression
+
+    tok = Tokenizer(model.encoder.tokenizer_config)
+    feats = {}
+    for split, items in (("train", train), ("valid", valid)):
+        wins, clip_of, labels = eval_windows(items, tok, window_beats, hop_beats)
+        pooled = []
+        with torch.no_grad():
+            for s in range(0, len(wins), 32):
+                tokens, mask = pad_batch([w[0] for w in wins[s:s + 32]])
+                out = model.encoder(torch.from_numpy(tokens), torch.from_numpy(mask), return_layers=True)
+                m = torch.from_numpy(mask).float()[..., None]
+                pooled.append(np.stack([((h * m).sum(1) / m.sum(1)).numpy() for h in out["layers"]], 1))
+        pooled = np.concatenate(pooled)
+        clip_of = np.asarray(clip_of)
+        feats[split] = (np.stack([pooled[clip_of == i].mean(0) for i in range(len(labels))]), np.asarray(labels))
+    (Xtr, ytr), (Xva, yva) = feats["train"], feats["valid"]
+    return {layer: metrics(yva, LogisticRegression(0.1).fit(Xtr[:, layer], ytr).predict_proba(Xva[:, layer]))["acc_4q"]
+            for layer in range(Xtr.shape[1])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("command", choices=["fit", "probe", "cv"])
+    ap.add_argument("--name", default="emotion")
+    ap.add_argument("--dataset", default="emopia", choices=["emopia", "vgmidi"])
+    ap.add_argument("--film", default="none", help="none, first, middle, last or a block index")
+    ap.add_argument("--init", default="pretrained", help="pretrained, random (smoke only) or a checkpoint")
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--budget-min", type=float, default=10.0)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--train-blocks", type=int, default=0, help="top encoder blocks to fine-tune")
+    ap.add_argument("--crops", type=int, default=2, help="augmented windows per training clip")
+    ap.add_argument("--window-beats", type=float, default=WINDOW_BEATS)
+    ap.add_argument("--hop-beats", type=float, default=HOP_BEATS)
+    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--balance", action="store_true", help="class-weighted loss")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N clips per split (smoke tests)")
+    ap.add_argument("--test", action="store_true", help="evaluate the selected model on the test split")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    logp = OUT / f"{args.name}.log.jsonl"
+    log(logp, name=args.name, threads=set_threads(), args=vars(args))
+    items = load_items(args.dataset)
+    split = {s: [it for it in items if it.split == s][: args.limit or None] for s in ("train", "valid", "test")}
+    report: dict = {"name": args.name, "args": vars(args)}
+    tag = f"{args.dataset}{args.limit or ''}_w{args.window_beats:g}" + ("" if not args.no_augment else "_noaug")
+    kw = dict(epochs=args.epochs, budget_min=args.budget_min, train_blocks=args.train_blocks, crops=args.crops,
+              window_beats=args.window_beats, hop_beats=args.hop_beats, lr=args.lr, head_lr=args.head_lr,
+              balance=args.balance, augment_on=not args.no_augment)
+    if args.command == "probe":
+        report["probe_valid_acc"] = probe(build("none", args.init).eval(), split["train"], split["valid"],
+                                          args.window_beats, args.hop_beats)
+    elif args.command == "fit":
+        model = build(args.film, args.init)
+        report["film_layer"] = model.film_layer
+        report.update(fit(model, split["train"], split["valid"], seed=args.seed, name=args.name, tag=tag, **kw))
+        report["valid"] = evaluate(model, split["valid"], args.window_beats, args.hop_beats)
+        if args.test:
+            report["test"] = evaluate(model, split["test"], args.window_beats, args.hop_beats)
+        emotion_model.save(model, OUT / f"{args.name}.pt", report=report)
+    else:  # grouped k-fold CV over every clip, fixed epochs (no selection inside a fold)
+        pool = [it for s in ("train", "valid", "test") for it in split[s]]
+        folds = []
+        for f, (tr, te) in enumerate(grouped_folds([it.group for it in pool], np.array([it.label for it in pool]))):
+            model = build(args.film, args.init)
+            fit(model, [pool[i] for i in tr], None, seed=args.seed + f, name=f"{args.name}_fold{f}",
+                tag=f"{tag}_cv{f}", **kw)
+            folds.append(evaluate(model, [pool[i] for i in te], args.window_beats, args.hop_beats))
+            log(logp, name=args.name, fold=f, **{k: folds[-1][k] for k in ("n", "acc_4q", "macro_f1")})
+        report["folds"] = folds
+        report["cv"] = {k: [float(np.mean([m[k] for m in folds])), float(np.std([m[k] for m in folds]))]
+                        for k in ("acc_4q", "acc_valence", "acc_arousal", "macro_f1")}
+    (OUT / f"{args.name}.json").write_text(json.dumps(report, indent=1))
+    log(logp, name=args.name, done=True,
+        **{k: report[k] for k in ("valid", "test", "cv", "probe_valid_acc") if k in report})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
