@@ -5,6 +5,7 @@ Both give `roman` and `key` annotations on the score's beat axis; BPS-FH adds `d
 """
 from __future__ import annotations
 
+import re
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -139,10 +140,34 @@ def _time_signature(downbeats: np.ndarray) -> TimeSignature:
     return TimeSignature(0.0, int(bar * 2), 8) if bar.denominator == 2 else TimeSignature(0.0, int(bar), 4)
 
 
+_FORMULA = re.compile(r"^=([AB])(\d+)\+(-?[\d.]+)$")
+
+
+def _resolve_formulas(rows: list[dict[str, str]], path: Path) -> list[dict[str, str]]:
+    """Evaluate the spreadsheet formulas left in one export (piece 17: `=A38+888` is the onset of
+    spreadsheet row 38, i.e. data row 37, plus 888 crotchets: a repeated passage)."""
+    cols = {"A": "onset", "B": "offset"}
+
+    def value(i: int, col: str, depth: int = 0) -> float:
+        text = rows[i][col].strip()
+        m = _FORMULA.match(text)
+        if not m:
+            return float(text)
+        j = int(m.group(2)) - 1
+        if depth > 50 or not 0 <= j < len(rows):
+            raise InputError(f"{path}: row {i + 2}: cannot evaluate {text!r}")
+        return value(j, cols[m.group(1)], depth + 1) + float(m.group(3))
+
+    try:
+        return [{**r, "onset": str(value(i, "onset")), "offset": str(value(i, "offset"))} for i, r in enumerate(rows)]
+    except ValueError as exc:
+        raise InputError(f"{path}: a chord row has a bad onset or offset ({exc})") from None
+
+
 def _load_bps_fh(ex: Example) -> Piece:
     folder = ex.path.parent
     notes = _floats(ex.path, 6, header=False)
-    chords_rows = read_csv(folder / "chords.csv")
+    chords_rows = _resolve_formulas(read_csv(folder / "chords.csv"), folder / "chords.csv")
     if not chords_rows:
         raise InputError(f"{folder / 'chords.csv'}: no chord rows")
     db_file = folder / "dBeats.csv" if (folder / "dBeats.csv").exists() else folder / "dbeats.csv"

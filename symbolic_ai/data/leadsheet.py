@@ -29,11 +29,12 @@ def abc_key(text: str) -> str:
 
 def _load_nottingham(ex: Example) -> Piece:
     piece = load_file(ex.path)
-    if len(piece.tracks) != 2:
+    if len(piece.tracks) > 2:
         raise InputError(f"{ex.path}: expected 2 tracks (melody, chords), found {len(piece.tracks)}")
+    # 11 tunes have no chords: their chord track is empty, so the Piece has the melody only
     chords = [Annotation("chord", s, e, v) for s, e, v in chord_track_spans(piece.notes[piece.notes["track"] == 1])]
     key = Annotation("key", 0.0, piece.duration_beat, ex.labels["key"])
-    tracks = (Track(piece.tracks[0].program, "melody"), Track(piece.tracks[1].program, "chords"))
+    tracks = tuple(Track(t.program, name) for t, name in zip(piece.tracks, ("melody", "chords")))
     return piece.replace(tracks=tracks).annotate(chords + [key], replace_kinds=("chord", "key"))
 
 
