@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import SymbolicAIError
+from .errors import InputError, SymbolicAIError
 from .registry import TASKS, TaskSpec, get
 
 PROG = "symbolic-ai"
@@ -130,7 +130,12 @@ def _output_path(args: argparse.Namespace, src: Path, many: bool, clash: set[str
         return None
     out = Path(args.output)
     if many or out.is_dir() or args.output.endswith(("/", "\\")):
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: is a file; with several inputs, -o must name a directory")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
         stem = f"{src.stem}_{src.suffix.lstrip('.')}" if src.stem in clash else src.stem
         return out / f"{stem}.{args.task}{OUT_FORMATS[args.format]}"
     return out

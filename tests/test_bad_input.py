@@ -4,6 +4,7 @@ CLI: exit code 2, no traceback unless --debug, and never an output file from a f
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,13 @@ import symbolic_ai as sai
 from conftest import DATA, EXAMPLES
 from symbolic_ai import cli
 from symbolic_ai.errors import InputError, ParameterError, UnknownTaskError
+from symbolic_ai.registry import get
 
-# (file in tests/data or a maker, the words the message must contain)
+# the key task's own limits, from the registry (they may change with the task)
+WINDOW = get("key").param("window_beats").range_text           # e.g. "[2, 512]"; 1 must be below it
+PROFILES = get("key").param("profile").choices
+
+# (file in tests/data, the words the message must contain)
 BAD_FILES = {
     "empty": ("empty.mid", "the file is empty"),
     "random bytes": ("random_bytes.mid", "not a MIDI file"),
@@ -92,11 +98,11 @@ def test_api_unknown_task_and_bad_parameters():
     piece = sai.load(EXAMPLES / "folk_melody.mid")
     with pytest.raises(UnknownTaskError, match="unknown task 'nosuch'; tasks are .*key"):
         sai.run("nosuch", piece)
-    with pytest.raises(ParameterError, match=r"key: parameter 'window_beats' must be in \[2, 512\], got 1"):
+    with pytest.raises(ParameterError, match=rf"key: parameter 'window_beats' must be in {re.escape(WINDOW)}, got 1"):
         sai.run("key", piece, window_beats=1)
     with pytest.raises(ParameterError, match="'window_beats' must be a number, got 'long'"):
         sai.run("key", piece, window_beats="long")
-    with pytest.raises(ParameterError, match="'profile' must be one of krumhansl, temperley, aarden; got 'x'"):
+    with pytest.raises(ParameterError, match=f"'profile' must be one of {', '.join(PROFILES)}; got 'x'"):
         sai.run("key", piece, profile="x")
     with pytest.raises(ParameterError, match="unknown parameter 'colour'"):
         sai.run("key", piece, colour=1)
@@ -136,9 +142,9 @@ def test_cli_huge_missing_and_directory(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, words", [
     (["run", "nosuch", "x.mid"], "invalid choice: 'nosuch'"),
-    (["run", "key", "IN", "--window-beats", "1"], "'window_beats' must be in [2, 512], got 1"),
+    (["run", "key", "IN", "--window-beats", "1"], f"'window_beats' must be in {WINDOW}, got 1"),
     (["run", "key", "IN", "--window-beats", "abc"], "'window_beats' must be a number, got 'abc'"),
-    (["run", "key", "IN", "--profile", "major"], "'profile' must be one of krumhansl"),
+    (["run", "key", "IN", "--profile", "major"], f"'profile' must be one of {', '.join(PROFILES)}; got 'major'"),
     (["run", "key", "IN", "--colour", "red"], "unrecognized arguments: --colour red"),
     (["run", "key", "IN", "-o", "OUT/x.wav"], "x.wav: cannot write '.wav'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -158,6 +164,16 @@ def test_cli_one_bad_input_among_good_ones(tmp_path, capsys):
     assert code == 2 and "empty.mid: the file is empty" in one_line(err)
     assert len(out.splitlines()) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chorale_bwv66_6.key.json", "folk_melody.key.json"]
+
+
+def test_cli_several_inputs_into_a_file(tmp_path, capsys):
+    target = tmp_path / "one.json"
+    target.write_text("keep me")
+    code, out, err = run_cli("run", "key", str(EXAMPLES / "folk_melody.mid"), str(EXAMPLES / "folk_melody.abc"),
+                             "-o", str(target), capsys=capsys)
+    assert code == 2 and out == ""
+    assert all("-o must name a directory" in line for line in err.splitlines()) and "Traceback" not in err
+    assert target.read_text() == "keep me"
 
 
 def test_cli_real_process_exit_code_and_debug_traceback(tmp_path):
