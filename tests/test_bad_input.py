@@ -91,7 +91,7 @@ def test_api_huge_file_is_refused_before_reading(tmp_path, monkeypatch):
     with pytest.raises(InputError) as exc:
         sai.load(huge)
     msg = one_line(str(exc.value))
-    assert "huge.mid" in msg and "209.7 MB, over the 67 MB limit" in msg
+    assert "huge.mid" in msg and "200.0 MiB, over the 64 MiB limit" in msg
 
 
 def test_api_unknown_task_and_bad_parameters():
@@ -133,7 +133,7 @@ def test_cli_bad_file_exit_2_one_line_no_output(case, tmp_path, capsys):
 def test_cli_huge_missing_and_directory(tmp_path, capsys):
     huge = tmp_path / "huge.mid"
     subprocess.run(["truncate", "-s", "200M", str(huge)], check=True)
-    for path, words in [(huge, "over the 67 MB limit"), (tmp_path / "gone.mid", "no such file"),
+    for path, words in [(huge, "over the 64 MiB limit"), (tmp_path / "gone.mid", "no such file"),
                         (tmp_path, "is a directory")]:
         code, _, err = run_cli("run", "key", str(path), capsys=capsys)
         line = one_line(err)

@@ -46,8 +46,8 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> Piece:
     if st.st_size == 0:
         raise InputError(f"{p}: the file is empty")
     if st.st_size > max_bytes:
-        raise InputError(f"{p}: the file is {st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
-                         f"(pass max_bytes= to raise it)")
+        raise InputError(f"{p}: the file is {st.st_size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit "
+                         f"for a symbolic music file (load(path, max_bytes=…) raises it)")
     try:
         if suffix in MIDI_SUFFIXES:
             from .midi import read_midi
