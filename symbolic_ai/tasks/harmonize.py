@@ -28,7 +28,7 @@ from .key import analyze
 
 STYLES = ("pop", "folk", "chorale")
 RHYTHMS = ("bar", "half", "beat", "learned")
-N_FEATURES = 31  # melody chroma 12, onset chroma 12, metric 4, style 3
+N_FEATURES = 43  # melody chroma 12, onset chroma 12, metric 4, style 3, whole-melody chroma 12
 NEG = -1e9
 
 
@@ -89,7 +89,8 @@ def top_line(notes: np.ndarray) -> np.ndarray:
 
 
 def melody_features(melody: Piece, style: str) -> np.ndarray:
-    """(T, 31) float32 per beat: chroma, onset chroma, [downbeat, half-bar, position in bar, sounding], style."""
+    """(T, 43) float32 per beat: chroma, onset chroma, [downbeat, half-bar, position in bar, sounding],
+    style one-hot, and the whole melody's duration-weighted chroma (key context)."""
     n = melody.notes
     on, off = n["onset_beat"], n["onset_beat"] + np.maximum(n["duration_beat"], 1e-3)
     frames = int(np.ceil(off.max() - 1e-9))
@@ -110,6 +111,8 @@ def melody_features(melody: Piece, style: str) -> np.ndarray:
     f[:, 26] = pos / bar_len
     f[:, 27] = f[:, :12].max(axis=1) > 0
     f[:, 28 + STYLES.index(style)] = 1.0
+    whole = np.bincount(n["pitch"].astype(int) % 12, weights=off - on, minlength=12)
+    f[:, 31:43] = whole / whole.max() if whole.max() > 0 else 0.0
     return f.astype(np.float32)
 
 

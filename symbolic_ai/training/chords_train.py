@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -106,6 +107,8 @@ def evaluate(net: nn.Module, data: dict, switch_costs: tuple[float, ...] = (0.0,
     """Frame accuracy (chord class, root) per dataset after Viterbi with each switch cost."""
     res: dict = {}
     for ds, items in data.items():
+        if not items:
+            continue
         preds = [(predict(net, f), c) for f, c, _ in items]
         for cost in switch_costs:
             hit = root = n = 0
@@ -143,13 +146,14 @@ def export(net: nn.Module, path: Path, card: dict, aux_name: str = "bass_logits"
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def arguments(doc: str, steps: int, length: int) -> argparse.Namespace:
+    """The command-line options both FrameNet trainers share."""
+    ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--out", default="symbolic_ai/models")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--length", type=int, default=96)
+    ap.add_argument("--length", type=int, default=length)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1)
@@ -158,32 +162,51 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    runs = Path(args.runs)
-    train, valid = build(runs, "train"), build(runs, "valid")
-    net = FrameNet(hidden=args.hidden)
+    return args
+
+
+def fit(net: nn.Module, gen, loss_fn: Callable, valid_score: Callable[[nn.Module], tuple[float, str]],
+        args: argparse.Namespace, checkpoint: Path) -> nn.Module:
+    """AdamW + one-cycle schedule; every `eval_every` steps score on valid, keep the best weights."""
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
-    ce = nn.CrossEntropyLoss(ignore_index=-100)
     best, best_state, t0 = -1.0, None, time.time()
-    gen = batches(train, np.random.default_rng(args.seed), args.batch, args.length)
     for step in range(1, args.steps + 1):
         net.train()
-        f, c, b = next(gen)
-        lc, lb = net(f)
-        loss = ce(lc.reshape(-1, lc.shape[-1]), c.reshape(-1)) + 0.5 * ce(lb.reshape(-1, 12), b.reshape(-1))
+        loss = loss_fn(net, next(gen))
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         if step % args.eval_every == 0 or step == args.steps:
-            r = evaluate(net, valid)
-            mean = float(np.mean([v[0.0]["acc"] for v in r.values()]))
-            print(f"step {step} loss {loss.item():.3f} valid acc {mean:.4f} "
-                  + " ".join(f"{d}={v[0.0]['acc']:.3f}" for d, v in r.items()) + f" {time.time() - t0:.0f}s", flush=True)
-            if mean > best:
-                best, best_state = mean, {k: v.clone() for k, v in net.state_dict().items()}
-                torch.save(best_state, runs / "chords-v1.pt")
+            score, text = valid_score(net)
+            print(f"step {step} loss {loss.item():.3f} valid {score:.4f} {text} {time.time() - t0:.0f}s", flush=True)
+            if score > best:
+                best, best_state = score, {k: v.clone() for k, v in net.state_dict().items()}
+                torch.save(best_state, checkpoint)
     net.load_state_dict(best_state)
+    return net
+
+
+def main() -> None:
+    args = arguments(__doc__, steps=3000, length=96)
+    runs = Path(args.runs)
+    train, valid = build(runs, "train"), build(runs, "valid")
+    net = FrameNet(hidden=args.hidden)
+    ce = nn.CrossEntropyLoss(ignore_index=-100)
+
+    def loss_fn(net: nn.Module, batch) -> torch.Tensor:
+        f, c, b = batch
+        lc, lb = net(f)
+        return ce(lc.reshape(-1, lc.shape[-1]), c.reshape(-1)) + 0.5 * ce(lb.reshape(-1, 12), b.reshape(-1))
+
+    def valid_score(net: nn.Module) -> tuple[float, str]:
+        r = evaluate(net, valid)
+        return (float(np.mean([v[0.0]["acc"] for v in r.values()])),
+                " ".join(f"{d}={v[0.0]['acc']:.3f}" for d, v in r.items()))
+
+    gen = batches(train, np.random.default_rng(args.seed), args.batch, args.length)
+    net = fit(net, gen, loss_fn, valid_score, args, runs / "chords-v1.pt")
     costs = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
     r = evaluate(net, valid, costs)
     mean = {c: float(np.mean([r[d][c]["acc"] for d in r])) for c in costs}

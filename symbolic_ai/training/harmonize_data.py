@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import InputError
 from ..piece import Piece, Track
 from .chords_cache import cache_path, load_cached
 from .chords_data import Span, chord_spans
@@ -56,7 +57,10 @@ def pop_items(split: str, runs: Path) -> Iterator[tuple[str, Piece, list[Span]]]
     for ex in iter_examples("pop909", split=split):
         if ex.id not in cl:
             continue
-        orig = ex.load()
+        try:
+            orig = ex.load()
+        except InputError:
+            continue
         cl_piece, spans = cl[ex.id]
         mel = orig.notes[orig.notes["track"] == 0].copy()
         shift = pop_shift(mel, cl_piece.notes)

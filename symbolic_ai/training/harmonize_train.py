@@ -1,6 +1,6 @@
 """Train `harmonize-v1`: per-beat chord and chord-change probabilities from a melody and a style.
 
-The network is `chords_train.FrameNet` over `tasks.harmonize.melody_features` (31 values per
+The network is `chords_train.FrameNet` over `tasks.harmonize.melody_features` (43 values per
 beat), with a 133-class chord head and a 1-logit change head. Chord-to-chord bigrams (relative
 to the first root, so transposition-invariant) and the probability of keeping the chord from one
 slot to the next at each harmonic rhythm are counted on the same training melodies and stored in
@@ -11,9 +11,7 @@ the checkpoint with the best mean valid beat accuracy is kept.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from torch import nn
 from .. import harmony
 from ..tasks.harmonize import N_FEATURES, STYLES, melody_features, slot_bounds
 from .chords_data import frame_targets
-from .chords_train import FrameNet, export, transpose_classes
+from .chords_train import FrameNet, arguments, export, fit, transpose_classes
 from .harmonize_data import load_style
 
 WEIGHTS = {"pop": 0.4, "folk": 0.3, "chorale": 0.3}
@@ -89,7 +87,8 @@ def batches(data: dict, rng: np.random.Generator, batch: int, length: int):
             s = rng.integers(max(len(f) - length, 0) + 1)
             f, c, h = f[s:s + length].copy(), c[s:s + length], h[s:s + length]
             k = int(rng.integers(12))
-            f[:, :12], f[:, 12:24] = np.roll(f[:, :12], k, axis=1), np.roll(f[:, 12:24], k, axis=1)
+            for a in (0, 12, 31):
+                f[:, a:a + 12] = np.roll(f[:, a:a + 12], k, axis=1)
             c = transpose_classes(c, k)
             pad = length - len(f)
             fs.append(np.pad(f, ((0, pad), (0, 0))))
@@ -112,55 +111,32 @@ def beat_accuracy(net: nn.Module, data: dict) -> dict:
             hit += int((lp.argmax(1) == c).sum())
             nll += float(-lp[np.arange(len(c)), c].sum())
             n += len(c)
-        out[style] = {"acc": hit / max(n, 1), "perplexity": float(np.exp(nll / max(n, 1)))}
+        out[style] = {"acc": hit / max(n, 1), "perplexity": float(np.exp(nll / max(n, 1))), "n": n}
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", default="runs")
-    ap.add_argument("--out", default="symbolic_ai/models")
-    ap.add_argument("--steps", type=int, default=2500)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--length", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--eval-every", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    args = arguments(__doc__, steps=2500, length=64)
     runs = Path(args.runs)
     train, valid = build(runs, "train"), build(runs, "valid")
     trans = transitions(train)
     net = FrameNet(n_in=N_FEATURES, hidden=args.hidden, n_aux=1)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
     ce = nn.CrossEntropyLoss(ignore_index=-100)
-    best, best_state, t0 = -1.0, None, time.time()
-    gen = batches(train, np.random.default_rng(args.seed), args.batch, args.length)
-    for step in range(1, args.steps + 1):
-        net.train()
-        f, c, h = next(gen)
+
+    def loss_fn(net: nn.Module, batch) -> torch.Tensor:
+        f, c, h = batch
         lc, lh = net(f)
         mask = h >= 0
         bce = nn.functional.binary_cross_entropy_with_logits(lh[..., 0][mask], h[mask])
-        loss = ce(lc.reshape(-1, lc.shape[-1]), c.reshape(-1)) + 0.5 * bce
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % args.eval_every == 0 or step == args.steps:
-            r = beat_accuracy(net, valid)
-            mean = float(np.mean([v["acc"] for v in r.values()]))
-            print(f"step {step} loss {loss.item():.3f} valid beat acc {mean:.4f} "
-                  + " ".join(f"{s}={v['acc']:.3f}/ppl {v['perplexity']:.1f}" for s, v in r.items())
-                  + f" {time.time() - t0:.0f}s", flush=True)
-            if mean > best:
-                best, best_state = mean, {k: v.clone() for k, v in net.state_dict().items()}
-                torch.save(best_state, runs / "harmonize-v1.pt")
-    net.load_state_dict(best_state)
+        return ce(lc.reshape(-1, lc.shape[-1]), c.reshape(-1)) + 0.5 * bce
+
+    def valid_score(net: nn.Module) -> tuple[float, str]:
+        r = beat_accuracy(net, valid)
+        return (float(np.mean([v["acc"] for v in r.values() if v["n"]])),
+                " ".join(f"{s}={v['acc']:.3f}/ppl {v['perplexity']:.1f}" for s, v in r.items()))
+
+    gen = batches(train, np.random.default_rng(args.seed), args.batch, args.length)
+    net = fit(net, gen, loss_fn, valid_score, args, runs / "harmonize-v1.pt")
     r = beat_accuracy(net, valid)
     card = {
         "name": "harmonize-v1", "task": "harmonize", "version": 1,
