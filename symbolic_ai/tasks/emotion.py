@@ -1,4 +1,4 @@
-"""`emotion`: Russell-quadrant emotion of a piece, with a timeline of overlapping windows.
+"""`emotion`: Russell-quadrant emotion of a piece, with a timeline of windows.
 
 Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
 The model (`emotion-v1`) is the shared compound-word encoder fine-tuned on EMOPIA, with the
@@ -15,13 +15,14 @@ import numpy as np
 from ..errors import InputError, ParameterError
 from ..piece import Annotation, Piece
 from ..registry import Arg, Result, task
-from .key import _time_axis, analyze, correlations, window_histograms
+from .key import _time_axis, correlations, key_name, window_histograms
 
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 LABELS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
 VALENCE = np.array([1, -1, -1, 1])
 AROUSAL = np.array([1, 1, -1, -1])
-MODE_FEATURES = ("major", "minor", "key_confidence", "major_minus_minor")
+MODE_FEATURES = ("p_major", "p_minor", "key_confidence", "major_minus_minor_r")
+PROFILE = "krumhansl"
 DEFAULT_MAX_TOKENS = 384
 WINDOW_BEATS = 32.0
 HOP_BEATS = 32.0
@@ -42,16 +43,28 @@ def check_input(piece: Piece) -> np.ndarray:
     return notes
 
 
-def mode_features(piece: Piece) -> np.ndarray:
-    """[P(major), P(minor), key confidence, best major r − best minor r] from the `key` task's analysis."""
-    k = analyze(piece)
+def key_mode(piece: Piece) -> tuple[np.ndarray, dict]:
+    """Mode features and key of a piece with the `key` task's Krumhansl–Kessler correlations (profile
+    pinned, so later changes to the key task's defaults do not move the model's inputs).
+
+    Features: [P(major), P(minor), key confidence, best major r − best minor r], where P is the
+    softmax of the 24 key correlations / 0.05 (as the key task's confidence)."""
     notes = piece.pitched()
     onset, dur, _ = _time_axis(piece, notes)
-    hist = window_histograms(onset, dur, notes["pitch"].astype(np.int64), np.array([0.0]),
-                             float((onset + dur).max()) + 1.0)[0]
-    r = correlations(hist)
-    minor = float(k["mode"] == "minor")
-    return np.array([1.0 - minor, minor, k["confidence"], r[:12].max() - r[12:].max()], dtype=np.float32)
+    hist = window_histograms(onset, dur, notes["pitch"].astype(np.int64), np.array([float(onset.min())]),
+                             float((onset + dur).max() - onset.min()) + 1.0)[0]
+    r = correlations(hist, PROFILE)
+    p = np.exp((r - r.max()) / 0.05)
+    p /= p.sum()
+    best = int(np.argmax(r))
+    feats = np.array([p[:12].sum(), p[12:].sum(), p[best], r[:12].max() - r[12:].max()], dtype=np.float32)
+    return feats, {"mode": "minor" if best >= 12 else "major", "key": key_name(best),
+                   "key_confidence": round(float(p[best]), 4)}
+
+
+def mode_features(piece: Piece) -> np.ndarray:
+    """The FiLM input of one window (see `key_mode`)."""
+    return key_mode(piece)[0]
 
 
 def window_starts(end_beat: float, window_beats: float, hop_beats: float) -> np.ndarray:
@@ -148,19 +161,15 @@ def emotion(
     probs = predict([c for _, _, c in wins], model)
     timeline = []
     for (s, e, c), p in zip(wins, probs):
-        k = analyze(c)
         if piece.has_beats:
             s_sec, e_sec = piece.span_sec(s, e)
             s_beat, e_beat = s, e
         else:
             s_sec, e_sec, s_beat, e_beat = s / 2.0, e / 2.0, None, None
         timeline.append({"start_beat": s_beat, "end_beat": e_beat, "start_sec": round(s_sec, 4),
-                         "end_sec": round(e_sec, 4), **summarize(p), "mode": k["mode"], "key": k["key"],
-                         "key_confidence": round(k["confidence"], 4)})
-    k = analyze(piece)
-    data = {**summarize(probs.mean(axis=0)), "mode": k["mode"], "key": k["key"],
-            "key_confidence": round(k["confidence"], 4), "window_beats": window_beats, "hop_beats": hop_beats,
-            "timeline": timeline}
+                         "end_sec": round(e_sec, 4), **summarize(p), **key_mode(c)[1]})
+    data = {**summarize(probs.mean(axis=0)), **key_mode(piece)[1], "window_beats": window_beats,
+            "hop_beats": hop_beats, "timeline": timeline}
     if piece.has_beats:
         anns = [Annotation("emotion", w["start_beat"], w["end_beat"], f"{w['quadrant']} {w['label']}")
                 for w in timeline]

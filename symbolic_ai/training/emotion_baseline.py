@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..piece import Piece
-from ..tasks.emotion import QUADRANTS, check_input, mode_features
+from ..tasks.emotion import PROFILE, QUADRANTS, check_input, mode_features
 from ..tasks.key import correlations, window_histograms
 
 FEATURE_NAMES = (
@@ -36,7 +36,7 @@ def clip_features(piece: Piece) -> np.ndarray:
     vel = n["velocity"].astype(float)
     span = max(float((on + dur).max() - on.min()), 1e-3)
     hist = window_histograms(on, dur, n["pitch"].astype(np.int64), np.array([on.min()]), span + 1.0)[0]
-    tonic = int(np.argmax(correlations(hist))) % 12
+    tonic = int(np.argmax(correlations(hist, PROFILE))) % 12
     rel = np.roll(hist, -tonic)
     rel = rel / max(rel.sum(), 1e-9)
     onsets = np.unique(np.round(on, 2))

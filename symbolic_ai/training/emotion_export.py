@@ -1,0 +1,130 @@
+"""Export an emotion checkpoint to `emotion-v<N>.onnx` + card through the shared export pipeline
+(`symbolic_ai.exports.onnx`: dry run, torch vs onnxruntime parity on real windows, card).
+
+    python -m symbolic_ai.training.emotion_export runs/emotion/film0.pt --metrics runs/emotion/film0.json
+
+The graph takes `tokens` int64 [batch, seq, 5], `mask` bool [batch, seq] and `mode` float32
+[batch, 4] (see `symbolic_ai.tasks.emotion.mode_features`) and gives `probabilities` [batch, 4].
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..tasks.emotion import (DEFAULT_MAX_TOKENS, HOP_BEATS, LABELS, MODE_FEATURES, QUADRANTS, WINDOW_BEATS,
+                             mode_features, pad_batch, windows)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TRAINING_DATA = [
+    {"dataset": "EMOPIA (symbolic clips)", "split": "train = official song-level split (split_song), 784 clips;"
+     " selection on valid (206); test (88) reported once", "licence": "CC BY-NC-SA 4.0 (non-commercial, share-alike)"},
+    {"dataset": "shared encoder pre-training (see encoder-v1 card)", "split": "train splits only",
+     "licence": "see encoder-v1.json"},
+]
+
+
+def example_inputs(tok) -> list[dict[str, np.ndarray]]:
+    """Real inputs: the example pieces' task windows, one window each and one padded batch."""
+    from .. import load
+
+    wins = []
+    for f in ("maple_leaf_rag.mid", "chorale_bwv66_6.musicxml", "folk_melody.mid"):
+        wins += [c for _, _, c in windows(load(EXAMPLES / f), WINDOW_BEATS, HOP_BEATS)]
+    singles = [{"tokens": tok.encode(c)[None], "mask": np.ones((1, len(tok.encode(c))), dtype=bool),
+                "mode": mode_features(c)[None]} for c in wins[:3]]
+    tokens, mask = pad_batch([tok.encode(c) for c in wins])
+    return singles + [{"tokens": tokens, "mask": mask, "mode": np.stack([mode_features(c) for c in wins])}]
+
+
+def export_emotion(checkpoint: Path, out_dir: Path, *, version: int = 1, metrics: dict | None = None,
+                   extra_training: list[dict] | None = None, int8: bool = False) -> dict:
+    import torch
+
+    from symbolic_ai.exports import card as cards
+    from symbolic_ai.exports.onnx import export, parity, quantize
+
+    from ..tokens import Tokenizer
+    from .emotion_model import ExportWrapper, load
+
+    model = load(checkpoint)
+    tok = Tokenizer(model.encoder.tokenizer_config)
+    inputs = example_inputs(tok)
+    batch = inputs[-1]
+    example = {k: torch.from_numpy(v[:2].copy()) for k, v in batch.items()}
+    name = f"emotion-v{version}"
+    path = Path(out_dir) / f"{name}.onnx"
+    onnx_model, fig = export(ExportWrapper(model).eval(), example, path, output_names=["probabilities"],
+                             dynamic={"tokens": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"},
+                                      "mode": {0: "batch"}}, parity_inputs=inputs, tol=1e-3)
+    reference = fig.pop("_reference")
+    c = model.encoder.config
+    common = dict(
+        task="emotion", version=version, vocabulary=tok.config.to_dict(), tokenizer=tok.config.to_dict(),
+        labels={q: LABELS[q] for q in QUADRANTS}, training_data=TRAINING_DATA + (extra_training or []),
+        splits={"emopia": "official song-level split (split_song): train 784 / valid 206 / test 88 clips",
+                "vgmidi": "splits.csv (grouped by game + theme): 162 / 22 / 20 phrases; 5-fold grouped CV"},
+        architecture={"encoder": {"d_model": c.d_model, "n_layers": c.n_layers, "n_heads": c.n_heads},
+                      "film_layer": model.film_layer, "mode_features": list(MODE_FEATURES),
+                      "head": "mean pooling -> Linear-GELU-Linear"},
+        max_tokens=DEFAULT_MAX_TOKENS, window_beats=WINDOW_BEATS, hop_beats=HOP_BEATS,
+        usage="symbolic_ai.run('emotion', piece): windows of window_beats, probabilities averaged",
+        licence_note="trained on EMOPIA (CC BY-NC-SA 4.0): research and non-commercial use")
+    card = cards.make_card(onnx_model, name=name, metrics={**(metrics or {}), **fig}, **common)
+    cards.write(onnx_model, card, path)
+    if int8:
+        import onnx
+
+        import tempfile
+
+        qpath = path.with_name(f"{name}-int8.onnx")
+        plain = onnx.load(str(path))
+        del plain.graph.value_info[:]  # stale shapes from the exporter break the quantizer's shape inference
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx.save(plain, f"{tmp}/plain.onnx")
+            quantize(Path(f"{tmp}/plain.onnx"), qpath)
+        qmodel = onnx.load(str(qpath))
+        qcard = cards.make_card(qmodel, name=f"{name}-int8", metrics={
+            "parity_max_abs_diff_vs_torch_fp32": parity(qpath, reference, inputs)}, **common)
+        cards.write(qmodel, qcard, qpath)
+    return card
+
+
+def write_golden(onnx_path: Path, out: Path) -> Path:
+    """The exported model's probabilities on the example files, for tests/golden."""
+    from .. import load
+    from ..io import write_atomic
+    from ..registry import get
+    from ..runtime import load_model
+
+    spec = get("emotion")
+    model = load_model(str(onnx_path))
+    got = {f: spec.func(load(EXAMPLES / f), **spec.validate({}), model=model).data["probabilities"]
+           for f in ("folk_melody.mid", "maple_leaf_rag.mid", "chorale_bwv66_6.musicxml")}
+    return write_atomic(out, json.dumps(got, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from symbolic_ai.runtime import PACKAGE_MODELS
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--out-dir", type=Path, default=PACKAGE_MODELS)
+    ap.add_argument("--version", type=int, default=1)
+    ap.add_argument("--metrics", type=Path, default=None, help="JSON with the metrics to put in the card")
+    ap.add_argument("--int8", action="store_true")
+    ap.add_argument("--golden", type=Path, default=None, help="write the examples' answers here (tests/golden)")
+    a = ap.parse_args(argv)
+    metrics = json.loads(a.metrics.read_text()) if a.metrics else None
+    card = export_emotion(a.checkpoint, a.out_dir, version=a.version, metrics=metrics, int8=a.int8)
+    if a.golden:
+        write_golden(a.out_dir / f"emotion-v{a.version}.onnx", a.golden)
+    print(json.dumps({k: card[k] for k in ("name", "sha256", "opset")} | {"parity": card["metrics"].get(
+        "parity_max_abs_diff")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
