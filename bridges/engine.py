@@ -28,7 +28,7 @@ from symbolic_ai.piece import Piece
 from symbolic_ai.registry import Result
 
 from .config import Config
-from .errors import Busy, error_code
+from .errors import Busy, DuplicateId, error_code
 
 log = logging.getLogger("symbolic_ai.daemon")
 
@@ -121,7 +121,7 @@ class Engine:
         spec = registry.get(task)
         values = spec.validate(params)
         if request_id is not None and (client, request_id) in self.by_request:
-            raise Busy(f"request id {request_id} is still in progress; use a new id or cancel it first")
+            raise DuplicateId(f"request id {request_id} is still in progress; use a new id or cancel it first")
         job = Job(next(self._ids), spec.name, values, load, save, client, request_id, keep_result)
         if listener is not None:
             job.listeners.append(listener)

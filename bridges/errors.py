@@ -47,6 +47,13 @@ class Busy(DaemonError, RuntimeError):
     http_status = 503
 
 
+class DuplicateId(DaemonError, ValueError):
+    """A request id that this client already has in progress."""
+
+    code = "duplicate_id"
+    http_status = 409
+
+
 class NotFound(DaemonError, LookupError):
     code = "not_found"
     http_status = 404

@@ -18,7 +18,7 @@ from symbolic_ai.piece import Piece
 from symbolic_ai.registry import Result
 
 from .config import Config
-from .errors import BadRequest, Forbidden, TooLarge
+from .errors import BadRequest, Forbidden, NotFound, TooLarge
 
 
 def _inside(path: Path, dirs: tuple[Path, ...]) -> bool:
@@ -45,9 +45,9 @@ def input_path(path: object, config: Config) -> Path:
         raise Forbidden(f"{text}: outside the allowed directories ({', '.join(map(str, config.allow_dirs))}); "
                         f"start the daemon with --allow-dir to add one")
     if not real.exists():
-        raise InputError(f"{text}: no such file")
+        raise NotFound(f"{text}: no such file")
     if not real.is_file():
-        raise InputError(f"{text}: not a regular file")
+        raise Forbidden(f"{text}: not a regular file")
     size = real.stat().st_size
     if size > config.max_file_bytes:
         raise TooLarge(f"{text}: {size} bytes, over the daemon's {config.max_file_bytes}-byte file limit")
@@ -70,7 +70,7 @@ def output_path(path: object, config: Config) -> Path | None:
         raise Forbidden(f"{text}: outside the allowed directories ({', '.join(map(str, config.allow_dirs))}); "
                         f"start the daemon with --allow-dir to add one")
     if not real.parent.is_dir():
-        raise InputError(f"{text}: the directory {p.parent} does not exist")
+        raise NotFound(f"{text}: the directory {p.parent} does not exist")
     if real.is_symlink() or real.is_dir():
         raise Forbidden(f"{text}: is a link or a directory; the daemon replaces only regular files")
     return real

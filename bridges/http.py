@@ -19,15 +19,15 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from symbolic_ai import __version__, registry
-from symbolic_ai.errors import SymbolicAIError
+from symbolic_ai.errors import ParameterError, SymbolicAIError
 from symbolic_ai.io.wire import dumps, piece_from_dict, piece_to_dict
 
 from . import files
 from .config import Config, is_loopback
 from .engine import FINAL, Engine, Job
 from .errors import BadRequest, DaemonError, Forbidden, NotFound, TooLarge, Unauthorized, http_status
-from .openapi import openapi
-from .wire import as_int, check_note, new_annotations, piece_from_notes
+from .openapi import openapi, task_body, validate
+from .wire import new_annotations, piece_from_notes
 
 log = logging.getLogger("symbolic_ai.daemon.http")
 
@@ -35,6 +35,8 @@ HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0
 MAX_HEADERS = 64
 LINE_LIMIT = 16384
+FLAGS = {"1": True, "0": False, "true": True, "false": False}
+TASK_ROUTE = r"/sai/(?!(?:ping|caps|status|jobs)$)([A-Za-z0-9_.-]{1,64})"
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
            411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
@@ -53,7 +55,11 @@ class Request:
 
     def flag(self, name: str, default: bool) -> bool:
         v = self.query.get(name)
-        return default if v is None else v.lower() in ("1", "true", "yes", "on")
+        if v is None:
+            return default
+        if v.lower() not in FLAGS:
+            raise BadRequest(f"query parameter {name} must be one of {', '.join(FLAGS)}, got {v[:40]!r}")
+        return FLAGS[v.lower()]
 
 
 class Response:
@@ -86,9 +92,10 @@ class HttpServer:
             ("GET", re.compile(r"/sai/jobs/(\d{1,18})"), self.get_job),
             ("GET", re.compile(r"/sai/jobs/(\d{1,18})/events"), self.events),
             ("POST", re.compile(r"/sai/jobs/(\d{1,18})/cancel"), self.cancel),
-            ("POST", re.compile(r"/sai/([A-Za-z0-9_.-]{1,64})"), self.submit),
+            ("POST", re.compile(TASK_ROUTE), self.submit),
         ]
         self.port = 0
+        self.connections: set[asyncio.Task] = set()
 
     async def start(self, host: str, port: int) -> asyncio.base_events.Server:
         server = await asyncio.start_server(self._connection, host, port, limit=LINE_LIMIT)
@@ -96,7 +103,16 @@ class HttpServer:
         return server
 
     # -- connection handling -----------------------------------------------------------------
+    async def close(self) -> None:
+        """Close the open connections (keep-alive, event streams) once the jobs have drained."""
+        tasks = [t for t in self.connections if not t.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self.connections.add(task)
         try:
             while True:
                 try:
@@ -126,6 +142,7 @@ class HttpServer:
         except Exception:
             log.exception("HTTP connection failed")
         finally:
+            self.connections.discard(task)
             writer.close()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> Request | None:
@@ -192,6 +209,8 @@ class HttpServer:
                 if self.config.token and handler not in (self.ping, self.openapi):
                     self._check_token(req)
                 req.match = m
+                if handler not in (self.submit, self.get_job):
+                    _only_query(req)
                 if handler == self.events:
                     return await self.events(req, writer)
                 return await handler(req)
@@ -258,6 +277,7 @@ class HttpServer:
     async def get_job(self, req: Request) -> Response:
         """GET /sai/jobs/{id}[?piece=0|1] — a job's state, progress and, when done, its result (with the
         result piece in the JSON wire format if piece=1; default 1 for tasks that make new notes)."""
+        _only_query(req, "piece")
         return Response(200, self._job_doc(self._job(req), req))
 
     async def cancel(self, req: Request) -> Response:
@@ -287,30 +307,23 @@ class HttpServer:
     async def submit(self, req: Request) -> Response:
         """POST /sai/{task}[?wait=1] — run a task. JSON body: one of `piece` (the wire format), `notes`
         ([[pitch, velocity, start_beats, duration_beats, channel], ...] with optional `qpm`, `numerator`,
-        `denominator`) or `in_path` (+ `out_path`); optional `params`, `request_id`, `wait`. Answers 202 with
+        `denominator`) or `in_path`; optional `out_path` (the result is also written there), `params`,
+        `request_id`, `wait`. Answers 202 with
         the job (poll /sai/jobs/{id}) or, with wait, 200 with the finished job."""
-        task = req.match.group(1)
-        spec = registry.get(task)
+        spec = registry.get(req.match.group(1))
+        _only_query(req, "wait")
+        wait = req.flag("wait", False)
         body = _json(req.body)
-        unknown = set(body) - {"piece", "notes", "qpm", "numerator", "denominator", "in_path", "out_path",
-                               "params", "request_id", "wait"}
-        if unknown:
-            raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))} in the request body")
-        sources = [k for k in ("piece", "notes", "in_path") if k in body]
-        if len(sources) != 1:
-            raise BadRequest(f"give exactly one of piece, notes, in_path; got {', '.join(sources) or 'none'}")
-        params = body.get("params", {})
-        if not isinstance(params, dict):
-            raise BadRequest(f"params must be an object, got {type(params).__name__}")
-        rid = body.get("request_id")
-        if rid is not None:
-            rid = as_int(rid, "request_id")
-        wait = body.get("wait", False)
-        if not isinstance(wait, bool):
-            raise BadRequest(f"wait must be true or false, got {wait!r:.40}")
+        # the body must match the OpenAPI schema; big ones are checked off the event loop
+        try:
+            check = lambda: validate(task_body(spec), body)  # noqa: E731
+            await asyncio.get_running_loop().run_in_executor(None, check) if len(req.body) > 65536 else check()
+        except BadRequest as exc:  # the task's parameters keep the library's error code
+            raise (ParameterError(f"{spec.name}: {exc}") if str(exc).startswith("body.params") else exc) from None
         load, save = self._source(body)
-        job = self.engine.submit(spec.name, params, load, save, client="http", request_id=rid)
-        if wait or req.flag("wait", False):
+        job = self.engine.submit(spec.name, body.get("params", {}), load, save, client="http",
+                                 request_id=body.get("request_id"))
+        if wait or body.get("wait", False):
             try:
                 await asyncio.wait_for(job.done_event.wait(), self.config.job_timeout_s + 5)
             except asyncio.TimeoutError:
@@ -320,33 +333,21 @@ class HttpServer:
 
     # -- helpers -----------------------------------------------------------------------------
     def _source(self, body: dict) -> tuple[Callable, Callable | None]:
+        """The job's input loader and output writer for a body that matches the schema."""
         config = self.config
-        if "piece" in body:
-            doc = body["piece"]
-            if not isinstance(doc, dict):
-                raise BadRequest(f"piece must be an object in the wire format, got {type(doc).__name__}")
-            if isinstance(doc.get("notes"), list):
-                files.check_notes(len(doc["notes"]), config, "piece")
-            return (lambda: piece_from_dict(doc, "piece")), None
-        if "notes" in body:
-            rows = body["notes"]
-            if not isinstance(rows, list):
-                raise BadRequest(f"notes must be a list of [pitch, velocity, start_beats, duration_beats, "
-                                 f"channel], got {type(rows).__name__}")
-            files.check_notes(len(rows), config, "notes")
-            qpm = body.get("qpm", 120.0)
-            num, den = as_int(body.get("numerator", 4), "numerator"), as_int(body.get("denominator", 4), "denominator")
-            if isinstance(qpm, bool) or not isinstance(qpm, (int, float)):
-                raise BadRequest(f"qpm must be a number, got {qpm!r:.40}")
-            for i, r in enumerate(rows):
-                if not isinstance(r, list):
-                    raise BadRequest(f"notes[{i}] must be a list of 5 numbers, got {r!r:.60}")
-                check_note(i, r)
-            piece_from_notes([], qpm=float(qpm), numerator=num, denominator=den)
-            return (lambda: piece_from_notes(rows, qpm=float(qpm), numerator=num, denominator=den)), None
-        src = files.input_path(body["in_path"], config)
         out = files.output_path(body.get("out_path"), config)
         save = None if out is None else (lambda result: files.atomic_write(out, files.encode_result(result, out)))
+        if "piece" in body:
+            doc = body["piece"]
+            files.check_notes(len(doc.get("notes", [])), config, "piece")
+            return (lambda: piece_from_dict(doc, "piece")), save
+        if "notes" in body:
+            rows = body["notes"]
+            files.check_notes(len(rows), config, "notes")
+            opts = {"qpm": float(body.get("qpm", 120.0)), "numerator": int(body.get("numerator", 4)),
+                    "denominator": int(body.get("denominator", 4))}
+            return (lambda: piece_from_notes(rows, **opts)), save
+        src = files.input_path(body["in_path"], config)
         return (lambda: files.read_input(src, config)), save
 
     def _job(self, req: Request) -> Job:
@@ -364,6 +365,13 @@ class HttpServer:
             if req.flag("piece", spec.output == "piece"):
                 doc["piece"] = piece_to_dict(job.result.piece)
         return doc
+
+
+def _only_query(req: Request, *names: str) -> None:
+    unknown = set(req.query) - set(names)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s) {', '.join(sorted(k[:30] for k in unknown))!r}; "
+                         f"this route takes {', '.join(names) or 'none'}")
 
 
 def _json(body: bytes) -> dict:

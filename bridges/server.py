@@ -74,6 +74,7 @@ class Daemon:
             self._osc_transport.close()
         if self._http_server is not None:
             self._http_server.close()
+            await self.http.close()
         return late
 
     async def run_until_signalled(self) -> int:

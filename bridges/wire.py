@@ -21,6 +21,7 @@ from .errors import BadRequest
 OscArgs = list[Any]
 NOTE_FIELDS = ("pitch", "velocity", "start_beats", "duration_beats", "channel")
 INT32 = 2 ** 31
+MAX_BEATS = 100_000  # about 14 hours at 120 qpm
 
 
 def osc_value(v: Any) -> int | float | str:
@@ -80,8 +81,8 @@ def check_note(i: int, values: Sequence[Any]) -> tuple[int, int, float, float, i
         raise BadRequest(f"note {i}: velocity must be in 0..127, got {vel}")
     if not 1 <= ch <= 16:
         raise BadRequest(f"note {i}: channel must be in 1..16, got {ch}")
-    if start < 0 or dur < 0 or start > 1e6 or dur > 1e6:
-        raise BadRequest(f"note {i}: start_beats and duration_beats must be in 0..1e6, got {start:g} and {dur:g}")
+    if not (0 <= start <= MAX_BEATS and 0 <= dur <= MAX_BEATS):
+        raise BadRequest(f"note {i}: start_beats and duration_beats must be in 0..{MAX_BEATS}, got {start:g} and {dur:g}")
     return pitch, vel, start, dur, ch
 
 

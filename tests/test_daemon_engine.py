@@ -14,7 +14,7 @@ from symbolic_ai import io
 from symbolic_ai.bridges import files
 from symbolic_ai.bridges.config import Config
 from symbolic_ai.bridges.engine import Engine
-from symbolic_ai.bridges.errors import Busy, Forbidden, TooLarge
+from symbolic_ai.bridges.errors import Busy, DuplicateId, Forbidden, NotFound, TooLarge
 from symbolic_ai.errors import InputError, ParameterError, UnknownTaskError
 
 CHORALE = EXAMPLES / "chorale_bwv66_6.musicxml"
@@ -97,7 +97,7 @@ def test_full_queue_duplicate_ids_cancel_and_timeout():
         queued = engine.submit("key", {}, held, client="c", request_id=2)
         with pytest.raises(Busy, match="waiting"):
             engine.submit("key", {}, held)
-        with pytest.raises(Busy, match="request id 1"):
+        with pytest.raises(DuplicateId, match="request id 1"):
             engine.submit("key", {}, piece, client="c", request_id=1)
         assert engine.cancel(queued) and queued.state == "cancelled"
         assert engine.find("c", 2) is None
@@ -175,7 +175,7 @@ def test_paths_must_be_supported_music_files_inside_allowed_dirs(tmp_path):
         files.input_path("/etc/passwd", cfg)
     with pytest.raises(TooLarge, match="200 bytes"):
         files.input_path(str(tmp_path / "big.mid"), cfg)
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(NotFound, match="no such file"):
         files.input_path(str(tmp_path / "missing.mid"), cfg)
     assert files.output_path("", cfg) is None
     assert files.output_path(str(tmp_path / "out.json"), cfg) == tmp_path.resolve() / "out.json"
@@ -183,7 +183,7 @@ def test_paths_must_be_supported_music_files_inside_allowed_dirs(tmp_path):
         files.output_path(str(tmp_path / "out.py"), cfg)
     with pytest.raises(Forbidden, match="outside"):
         files.output_path("/etc/out.mid", cfg)
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(NotFound, match="does not exist"):
         files.output_path(str(tmp_path / "no" / "out.mid"), cfg)
 
 
