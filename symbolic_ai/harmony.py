@@ -66,7 +66,7 @@ _DIATONIC = {False: {"1": {"maj", "maj7", "sus2", "sus4"}, "2": {"min", "min7", 
                      "5": {"maj", "7", "sus2", "sus4"}, "6": {"min", "min7", "sus2", "sus4"},
                      "7": {"dim", "hdim7"}, "-7": {"maj"}, "-6": {"maj"}, "-3": {"maj"}, "-2": {"maj"}},
              True: {"1": {"min", "min7", "sus2", "sus4"}, "2": {"dim", "hdim7"}, "3": {"maj", "aug", "maj7"},
-                    "4": {"min", "min7", "sus2", "sus4"}, "5": {"maj", "7", "min", "sus2", "sus4"},
+                    "4": {"min", "min7", "maj", "sus2", "sus4"}, "5": {"maj", "7", "min", "sus2", "sus4"},
                     "6": {"maj", "maj7"}, "7": {"dim", "dim7", "hdim7"}, "-7": {"maj", "7"}, "-2": {"maj"}}}
 
 

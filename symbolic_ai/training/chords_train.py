@@ -159,6 +159,7 @@ def arguments(doc: str, steps: int, length: int) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--minutes", type=float, default=25.0, help="stop (keeping the best checkpoint) after this")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -178,12 +179,16 @@ def fit(net: nn.Module, gen, loss_fn: Callable, valid_score: Callable[[nn.Module
         loss.backward()
         opt.step()
         sched.step()
-        if step % args.eval_every == 0 or step == args.steps:
+        late = time.time() - t0 > 60 * args.minutes
+        if step % args.eval_every == 0 or step == args.steps or late:
             score, text = valid_score(net)
             print(f"step {step} loss {loss.item():.3f} valid {score:.4f} {text} {time.time() - t0:.0f}s", flush=True)
             if score > best:
                 best, best_state = score, {k: v.clone() for k, v in net.state_dict().items()}
                 torch.save(best_state, checkpoint)
+            if late:
+                print(f"time limit of {args.minutes} min reached at step {step}", flush=True)
+                break
     net.load_state_dict(best_state)
     return net
 
