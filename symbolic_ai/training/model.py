@@ -78,11 +78,11 @@ class Block(nn.Module):
         q, k, v = self.qkv(self.ln1(h)).view(b, s, 3, nh, d // nh).permute(2, 0, 3, 1, 4)
         q, k = rotary(q, self.c.rope_base), rotary(k, self.c.rope_base)
         if self.fused:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype),
-                                               dropout_p=self.c.dropout if self.training else 0.0)
+            # no attention dropout: it would force the slow unfused path on CPU
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
         else:  # plain ops: what the ONNX export traces
             att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d // nh)) + bias
-            y = self.drop(att.softmax(dim=-1)) @ v
+            y = att.softmax(dim=-1) @ v
         y = y.transpose(1, 2).reshape(b, s, d)
         h = h + self.drop(self.proj(y))
         return h + self.drop(self.ff(self.ln2(h)))

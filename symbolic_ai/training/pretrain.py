@@ -131,7 +131,8 @@ def train(args: argparse.Namespace) -> Path:
         print(f"initialised from {args.init}", flush=True)
     else:
         model = Encoder(EncoderConfig(n_layers=args.layers, d_model=args.d_model, d_ff=4 * args.d_model,
-                                      n_heads=args.d_model // 64, max_len=max(1024, args.max_len)),
+                                      n_heads=args.d_model // 64, max_len=max(1024, args.max_len),
+                                      dropout=args.dropout),
                         TokenizerConfig())
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -151,7 +152,7 @@ def train(args: argparse.Namespace) -> Path:
     while elapsed < budget_s and step < est_total:
         progress = step / args.steps if args.steps else elapsed / budget_s
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, progress, args.lr)
+            group["lr"] = lr_at(step, progress, args.lr, args.warmup_steps)
         batch = data.sample(args.batch)
         l, parts = loss(model, batch, args.objective, g)
         opt.zero_grad(set_to_none=True)
@@ -207,9 +208,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-len", type=int, default=512)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--warmup-steps", type=int, default=200)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--d-model", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on a shared, oversubscribed CPU 2 threads ran 3x slower)")
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-minutes", type=float, default=5.0)
     ap.add_argument("--eval-batches", type=int, default=8)
