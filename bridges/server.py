@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from symbolic_ai import __version__, registry
+from symbolic_ai.errors import ParameterError
 
 from .config import Config
 from .engine import Engine
@@ -41,14 +42,22 @@ class Daemon:
         await self.engine.start()
         loop = asyncio.get_running_loop()
         c = self.config
-        if c.osc_port is not None:
-            self.osc = OscServer(self.engine, c)
-            self._osc_transport, _ = await loop.create_datagram_endpoint(lambda: self.osc, local_addr=(c.host, c.osc_port))
-            self.osc_address = self._osc_transport.get_extra_info("sockname")[:2]
-        if c.http_port is not None:
-            self.http = HttpServer(self.engine, c)
-            self._http_server = await self.http.start(c.host, c.http_port)
-            self.http_address = self._http_server.sockets[0].getsockname()[:2]
+        try:
+            if c.osc_port is not None:
+                what = f"OSC on udp {c.host}:{c.osc_port}"
+                self.osc = OscServer(self.engine, c)
+                self._osc_transport, _ = await loop.create_datagram_endpoint(lambda: self.osc,
+                                                                             local_addr=(c.host, c.osc_port))
+                self.osc_address = self._osc_transport.get_extra_info("sockname")[:2]
+            if c.http_port is not None:
+                what = f"HTTP on tcp {c.host}:{c.http_port}"
+                self.http = HttpServer(self.engine, c)
+                self._http_server = await self.http.start(c.host, c.http_port)
+                self.http_address = self._http_server.sockets[0].getsockname()[:2]
+        except OSError as exc:
+            await self.stop(0)
+            raise ParameterError(f"cannot listen for {what}: {exc.strerror or exc}; is another daemon running? "
+                                 f"choose another --osc-port/--http-port (0 = any free port)") from None
 
     @property
     def http_url(self) -> str | None:

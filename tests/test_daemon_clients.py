@@ -1,0 +1,182 @@
+"""`symbolic-ai serve` as a real process, talked to by real clients: liblo's oscsend/oscdump, a Pure
+Data patch, curl. Also SIGTERM (drains running jobs) and SIGKILL (no partial output file).
+Tests whose client is not installed skip with the reason (.ci/run installs them from Debian)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, TESTS
+from daemon_support import reference_for_rows
+from symbolic_ai import io
+from symbolic_ai.bridges.client import OscClient
+
+PD_NOTES = [(57, 90, 0.0, 1.0, 1), (59, 90, 1.0, 1.0, 1), (60, 90, 2.0, 1.0, 1), (62, 90, 3.0, 1.0, 1),
+            (64, 90, 4.0, 1.0, 1), (65, 90, 5.0, 1.0, 1), (68, 90, 6.0, 1.0, 1), (69, 90, 7.0, 2.0, 1)]  # as in the patch
+RAG = EXAMPLES / "maple_leaf_rag.mid"
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed (apt-get install liblo-tools puredata-core curl; see .ci/run)")
+    return path
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """`symbolic-ai serve` on free ports in a subprocess; the banner gives the addresses."""
+
+    def __init__(self, workdir: Path, *extra: str) -> None:
+        self.workdir = workdir
+        self.log = workdir / "daemon.log"
+        cmd = [sys.executable, "-m", "symbolic_ai.cli", "serve", "--osc-port", "0", "--http-port", "0",
+               "--allow-dir", str(workdir), "--allow-dir", str(EXAMPLES), "--log-level", "info", *extra]
+        self.proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True)
+        self.banner = self.proc.stdout.readline()
+        m_osc = re.search(r"OSC udp://([\d.]+):(\d+)", self.banner)
+        m_http = re.search(r"HTTP (http://[\d.]+:\d+)", self.banner)
+        if not (m_osc and m_http):
+            self.proc.kill()
+            raise AssertionError(f"no start-up line: {self.banner!r}; log: {self.log.read_text()[-2000:]}")
+        self.osc = (m_osc.group(1), int(m_osc.group(2)))
+        self.url = m_http.group(1)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    d = Served(tmp_path_factory.mktemp("served"))
+    yield d
+    assert d.stop() == 0
+
+
+def test_start_up_line_says_what_listens_where(served):
+    assert served.banner.startswith("symbolic-ai serve ")
+    assert "listening on OSC udp://127.0.0.1:" in served.banner and "HTTP http://127.0.0.1:" in served.banner
+    assert "tasks: key" in served.banner and "files under" in served.banner
+
+
+def test_oscsend_and_oscdump(served):
+    oscsend, oscdump = need("oscsend"), need("oscdump")
+    port = free_udp_port()
+    dump = subprocess.Popen([oscdump, "-L", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 10
+        while not any("/sai/pong" in ln for ln in lines):  # oscdump needs a moment to listen
+            assert time.monotonic() < deadline, lines
+            subprocess.run([oscsend, "localhost", str(served.osc[1]), "/sai/ping", "si", "reply_port", str(port)],
+                           check=True, timeout=10)
+            lines.append(dump.stdout.readline())
+        out = served.workdir / "folk.json"
+        subprocess.run([oscsend, "localhost", str(served.osc[1]), "/sai/key/file", "isssi", "1",
+                        str(EXAMPLES / "folk_melody.mid"), str(out), "reply_port", str(port)], check=True, timeout=10)
+        while "/sai/key/done" not in lines[-1] and "/sai/error" not in lines[-1]:
+            lines.append(dump.stdout.readline())
+    finally:
+        dump.kill()
+        dump.wait()
+    done = lines[-1]
+    assert '/sai/pong s "' in lines[0] and "/sai/key/progress if 1 0.0" in "".join(lines)
+    assert re.search(r'/sai/key/done is\S* 1 "key" "[A-G][#b]? (major|minor)"', done), done
+    assert json.loads(out.read_text())["task"] == "key"
+
+
+def test_pure_data_patch_asks_for_key_and_prints_the_reply(served):
+    pd = need("pd")
+    reply_port = free_udp_port()
+    run = subprocess.run([pd, "-nogui", "-noaudio", "-nomidi", "-stderr", "-send",
+                          f"saiport {served.osc[1]} {reply_port}", str(TESTS / "pd" / "key_client.pd")],
+                         capture_output=True, text=True, timeout=60)
+    expected = reference_for_rows("key", PD_NOTES)[1]["key"]
+    assert "SAI-WELCOME: 0.1.0 pd-test" in run.stderr, run.stderr
+    assert f"SAI-DONE: 7 key {expected.replace(' ', chr(92) + ' ')} " in run.stderr, run.stderr
+    assert "SAI-TIMEOUT" not in run.stderr and "SAI-ERROR" not in run.stderr
+
+
+def test_curl_submit_wait_events_and_openapi(served, tmp_path):
+    curl = need("curl")
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"notes": [list(n) for n in PD_NOTES], "params": {"profile": "temperley"}}))
+
+    def call(*args: str) -> str:
+        return subprocess.run([curl, "-sS", "--max-time", "30", *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    job = json.loads(call("-X", "POST", "-H", "Content-Type: application/json", "--data-binary", f"@{body}",
+                          f"{served.url}/sai/key?wait=1"))
+    assert job["state"] == "done" and job["params"]["profile"] == "temperley" and job["result"]["key"]
+    queued = json.loads(call("-X", "POST", "-H", "Content-Type: application/json", "--data-binary", f"@{body}",
+                             f"{served.url}/sai/key"))
+    events = call("-N", f"{served.url}/sai/jobs/{queued['id']}/events")
+    assert "event: done\ndata: {" in events
+    spec = json.loads(call(f"{served.url}/openapi.json"))
+    assert "/sai/key" in spec["paths"]
+    error = subprocess.run([curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                            "-H", "Content-Type: application/json", "-d", "{", f"{served.url}/sai/key"],
+                           capture_output=True, text=True).stdout
+    assert error == "400"
+
+
+def test_sigterm_drains_running_jobs(tmp_path):
+    d = Served(tmp_path, "--workers", "1")
+    outs = [tmp_path / f"rag{i}.json" for i in range(4)]
+    with OscClient(d.osc, timeout_s=60) as c:
+        for i, out in enumerate(outs):
+            c.send("/sai/key/file", i, str(RAG), str(out), "hop_beats", 1.0)
+        c.expect("/sai/key/progress")  # the first job runs
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        c.send("/sai/key/file", 9, str(RAG), str(tmp_path / "late.json"))
+        replies = {i: c.collect("key", i) for i in range(4)}
+        late = c.collect("key", 9)
+    assert d.proc.wait(60) == 0
+    assert all(r.done and r.done["key"] for r in replies.values()), replies
+    assert late.error[0] == "busy" and "shutting down" in late.error[1]
+    assert all(json.loads(out.read_text())["task"] == "key" for out in outs)
+    assert "stopped (4 jobs done)" in d.proc.stdout.read()
+
+
+def test_sigkill_never_leaves_a_partial_output_file(tmp_path):
+    written = 0
+    for delay_s in (0.0, 0.03, 0.1, 0.6):
+        work = tmp_path / f"kill{delay_s}"
+        work.mkdir()
+        d = Served(work, "--workers", "2")
+        out = work / "out.mid"
+        with OscClient(d.osc, timeout_s=30) as c:
+            for i in range(6):
+                c.send("/sai/key/file", i, str(RAG), str(out))
+            time.sleep(delay_s)
+            os.kill(d.proc.pid, signal.SIGKILL)
+        d.proc.wait(30)
+        leftovers = sorted(p.name for p in work.iterdir() if p.name not in ("daemon.log", "out.mid"))
+        assert leftovers == [], leftovers
+        if out.exists():
+            assert len(io.load(out).notes) == len(io.load(RAG).notes)
+            written += 1
+    assert written, "no output was ever written, so the kill was never tested against a write"
