@@ -19,16 +19,18 @@ from key import DATASETS, items, ours  # noqa: E402  (benchmarks/key.py)
 
 from symbolic_ai.tasks.key import DEFAULTS, PROFILES  # noqa: E402
 
-GLOBAL_GRID = {
-    "profile": list(PROFILES),
-    "onset_weight": [0.0, 0.25, 1.0],
-    "bass_weight": [0.0, 1.0, 3.0],
-    "duration_cap_beats": [1.0, 4.0, 1024.0],
+GLOBAL_GRID = {  # a first, wider grid (all 6 profiles, onset 0/0.25/1, bass 0/1/3, cap 1/4/1024) kept
+    "profile": ["albrecht", "sapp", "aarden"],  # these three profiles and no bonus led it
+    "onset_weight": [0.0, 0.25],
+    "bass_weight": [0.0, 1.0],
+    "duration_cap_beats": [4.0, 1024.0],
+    "final_bass_bonus": [0.0, 0.05, 0.1, 0.2],
 }
-LOCAL_GRID = {
-    "window_beats": [8.0, 16.0, 32.0, 64.0],
+LOCAL_GRID = {  # a first grid (window 8/16/32/64, hop 2/4, switch 0.5/2/4/8/16, no prior) led here
+    "window_beats": [8.0, 16.0],
     "hop_beats": [2.0, 4.0],
-    "switch_cost": [0.5, 2.0, 4.0, 8.0, 16.0],
+    "switch_cost": [1.0, 2.0, 4.0],
+    "global_prior": [0.0, 0.05, 0.1, 0.2],
 }
 
 

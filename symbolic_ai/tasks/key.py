@@ -2,11 +2,12 @@
 
 Each note adds to a 12-bin pitch-class histogram its duration (capped at `duration_cap_beats`)
 plus `onset_weight` for its attack, times `1 + bass_weight` when it is the lowest note of its
-onset. Global key: the best Pearson correlation of the whole piece's histogram with the 24
+onset. Global key: the best Pearson correlation (plus `final_bass_bonus` for keys whose tonic
+is the final bass note) of the whole piece's histogram with the 24
 rotations of a key profile (Albrecht–Shanahan by default; Krumhansl–Kessler, Temperley,
 Aarden–Essen, Bellman–Budge and Sapp as options). Local keys: the same correlation in sliding
-windows, smoothed by Viterbi over the 24 keys with a cost for changing key, then merged into
-segments. Histograms of any window come from cumulative sums, so a piece costs O(n log n).
+windows (the global key gets `global_prior` extra), smoothed by Viterbi over the 24 keys with a
+cost for changing key, then merged into segments. Histograms of any window come from cumulative sums, so a piece costs O(n log n).
 Defaults were tuned on the valid splits of POP909-CL, BPS-FH and Nottingham (benchmarks/key.py).
 """
 from __future__ import annotations
@@ -40,8 +41,9 @@ MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
 PITCH_CLASS = {n: i for i, n in enumerate(["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"])}
 PITCH_CLASS.update({"Db": 1, "Eb": 3, "Gb": 6, "Ab": 8, "Bb": 10, "Cb": 11, "Fb": 4, "E#": 5, "B#": 0})
-DEFAULTS = {"profile": "krumhansl", "window_beats": 16.0, "hop_beats": 4.0, "switch_cost": 2.0,
-            "onset_weight": 0.0, "bass_weight": 0.0, "duration_cap_beats": 1024.0}
+DEFAULTS = {"profile": "albrecht", "window_beats": 16.0, "hop_beats": 4.0, "switch_cost": 2.0,
+            "onset_weight": 0.25, "bass_weight": 0.0, "duration_cap_beats": 4.0, "final_bass_bonus": 0.1,
+            "global_prior": 0.1}  # tuned on valid splits: see benchmarks/key_tune.py and docs/benchmarks.md
 
 
 def key_name(index: int) -> str:
@@ -132,6 +134,13 @@ def bass_mask(onset: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     return mask
 
 
+def final_bass(onset: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> int:
+    """Pitch class of the lowest note sounding at the last onset (pieces mostly end on the tonic)."""
+    last = onset.max()
+    sounding = (onset <= last + 1e-6) & (end > last)
+    return int(pitch[sounding].min() % 12)
+
+
 def viterbi(scores: np.ndarray, switch_cost: float) -> np.ndarray:
     """Best path through (T, K) scores with a constant cost for each change of state."""
     T, K = scores.shape
@@ -152,7 +161,9 @@ def viterbi(scores: np.ndarray, switch_cost: float) -> np.ndarray:
 def analyze(piece: Piece, *, profile: str = DEFAULTS["profile"], window_beats: float = DEFAULTS["window_beats"],
             hop_beats: float = DEFAULTS["hop_beats"], switch_cost: float = DEFAULTS["switch_cost"],
             onset_weight: float = DEFAULTS["onset_weight"], bass_weight: float = DEFAULTS["bass_weight"],
-            duration_cap_beats: float = DEFAULTS["duration_cap_beats"]) -> dict:
+            duration_cap_beats: float = DEFAULTS["duration_cap_beats"],
+            final_bass_bonus: float = DEFAULTS["final_bass_bonus"],
+            global_prior: float = DEFAULTS["global_prior"]) -> dict:
     """The key JSON (see `key`) without building a Result; used by other tasks."""
     notes = piece.pitched()
     if not len(notes):
@@ -166,21 +177,23 @@ def analyze(piece: Piece, *, profile: str = DEFAULTS["profile"], window_beats: f
     end = float(sounding_end.max())
     weighted_end = onset + np.clip(dur, 1e-3, duration_cap_beats)
     weight = np.where(bass_mask(onset, pitch), 1.0 + bass_weight, 1.0) if bass_weight else None
-    starts = np.arange(0.0, max(end - window_beats, 0.0) + hop_beats, hop_beats)
+    # one window centred on each hop cell [i·hop, (i+1)·hop); windows at the edges reach past them
+    starts = np.arange(0.0, max(end, hop_beats), hop_beats) + (hop_beats - window_beats) / 2.0
     times = np.concatenate([[onset.min() - 1.0, end + 1.0], starts, starts + window_beats])
     cum = cumulative_histograms(onset, weighted_end, pitch, times, weight, onset_weight)
     total = cum[1] - cum[0]
-    r = correlations(total, profile)
+    r = correlations(total, profile) + final_bass_bonus * (np.arange(24) % 12 == final_bass(onset, sounding_end, pitch))
     order = np.argsort(r)[::-1]
     best = int(order[0])
     probs = _softmax(r / 0.05)
     hist = np.maximum(cum[2 + len(starts):] - cum[2:2 + len(starts)], 0.0)
     local_r = correlations(hist, profile)
     local_r[~(hist > 1e-9).any(axis=1)] = r  # silent windows follow the global key
-    path = viterbi(local_r * 2.0, switch_cost)
+    local_r[:, best] += global_prior
+    path = viterbi(local_r * (0.5 * hop_beats), switch_cost)  # scores per beat: the cost is hop-independent
     local: list[dict] = []
     for i, k in enumerate(path):
-        seg_start = 0.0 if i == 0 else starts[i] + (window_beats - hop_beats) / 2.0
+        seg_start = i * hop_beats
         if local and local[-1]["index"] == k:
             continue
         if local:
@@ -229,6 +242,10 @@ def key(
     = DEFAULTS["bass_weight"],
     duration_cap_beats: Annotated[float, Arg("longest duration a note counts with, in quarter notes", ge=0.25,
                                              le=1024)] = DEFAULTS["duration_cap_beats"],
+    final_bass_bonus: Annotated[float, Arg("correlation bonus for keys on the final bass note", ge=0, le=1)]
+    = DEFAULTS["final_bass_bonus"],
+    global_prior: Annotated[float, Arg("local-key bonus for the global key; higher gives fewer modulations", ge=0,
+                                       le=1)] = DEFAULTS["global_prior"],
 ) -> Result:
     """Find the global key and mode with a confidence, and the local keys over time.
 
@@ -238,7 +255,8 @@ def key(
     """
     data = analyze(piece, profile=profile, window_beats=window_beats, hop_beats=hop_beats,
                    switch_cost=switch_cost, onset_weight=onset_weight, bass_weight=bass_weight,
-                   duration_cap_beats=duration_cap_beats)
+                   duration_cap_beats=duration_cap_beats, final_bass_bonus=final_bass_bonus,
+                   global_prior=global_prior)
     if piece.has_beats:
         anns = [Annotation("key", s["start_beat"], s["end_beat"], s["key"]) for s in data["local"]]
         piece = piece.annotate(anns, replace_kinds=("key",))
