@@ -52,7 +52,7 @@ def evaluate(style: str, split: str, method: str, rhythm: str, model, runs: Path
     tot = {"n": 0, "exact": 0, "root": 0, "tone": 0, "tone_n": 0, "ref_tone": 0, "tp": 0, "fp": 0, "fn": 0,
            "nll": 0.0, "nll_n": 0}
     distinct, counts, secs, songs = [], np.zeros(harmony.N_CLASSES), 0.0, 0
-    for _, mel, spans in load_style(style, split, runs)[:limit or None]:
+    for _, mel, spans in load_style(style, split, runs, all_sources=False)[:limit or None]:
         if not len(mel.notes):
             continue
         t0 = time.perf_counter()
@@ -110,6 +110,8 @@ def main() -> None:
     ap.add_argument("--styles", default="pop,folk,chorale")
     ap.add_argument("--pop-split", default="test")
     ap.add_argument("--limit", type=int, default=0, help="at most this many melodies per style (0 = all)")
+    ap.add_argument("--emission-weight", type=float, default=0.0,
+                    help="override the card's emission weight for every rhythm (tuning on valid)")
     args = ap.parse_args()
     runs = Path(args.runs)
     for method in args.methods.split(","):
@@ -117,6 +119,8 @@ def main() -> None:
         if method == "model":
             from symbolic_ai.runtime import load_model
             model = load_model("harmonize-v1", device="cpu")
+            if args.emission_weight > 0:
+                model.card["emission_weight"] = {r: args.emission_weight for r in H.RHYTHMS}
         for style in args.styles.split(","):
             split = args.pop_split if style == "pop" else "valid"
             for rhythm in args.rhythms.split(","):

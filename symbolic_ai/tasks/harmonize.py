@@ -209,8 +209,9 @@ def model_slots(model, feats: np.ndarray, bounds: np.ndarray, rhythm: str) -> tu
     out = model.run(features=feats[None].astype(np.float32))
     logits = out["chord_logits"][0].astype(np.float64)
     lp = logits - _lse(logits, axis=1)[:, None]
-    emit = np.stack([lp[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
     card = model.card
+    weight = float(card.get("emission_weight", {}).get(rhythm, 1.0))  # tuned on POP909 valid
+    emit = weight * np.stack([lp[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
     trans = transition_matrix(card)
     S = len(emit)
     if rhythm == "learned":

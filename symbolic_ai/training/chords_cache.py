@@ -15,7 +15,8 @@ from .chords_data import examples
 
 JOBS = [("pop909_cl", "train"), ("pop909_cl", "valid"), ("pop909_cl", "test"), ("bps_fh", "train"),
         ("bps_fh", "valid"), ("bps_fh", "test"), ("nottingham", "train"), ("nottingham", "valid"),
-        ("when_in_rome", "valid"), ("when_in_rome", "train")]
+        ("when_in_rome", "valid"), ("when_in_rome", "train"), ("chord_melody_dataset", "train"),
+        ("chord_melody_dataset", "valid"), ("chord_melody_dataset", "test")]
 
 
 def cache_path(runs: Path, dataset: str, split: str) -> Path:

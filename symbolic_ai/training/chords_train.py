@@ -124,26 +124,22 @@ def evaluate(net: nn.Module, data: dict, switch_costs: tuple[float, ...] = (0.0,
     return res
 
 
-def export(net: nn.Module, path: Path, card: dict, aux_name: str = "bass_logits") -> None:
-    """ONNX with a dynamic frame axis, checked against torch, plus the JSON card."""
-    import hashlib
+def export(net: nn.Module, path: Path, *, aux_name: str, **card_fields) -> dict:
+    """ONNX (dynamic batch and frame axes) through the shared exporter, parity-checked against
+    torch on random inputs of 7, 123 and 400 frames, with its card (JSON + metadata_props)."""
+    from symbolic_ai.exports.card import make_card, write
+    from symbolic_ai.exports.onnx import export as onnx_export
 
-    import onnxruntime as ort
-
-    net.eval()
-    x = torch.randn(1, 50, net.inp.in_channels)
-    torch.onnx.export(net, (x,), str(path), input_names=["features"], output_names=["chord_logits", aux_name],
-                      dynamic_axes={"features": {0: "batch", 1: "frames"}, "chord_logits": {0: "batch", 1: "frames"},
-                                    aux_name: {0: "batch", 1: "frames"}}, opset_version=17, dynamo=False)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = torch.randn(1, 123, net.inp.in_channels)
-    with torch.no_grad():
-        ref = net(x)[0].numpy()
-    got = sess.run(None, {"features": x.numpy()})[0]
-    card["parity_max_abs_diff"] = float(np.abs(ref - got).max())
-    card["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    card["opset"] = 17
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    n_in = net.inp.in_channels
+    rng = np.random.default_rng(0)
+    parity_inputs = [{"features": rng.random((1, t, n_in), dtype=np.float32)} for t in (7, 123, 400)]
+    model, figures = onnx_export(net.eval(), {"features": torch.randn(1, 50, n_in)}, path,
+                                 output_names=["chord_logits", aux_name],
+                                 dynamic={"features": {0: "batch", 1: "frames"}}, parity_inputs=parity_inputs)
+    figures.pop("_reference", None)
+    card = make_card(model, version=1, **card_fields, **figures)
+    write(model, card, path)
+    return card
 
 
 def arguments(doc: str, steps: int, length: int) -> argparse.Namespace:
@@ -217,22 +213,21 @@ def main() -> None:
     mean = {c: float(np.mean([r[d][c]["acc"] for d in r])) for c in costs}
     cost = max(mean, key=mean.get)
     print("switch cost on valid:", {c: round(v, 4) for c, v in mean.items()}, "→", cost, flush=True)
-    card = {
-        "name": "chords-v1", "task": "chords", "version": 1,
-        "architecture": f"FrameNet: 1-D dilated residual CNN (hidden {args.hidden}, dilations 1,2,4,8) "
-                        f"over beat frames; {sum(p.numel() for p in net.parameters())} parameters",
-        "inputs": {"features": {"dtype": "float32", "shape": ["batch", "frames", N_FEATURES],
-                                "doc": "symbolic_ai.tasks.chords.frame_features (chroma, bass, onsets, sounding)"}},
-        "outputs": {"chord_logits": {"dtype": "float32", "shape": ["batch", "frames", harmony.N_CLASSES]},
-                    "bass_logits": {"dtype": "float32", "shape": ["batch", "frames", 12]}},
-        "labels": [str(harmony.from_index(i) or "N") for i in range(harmony.N_CLASSES)],
-        "qualities": list(harmony.QUALITIES), "resolution_beats": 1.0, "switch_cost": cost,
-        "training_data": {d: {"licence": LICENCES[d], "split": "train"} for d in DATASETS},
-        "selection": "best mean valid frame accuracy (chord class), switch cost tuned on valid",
-        "valid": {d: r[d][cost] for d in r}, "steps": args.steps, "seed": args.seed,
-    }
-    export(net, Path(args.out) / "chords-v1.onnx", card)
-    print(json.dumps({"valid": card["valid"], "switch_cost": cost}), flush=True)
+    n_params = sum(p.numel() for p in net.parameters())
+    export(net, Path(args.out) / "chords-v1.onnx", aux_name="bass_logits", name="chords-v1", task="chords",
+           vocabulary={"features": "symbolic_ai.tasks.chords.frame_features: per beat, 12 chroma + 12 bass "
+                                   "one-hot + 12 onset chroma + sounding flag", "n_features": N_FEATURES,
+                       "qualities": list(harmony.QUALITIES), "class": "root * 11 + quality; 132 = no chord"},
+           labels=[str(harmony.from_index(i) or "N") for i in range(harmony.N_CLASSES)],
+           training_data=[{"dataset": d, "licence": LICENCES[d], "split": "train"} for d in DATASETS],
+           splits={"train": "train", "selection": "valid (best mean frame accuracy; switch cost)",
+                   "test": "BPS-FH and POP909-CL test, reported once in docs/benchmarks.md"},
+           metrics={"valid_frame_accuracy": {d: r[d][cost] for d in r}},
+           architecture=f"FrameNet: 1-D dilated residual CNN (hidden {args.hidden}, dilations 1,2,4,8) over "
+                        f"beat frames; {n_params} parameters",
+           resolution_beats=1.0, switch_cost=cost, steps=args.steps, seed=args.seed)
+
+    print(json.dumps({"valid": {d: r[d][cost] for d in r}, "switch_cost": cost}), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
   original quantised and shifted by a constant per song; the shift is the commonest onset
   difference of same-pitch notes), with the human-corrected CL chords and time signatures;
 - folk: Nottingham track 0 (melody) with its chord track;
-- chorale: the soprano (first part) of Bach chorales with their When-in-Rome analyses.
+- chorale: the soprano (first part) of Bach chorales with their When-in-Rome analyses;
+- leadsheet (trained with pop, not benchmarked): Chord Melody Dataset lead sheets.
 Each item is (id, melody Piece, spans) with spans as in `chords_data`. Parsed items are cached
 in `runs/harmonize_<style>_<split>.pkl` by `python -m symbolic_ai.training.harmonize_data`.
 """
@@ -77,23 +78,52 @@ def pop_items(split: str, runs: Path) -> Iterator[tuple[str, Piece, list[Span]]]
         yield ex.id, piece, spans
 
 
-def items(style: str, split: str, runs: Path) -> Iterator[tuple[str, Piece, list[Span]]]:
-    if style == "pop":
+def snap_half_bars(piece: Piece, spans: list[Span]) -> list[Span]:
+    """Chord starts moved to the nearest half bar (the lead sheets have exactly two chords per 4/4
+    bar, but music21 places some `<harmony>` elements a little off the beat)."""
+    starts = [s for s, _, _, _ in spans]
+    bar, pos = piece.bar_position(np.asarray(starts))
+    bar_start = np.asarray(starts) - pos
+    snapped = bar_start + np.clip(np.round(pos / 2.0) * 2.0, 0, 4)
+    out = []
+    for k, (_, _, chord, key) in enumerate(spans):
+        end = snapped[k + 1] if k + 1 < len(spans) else spans[-1][1]
+        if end > snapped[k]:
+            out.append((float(snapped[k]), float(end), chord, key))
+    return out
+
+
+# style → the cached sources it is trained on; the first source is the style's held-out benchmark set
+SOURCES = {"pop": ("pop", "leadsheet"), "folk": ("folk",), "chorale": ("chorale",)}
+_CHORD_CACHE = {"pop": "pop909_cl", "leadsheet": "chord_melody_dataset", "folk": "nottingham",
+                "chorale": "when_in_rome"}
+
+
+def items(source: str, split: str, runs: Path) -> Iterator[tuple[str, Piece, list[Span]]]:
+    if source == "pop":
         yield from pop_items(split, runs)
-    elif style == "folk":
+    elif source == "folk":
         for i, p, s in load_cached(runs, "nottingham", split):
             yield i, melody_only(p), s
-    elif style == "chorale":
+    elif source == "leadsheet":
+        for i, p, s in load_cached(runs, "chord_melody_dataset", split):
+            yield i, melody_only(p), snap_half_bars(p, s)
+    elif source == "chorale":
         for i, p, s in load_cached(runs, "when_in_rome", split):
             if "Chorales" in i and len(p.tracks) >= 4:
                 yield i, melody_only(p, 0, "soprano"), s
     else:
-        raise ValueError(f"unknown style {style!r}")
+        raise ValueError(f"unknown source {source!r}")
 
 
-def load_style(style: str, split: str, runs: Path) -> list:
-    p = runs / f"harmonize_{style}_{split}.pkl"
+def load_source(source: str, split: str, runs: Path) -> list:
+    p = runs / f"harmonize_{source}_{split}.pkl"
     return pickle.loads(p.read_bytes()) if p.exists() else []
+
+
+def load_style(style: str, split: str, runs: Path, all_sources: bool = True) -> list:
+    """Cached (id, melody, spans) of a style: every source, or only its benchmark source."""
+    return [x for src in (SOURCES[style] if all_sources else SOURCES[style][:1]) for x in load_source(src, split, runs)]
 
 
 def main() -> None:
@@ -101,16 +131,15 @@ def main() -> None:
     ap.add_argument("--runs", default="runs")
     args = ap.parse_args()
     runs = Path(args.runs)
-    for style in STYLES:
+    for source in _CHORD_CACHE:
         for split in ("train", "valid", "test"):
-            out = runs / f"harmonize_{style}_{split}.pkl"
-            source = {"pop": "pop909_cl", "folk": "nottingham", "chorale": "when_in_rome"}[style]
-            if out.exists() or not cache_path(runs, source, split).exists():
+            out = runs / f"harmonize_{source}_{split}.pkl"
+            if out.exists() or not cache_path(runs, _CHORD_CACHE[source], split).exists():
                 continue
             t0 = time.time()
-            got = list(items(style, split, runs))
+            got = list(items(source, split, runs))
             out.write_bytes(pickle.dumps(got))
-            print(f"{style} {split}: {len(got)} melodies in {time.time() - t0:.0f} s", flush=True)
+            print(f"{source} {split}: {len(got)} melodies in {time.time() - t0:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

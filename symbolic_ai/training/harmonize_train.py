@@ -25,7 +25,7 @@ from .chords_train import FrameNet, arguments, export, fit, transpose_classes
 from .harmonize_data import load_style
 
 WEIGHTS = {"pop": 0.4, "folk": 0.3, "chorale": 0.3}
-SOURCES = {"pop": "POP909 melody (MIT) + POP909-CL chords (MIT)", "folk": "Nottingham (GPL-3.0)",
+SOURCES = {"pop": "POP909 melody (MIT) + POP909-CL chords (MIT); Chord Melody Dataset lead sheets (MIT)", "folk": "Nottingham (GPL-3.0)",
            "chorale": "Bach chorales, music21 corpus + When-in-Rome analyses (CC BY-SA 4.0)"}
 
 
@@ -138,22 +138,24 @@ def main() -> None:
     gen = batches(train, np.random.default_rng(args.seed), args.batch, args.length)
     net = fit(net, gen, loss_fn, valid_score, args, runs / "harmonize-v1.pt")
     r = beat_accuracy(net, valid)
-    card = {
-        "name": "harmonize-v1", "task": "harmonize", "version": 1,
-        "architecture": f"FrameNet: 1-D dilated residual CNN (hidden {args.hidden}, dilations 1,2,4,8) over "
-                        f"melody beats; {sum(p.numel() for p in net.parameters())} parameters; HMM decoding "
-                        f"with the card's bigram transitions",
-        "inputs": {"features": {"dtype": "float32", "shape": ["batch", "beats", N_FEATURES],
-                                "doc": "symbolic_ai.tasks.harmonize.melody_features (chroma, onsets, metre, style)"}},
-        "outputs": {"chord_logits": {"dtype": "float32", "shape": ["batch", "beats", harmony.N_CLASSES]},
-                    "change_logits": {"dtype": "float32", "shape": ["batch", "beats", 1]}},
-        "labels": [str(harmony.from_index(i) or "N") for i in range(harmony.N_CLASSES)],
-        "styles": list(STYLES), "training_data": {s: {"source": SOURCES[s], "split": "train"} for s in STYLES},
-        "transitions": {k: trans[k] for k in ("relative", "to_or_from_n", "changes_counted")},
-        "stay": trans["stay"], "selection": "best mean valid beat accuracy",
-        "valid": r, "steps": args.steps, "seed": args.seed,
-    }
-    export(net, Path(args.out) / "harmonize-v1.onnx", card, aux_name="change_logits")
+    n_params = sum(p.numel() for p in net.parameters())
+    export(net, Path(args.out) / "harmonize-v1.onnx", aux_name="change_logits", name="harmonize-v1",
+           task="harmonize",
+           vocabulary={"features": "symbolic_ai.tasks.harmonize.melody_features: per beat, 12 melody chroma + "
+                                   "12 onset chroma + 4 metre + 3 style one-hot + 12 whole-melody chroma",
+                       "n_features": N_FEATURES, "styles": list(STYLES), "qualities": list(harmony.QUALITIES),
+                       "class": "root * 11 + quality; 132 = no chord"},
+           labels=[str(harmony.from_index(i) or "N") for i in range(harmony.N_CLASSES)],
+           training_data=[{"style": s, "source": SOURCES[s], "split": "train"} for s in STYLES],
+           splits={"train": "train", "selection": "valid (best mean beat accuracy)",
+                   "held_out": "POP909 test; Nottingham and When-in-Rome valid (their test splits are reserved)"},
+           metrics={"valid_beat": r},
+           architecture=f"FrameNet: 1-D dilated residual CNN (hidden {args.hidden}, dilations 1,2,4,8) over "
+                        f"melody beats; {n_params} parameters; HMM decoding with the card's transitions",
+           transitions={k: trans[k] for k in ("relative", "to_or_from_n", "changes_counted")},
+           stay=trans["stay"], emission_weight={r: 1.0 for r in ("bar", "half", "beat", "learned")},
+           steps=args.steps, seed=args.seed)
+
     print(json.dumps({"valid": r, "stay": trans["stay"]}), flush=True)
 
 
