@@ -52,8 +52,12 @@ def augment(piece: Piece, rng: np.random.Generator, transpose: int = 5,
     scale the beat grid by a random factor in [1 - stretch, 1 + stretch]."""
     n = piece.pitched().copy()
     lo, hi = int(n["pitch"].min()), int(n["pitch"].max())
-    k = int(rng.integers(max(-transpose, 21 - lo, -lo), min(transpose, 108 - hi, 127 - hi) + 1)) \
-        if transpose and lo <= hi else 0
+    k = 0
+    for low, high in ((max(-transpose, 21 - lo), min(transpose, 108 - hi)),  # piano range if it can
+                      (max(-transpose, -lo), min(transpose, 127 - hi))):     # else MIDI range
+        if transpose and low <= high:
+            k = int(rng.integers(low, high + 1))
+            break
     n["pitch"] = n["pitch"] + k
     f = float(rng.uniform(1 - stretch, 1 + stretch)) if stretch else 1.0
     if piece.has_beats:

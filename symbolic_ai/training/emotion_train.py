@@ -38,6 +38,13 @@ from .model import CHECKPOINT, Encoder
 OUT = Path("runs/emotion")
 
 
+def use_out(path: Path) -> None:
+    """Write logs, caches and checkpoints under `path` (default runs/emotion)."""
+    global OUT
+    OUT = Path(path)
+    OUT.mkdir(parents=True, exist_ok=True)
+
+
 def set_threads() -> int:
     """1 thread while the encoder pre-training runs (CPU protocol), else 2."""
     busy = subprocess.run(["pgrep", "-f", "pretrain"], capture_output=True).returncode == 0
@@ -48,9 +55,9 @@ def set_threads() -> int:
 
 def log(path: Path, **rec) -> None:
     rec["time"] = time.strftime("%H:%M:%S")
-    print(json.dumps(rec), flush=True)
+    print(json.dumps(rec, default=str), flush=True)
     with open(path, "a") as fh:
-        fh.write(json.dumps(rec) + "\n")
+        fh.write(json.dumps(rec, default=str) + "\n")
 
 
 def build(film: str, init: str) -> emotion_model.EmotionModel:
@@ -119,26 +126,27 @@ def logits_of(model: emotion_model.EmotionModel, xs: list[torch.Tensor], modes: 
     return out.float()
 
 
-class Cached:
-    """Windows (mode features, clip index, labels) as outputs of block `start` (tokens if start < 0).
+def block_outputs(model, windows: list[tuple[np.ndarray, np.ndarray]], tag: str) -> list[list[torch.Tensor]]:
+    """Every block's output for every window, computed once and kept on disk (keyed by a hash of
+    the encoder's blocks) so that variants and the probe share it."""
+    path = OUT / f"cache_{tag}_{frozen_key(model, model.encoder.config.n_layers - 1)}.pt"
+    if tag and path.exists():
+        return torch.load(path, weights_only=False)
+    layers = states(model, windows)
+    if tag:
+        torch.save(layers, path)
+    return layers
 
-    The outputs of every block are computed in one pass and kept on disk, keyed by a hash of the
-    encoder's blocks, so the variants (FiLM at any block, or none) share them."""
+
+class Cached:
+    """Windows (mode features, clip index, labels) as outputs of block `start` (tokens if start < 0)."""
 
     def __init__(self, model, windows: list[tuple[np.ndarray, np.ndarray]], clip_of: list[int],
                  labels: list[int], start: int, tag: str) -> None:
-        n = model.encoder.config.n_layers
         if start < 0:
             self.x = [torch.from_numpy(t) for t, _ in windows]
         else:
-            path = OUT / f"cache_{tag}_{frozen_key(model, n - 1)}.pt"
-            if tag and path.exists():
-                layers = torch.load(path, weights_only=False)
-            else:
-                layers = states(model, windows)
-                if tag:
-                    torch.save(layers, path)
-            self.x = layers[start]
+            self.x = block_outputs(model, windows, tag)[start]
         self.mode = np.stack([m for _, m in windows])
         self.clip_of, self.labels, self.start = np.asarray(clip_of), np.asarray(labels), start
 
@@ -257,27 +265,24 @@ def evaluate(model: emotion_model.EmotionModel, items: list[Item], window_beats:
     return metrics(labels, Cached(model, wins, clip_of, labels, -1, "").predict(model))
 
 
-def probe(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item], window_beats: float,
-          hop_beats: float) -> dict:
-    """Logistic-regression probe of each block's mean-pooled output (frozen encoder): valid 4Q accuracy.
-    The block that knows least about emotion is where MoFi injects the mode."""
+def probe(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item], *, tag: str, crops: int,
+          seed: int, window_beats: float, hop_beats: float, augment_on: bool = True) -> dict:
+    """Logistic-regression probe of each block's mean-pooled output (frozen encoder, the training
+    caches): valid 4Q accuracy. MoFi injects the mode where emotion is least decodable."""
     from .emotion_baseline import LogisticRegression
 
     tok = Tokenizer(model.encoder.tokenizer_config)
-    feats = {}
-    for split, items in (("train", train), ("valid", valid)):
-        wins, clip_of, labels = eval_windows(items, tok, window_beats, hop_beats)
-        pooled = []
-        with torch.no_grad():
-            for s in range(0, len(wins), 32):
-                tokens, mask = pad_batch([w[0] for w in wins[s:s + 32]])
-                out = model.encoder(torch.from_numpy(tokens), torch.from_numpy(mask), return_layers=True)
-                m = torch.from_numpy(mask).float()[..., None]
-                pooled.append(np.stack([((h * m).sum(1) / m.sum(1)).numpy() for h in out["layers"]], 1))
-        pooled = np.concatenate(pooled)
-        clip_of = np.asarray(clip_of)
-        feats[split] = (np.stack([pooled[clip_of == i].mean(0) for i in range(len(labels))]), np.asarray(labels))
-    (Xtr, ytr), (Xva, yva) = feats["train"], feats["valid"]
+    wins, labels = train_windows(train, tok, crops, seed, window_beats, augment_on)
+    vw, vc, vl = eval_windows(valid, tok, window_beats, hop_beats)
+
+    def pooled(layers: list[list[torch.Tensor]]) -> np.ndarray:  # [window, layer, d]
+        return np.stack([[x.float().mean(0).numpy() for x in layer] for layer in layers], 1)
+
+    Xtr = pooled(block_outputs(model, wins, f"{tag}_train_c{crops}_s{seed}"))
+    Xv = pooled(block_outputs(model, vw, f"{tag}_valid"))
+    vc = np.asarray(vc)
+    Xva = np.stack([Xv[vc == i].mean(0) for i in range(len(vl))])
+    ytr, yva = np.asarray(labels), np.asarray(vl)
     return {layer: metrics(yva, LogisticRegression(0.1).fit(Xtr[:, layer], ytr).predict_proba(Xva[:, layer]))["acc_4q"]
             for layer in range(Xtr.shape[1])}
 
@@ -302,20 +307,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N clips per split (smoke tests)")
     ap.add_argument("--test", action="store_true", help="evaluate the selected model on the test split")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=OUT, help="directory for logs, caches and checkpoints")
     args = ap.parse_args(argv)
-    OUT.mkdir(parents=True, exist_ok=True)
+    use_out(args.out)
     logp = OUT / f"{args.name}.log.jsonl"
     log(logp, name=args.name, threads=set_threads(), args=vars(args))
     items = load_items(args.dataset)
     split = {s: [it for it in items if it.split == s][: args.limit or None] for s in ("train", "valid", "test")}
-    report: dict = {"name": args.name, "args": vars(args)}
+    report: dict = {"name": args.name, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     tag = f"{args.dataset}{args.limit or ''}_w{args.window_beats:g}" + ("" if not args.no_augment else "_noaug")
     kw = dict(epochs=args.epochs, budget_min=args.budget_min, train_blocks=args.train_blocks, crops=args.crops,
               window_beats=args.window_beats, hop_beats=args.hop_beats, lr=args.lr, head_lr=args.head_lr,
               balance=args.balance, augment_on=not args.no_augment)
     if args.command == "probe":
-        report["probe_valid_acc"] = probe(build("none", args.init).eval(), split["train"], split["valid"],
-                                          args.window_beats, args.hop_beats)
+        report["probe_valid_acc"] = probe(build("none", args.init).eval(), split["train"], split["valid"], tag=tag,
+                                          crops=args.crops, seed=args.seed, window_beats=args.window_beats,
+                                          hop_beats=args.hop_beats, augment_on=not args.no_augment)
     elif args.command == "fit":
         model = build(args.film, args.init)
         report["film_layer"] = model.film_layer

@@ -1,0 +1,129 @@
+"""Every emotion run behind the shipped model and the results table, in order, resumable.
+
+    python -m symbolic_ai.training.emotion_pipeline            # all steps not yet done
+    python -m symbolic_ai.training.emotion_pipeline --only probe base film_last
+
+Steps (each writes runs/emotion/<name>.json and is skipped when that exists):
+  probe        logistic-regression probe of each encoder block (which layer knows emotion)
+  base         frozen encoder + head (no mode), EMOPIA; valid selects the epoch; test once
+  film_last / film_middle / film_first   the same with FiLM(mode) after that block
+  select       the variant with the best EMOPIA valid accuracy -> runs/emotion/selected.json
+  vg_*         the selected and the base model fine-tuned on VGMIDI train (valid selects), test once
+  cv_*         5-fold grouped CV on VGMIDI from the EMOPIA models (fixed epochs)
+  noaug        the selected variant trained without augmentation (the effect of augmentation)
+Budgets are per step in minutes (the CPU is shared): a step stops after the epoch that passes it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import emotion_train
+
+VARIANTS = {"base": "none", "film_last": "last", "film_middle": "middle", "film_first": "first"}
+
+
+def steps(budget: float, out: Path) -> list[tuple[str, list[str] | None]]:
+    """(name, emotion_train arguments); None marks the selection step."""
+    fit = ["fit", "--dataset", "emopia", "--test"]
+    todo: list[tuple[str, list[str] | None]] = [("probe", ["probe"])]
+    epochs = {"base": 30, "film_last": 30, "film_middle": 8, "film_first": 6}
+    for name, film in VARIANTS.items():
+        todo.append((name, fit + ["--film", film, "--epochs", str(epochs[name]), "--budget-min", str(budget)]))
+    todo.append(("select", None))
+    for name in ("selected", "base"):
+        init = "@selected" if name == "selected" else str(out / "base.pt")
+        film = "@film" if name == "selected" else "none"
+        todo.append((f"vg_{name}", ["fit", "--dataset", "vgmidi", "--init", init, "--film", film, "--epochs", "15",
+                                   "--budget-min", str(budget / 2), "--balance", "--test", "--lr", "5e-5"]))
+        todo.append((f"cv_{name}", ["cv", "--dataset", "vgmidi", "--init", init, "--film", film, "--epochs", "8",
+                                   "--budget-min", str(budget / 10), "--balance", "--lr", "5e-5"]))
+    todo.append(("noaug", fit + ["--film", "@film", "--epochs", "@epochs", "--budget-min", str(budget), "--no-augment"]))
+    return todo
+
+
+def select(out: Path) -> dict:
+    """The variant with the best EMOPIA valid 4Q accuracy (ties: macro-F1, then fewer parameters)."""
+    results = {n: json.loads((out / f"{n}.json").read_text()) for n in VARIANTS if (out / f"{n}.json").exists()}
+    if not results:
+        raise SystemExit("select: no EMOPIA variant has finished")
+    order = list(VARIANTS)
+    best = max(results, key=lambda n: (results[n]["valid"]["acc_4q"], results[n]["valid"]["macro_f1"], -order.index(n)))
+    sel = {"selected": best, "film": VARIANTS[best], "checkpoint": str(out / f"{best}.pt"),
+           "epochs": results[best]["args"]["epochs"],
+           "valid_acc": {n: r["valid"]["acc_4q"] for n, r in results.items()}}
+    (out / "selected.json").write_text(json.dumps(sel, indent=1))
+    return sel
+
+
+def table(out: Path, baseline: Path | None = None) -> str:
+    """Markdown rows of every finished run: EMOPIA valid/test, VGMIDI test and 5-fold CV."""
+    def cells(m: dict | None) -> str:
+        if not m:
+            return "– | – | – | –"
+        return " | ".join(f"{m[k]:.3f}" for k in ("acc_4q", "acc_valence", "acc_arousal", "macro_f1"))
+
+    def cv_cells(cv: dict | None) -> str:
+        if not cv:
+            return "–"
+        return f"{cv['acc_4q'][0]:.3f} ± {cv['acc_4q'][1]:.3f} (F1 {cv['macro_f1'][0]:.3f})"
+
+    rows = ["| model | EMOPIA valid 4Q | EMOPIA test 4Q | valence | arousal | macro-F1 | VGMIDI test 4Q | "
+            "valence | arousal | macro-F1 | VGMIDI 5-fold CV 4Q |", "|" + "---|" * 11]
+    runs = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json") if p.stem not in ("selected",)}
+    if baseline and baseline.exists():
+        b = json.loads(baseline.read_text())
+        rows.append(f"| logistic regression on clip statistics (ours) | {b['emopia']['valid_acc_by_l2'][str(b['emopia']['l2'])]:.3f} "
+                    f"| {cells(b['emopia']['test'])} | {cells(b['vgmidi']['test'])} | {cv_cells(b['vgmidi'].get('cv5'))} |")
+    for name in list(VARIANTS) + ["noaug"]:
+        r = runs.get(name)
+        if not r:
+            continue
+        rows.append(f"| {name} | {r['valid']['acc_4q']:.3f} | {cells(r.get('test'))} | – | – | – | – | – |")
+    for name in ("vg_selected", "vg_base"):
+        r = runs.get(name)
+        if r:
+            cv = runs.get(name.replace("vg_", "cv_"), {}).get("cv")
+            rows.append(f"| {name} (VGMIDI fine-tune) | – | – | – | – | – | {cells(r.get('test'))} | {cv_cells(cv)} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", nargs="*", default=None, help="run only these steps")
+    ap.add_argument("--budget-min", type=float, default=10.0, help="budget of one EMOPIA step")
+    ap.add_argument("--init", default="pretrained")
+    ap.add_argument("--out", type=Path, default=Path("runs/emotion"))
+    ap.add_argument("--limit", default="0", help="clips per split (smoke tests only)")
+    ap.add_argument("--table", action="store_true", help="print the markdown table of finished runs and stop")
+    args = ap.parse_args(argv)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        print(table(out, out / "baseline.json"))
+        return 0
+    for name, argv_ in steps(args.budget_min, out):
+        if args.only is not None and name not in args.only:
+            continue
+        if name == "select":
+            print(json.dumps(select(out)), flush=True)
+            continue
+        if (out / f"{name}.json").exists():
+            print(json.dumps({"step": name, "skipped": "done"}), flush=True)
+            continue
+        sel = json.loads((out / "selected.json").read_text()) if (out / "selected.json").exists() else None
+        if any(a.startswith("@") for a in argv_):
+            if sel is None:
+                print(json.dumps({"step": name, "skipped": "no selection yet"}), flush=True)
+                continue
+            argv_ = [{"@selected": sel["checkpoint"], "@film": sel["film"], "@epochs": str(sel["epochs"])}.get(a, a)
+                     for a in argv_]
+        if "--init" not in argv_:
+            argv_ = argv_ + ["--init", args.init]
+        emotion_train.main(argv_ + ["--name", name, "--out", str(out), "--limit", args.limit])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
