@@ -386,3 +386,75 @@ def test_test_files_match_their_generator(tmp_path, monkeypatch, capsys):
     assert made == sorted(p.name for p in DATA.iterdir() if p.suffix != ".py" and p.name != "__pycache__")
     for name in made:
         assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
+
+
+# -- property: random pieces survive MIDI and JSON exactly, MusicXML on its grid ---------------------
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # noqa: E402
+
+NICE_QPM = [60.0, 75.0, 80.0, 96.0, 100.0, 120.0, 125.0, 150.0, 160.0, 200.0, 240.0]  # whole µs per beat
+
+
+@st.composite
+def pieces(draw, grid: int = 480, max_beat: int = 24, max_notes: int = 40) -> Piece:
+    n_tracks = draw(st.integers(1, 3))
+    tracks = tuple(Track(draw(st.integers(0, 127)), f"t{i}", is_drum=(i == 2 and draw(st.booleans())))
+                   for i in range(n_tracks))
+    raw = draw(st.lists(st.tuples(st.integers(0, max_beat * grid), st.integers(1, 4 * grid), st.integers(21, 108),
+                                  st.integers(1, 127), st.integers(0, n_tracks - 1)), max_size=max_notes))
+    kept, busy = [], {}
+    for on, dur, pitch, vel, tr in sorted(raw):
+        if busy.get((tr, pitch), -1) > on:     # same pitch overlapping on one track: ambiguous in MIDI
+            continue
+        busy[(tr, pitch)] = on + dur
+        kept.append((on / grid, dur / grid, pitch, vel, tr))
+    cols = list(zip(*kept)) or [[], [], [], [], []]
+    notes = notes_from_columns(onset_beat=cols[0], duration_beat=cols[1], pitch=cols[2], velocity=cols[3],
+                               track=cols[4])
+    tempo_starts = draw(st.lists(st.integers(1, max_beat), max_size=3, unique=True))
+    tempos = (Tempo(0.0, draw(st.sampled_from(NICE_QPM))),) + tuple(
+        Tempo(float(b), draw(st.sampled_from(NICE_QPM))) for b in sorted(tempo_starts))
+    sig = st.tuples(st.integers(1, 7), st.sampled_from([2, 4, 8]))
+    first = draw(sig)
+    sigs = [TimeSignature(0.0, *first)]
+    bar = TimeSignature(0.0, *first).bar_beats
+    pickup = draw(st.sampled_from([0.0, 0.0, bar / 2, bar / 4])) if bar >= 1 else 0.0
+    if draw(st.booleans()):  # a change of signature falls on a bar line
+        second = draw(sig)
+        sigs.append(TimeSignature(pickup + bar * draw(st.integers(1, 4)), *second))
+    keys = (KeySignature(0.0, draw(st.integers(-7, 7)), draw(st.sampled_from(["major", "minor"]))),)
+    labels = st.sampled_from(["C", "Am", "G7/B", "Bb", "F#m7b5", "N"])
+    anns = tuple(Annotation("chord", float(s), float(s + d), draw(labels))
+                 for s, d in draw(st.lists(st.tuples(st.integers(0, max_beat), st.integers(1, 4)), max_size=4)))
+    return Piece(notes=notes, tracks=tracks, tempos=tempos, time_signatures=tuple(sigs), key_signatures=keys,
+                 annotations=anns, pickup_beats=pickup, metadata={"title": "random"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces())
+def test_random_pieces_round_trip_through_midi_and_json(p):
+    back = read_midi(write_midi(p))
+    assert rows(back) == rows(p)
+    np.testing.assert_allclose(np.sort(back.notes["onset_sec"]), np.sort(p.notes["onset_sec"]), atol=1e-9)
+    assert back.tempos == p.tempos and back.time_signatures == p.time_signatures
+    assert back.key_signatures == p.key_signatures and back.annotations == p.annotations
+    assert back.pickup_beats == p.pickup_beats
+    assert [t.program for t in back.tracks] == [t.program for t in p.tracks[:len(back.tracks)]]
+    j = piece_from_dict(json.loads(json.dumps(piece_to_dict(p), allow_nan=False)))
+    assert j.notes.tobytes() == p.notes.tobytes() and j.annotations == p.annotations and j.tracks == p.tracks
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # shrinking through music21 takes minutes
+@given(pieces(grid=4, max_beat=12, max_notes=16))
+def test_random_pieces_round_trip_through_musicxml(p):
+    from symbolic_ai.io.score import from_music21, to_music21
+    from music21 import converter
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    data = GeneralObjectExporter(to_music21(p)).parse()
+    back = from_music21(converter.parse(data, format="musicxml", forceSource=True))
+    keep = ["onset_beat", "duration_beat", "pitch", "velocity", "bar", "beat_in_bar"]
+    assert rows(back, keep) == rows(p, keep)
+    assert back.time_signatures == p.time_signatures and back.pickup_beats == p.pickup_beats
+    assert sorted((a.start_beat, a.value) for a in back.annotations_of("chord")) == \
+        sorted((a.start_beat, a.value) for a in p.annotations_of("chord"))

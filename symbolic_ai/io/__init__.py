@@ -74,7 +74,7 @@ def encoder_for(path: str | os.PathLike) -> Callable[[Piece], bytes]:
         from .midi import write_midi
         return write_midi
     if suffix in (".musicxml", ".xml"):
-        from .score import write_musicxml
+        from .musicxml import write_musicxml
         return write_musicxml
     if suffix == ".json":
         from .wire import dumps, piece_to_dict

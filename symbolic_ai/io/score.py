@@ -7,7 +7,6 @@ as `<harmony>` elements on the first part.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from ..errors import InputError
 from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
                      dedupe_by_start, empty_notes)
+from .musicxml import NO_CHORD, to_music21, write_musicxml  # noqa: F401  (the writer, re-exported)
 
 FORMATS = {".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".abc": "abc",
            ".krn": "humdrum", ".rntxt": "romantext"}
@@ -48,12 +48,12 @@ def from_music21(score, source: str = "") -> Piece:
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
     rows, tracks, annotations = [], [], []
     for pi, part in enumerate(parts):
-        stripped = part.stripTies() if _has_ties(part) else part
+        open_ties: dict[int, list] = {}  # MIDI pitch -> the row its tie chain is extending
         inst = part.getInstrument(returnDefault=True)
         program = inst.midiProgram if inst.midiProgram is not None else 0
         tracks.append(Track(program=int(program), name=str(part.partName or inst.instrumentName or f"part {pi}"),
                             is_drum=isinstance(inst, music21.instrument.UnpitchedPercussion)))
-        for el, offset, bar, in_bar in _elements(stripped):
+        for el, offset, bar, in_bar in _elements(part):
             if isinstance(el, harmony.Harmony) and not isinstance(el, roman.RomanNumeral):
                 annotations.append(("chord", offset, _chord_symbol(el)))
                 continue
@@ -67,9 +67,20 @@ def from_music21(score, source: str = "") -> Piece:
             pitches = el.pitches if isinstance(el, m21chord.Chord) else [el.pitch] if hasattr(el, "pitch") else []
             vel = el.volume.velocity if el.volume.velocity else 80  # MusicXML <note dynamics>, else mf
             voice = _voice_number(el)
-            for p in pitches:
-                if 0 <= p.midi <= 127:
-                    rows.append((offset, ql, p.midi, int(vel), pi, voice, bar, in_bar))
+            for i, p in enumerate(pitches):
+                if not 0 <= p.midi <= 127:
+                    continue
+                tie = _tie_type(el, i)
+                row = open_ties.get(p.midi)
+                if tie in ("continue", "stop") and row is not None and abs(row[0] + row[1] - offset) < 1e-6:
+                    row[1] += ql  # the tied continuation lengthens the note it continues
+                    if tie == "stop":
+                        del open_ties[p.midi]
+                    continue
+                row = [offset, ql, p.midi, int(vel), pi, voice, bar, in_bar]
+                rows.append(row)
+                if tie in ("start", "continue"):
+                    open_ties[p.midi] = row
 
     notes = empty_notes(len(rows))
     if rows:
@@ -111,8 +122,8 @@ def _elements(part):
         return
     for bar, m in enumerate(measures):
         base = float(m.offset)
-        for el in m.recurse().notesAndRests:
-            in_bar = float(el.getOffsetInHierarchy(m))
+        found = [(float(el.getOffsetInHierarchy(m)), el) for el in m.recurse().notesAndRests]
+        for in_bar, el in sorted(found, key=lambda x: x[0]):  # voices interleaved in time (stable)
             yield el, base + in_bar, bar, in_bar
 
 
@@ -128,8 +139,15 @@ def _pickup(part) -> float:
     return dur if 0 < dur < float(ts.barDuration.quarterLength) - 1e-9 else 0.0
 
 
-def _has_ties(part) -> bool:
-    return any(n.tie is not None for n in part.recurse().notes)
+def _tie_type(el, i: int) -> str | None:
+    """'start', 'continue', 'stop' or None for the i-th pitch of a note or chord.
+
+    Ties are joined here rather than with music21's stripTies, which mismatches them when notes
+    of different lengths overlap in one part.
+    """
+    notes = getattr(el, "notes", None)
+    tie = notes[i].tie if notes and i < len(notes) and notes[i].tie is not None else el.tie
+    return tie.type if tie is not None else None
 
 
 def _voice_number(el) -> int:
@@ -168,9 +186,6 @@ def _key_name(k) -> str:
     return f"{k.tonic.name.replace('-', 'b')} {k.mode}"
 
 
-NO_CHORD = "N"
-
-
 def _chord_symbol(h) -> str:
     """The label of a `<harmony>`: root + the kind's display text (+ /bass) when the file gives that
     text, else music21's figure; 'N' for no chord. Flats are spelled 'b' ('Bb7')."""
@@ -204,115 +219,3 @@ def _spans(items: list[tuple], end: float) -> list[Annotation]:
     return out
 
 
-def to_music21(piece: Piece):
-    """A music21 Score with one part per track and `chord` annotations as chord symbols.
-
-    A performance known only in seconds is notated on the nominal grid used for MIDI (120 qpm,
-    beats = seconds × 2). A pickup becomes a short first measure numbered 0.
-    """
-    from music21 import chord, harmony, instrument, key, meter, note, stream, tempo
-
-    if not piece.has_beats:
-        from .midi import _with_nominal_tempo
-        piece = _with_nominal_tempo(piece)
-    score = stream.Score()
-    sigs = piece.time_signatures or (TimeSignature(0.0, 4, 4),)
-    pickup = piece.pickup_beats if 0 < piece.pickup_beats < sigs[0].bar_beats else 0.0
-    for ti, tr in enumerate(piece.tracks):
-        part = stream.Part()
-        part.partName = tr.name or f"track {ti}"
-        part.insert(0, instrument.instrumentFromMidiProgram(tr.program))
-        if ti == 0:
-            for t in piece.tempos:
-                part.insert(_q(t.start_beat), tempo.MetronomeMark(number=round(t.qpm, 2)))
-        for ts in sigs:
-            start = pickup if ts.start_beat == 0 and pickup else ts.start_beat
-            part.insert(_q(start), meter.TimeSignature(f"{ts.numerator}/{ts.denominator}"))
-        if pickup:  # a provisional short bar; replaced by the real signature below
-            part.insert(0, _pickup_signature(pickup))
-        for ks in piece.key_signatures:
-            part.insert(_q(ks.start_beat), _m21_key(ks))
-        n = piece.notes[piece.notes["track"] == ti]
-        groups: dict[tuple[float, float, int], list[int]] = {}
-        for x in n:
-            on = _q(x["onset_beat"])
-            key_ = (on, max(_q(x["duration_beat"]), 1 / 48), max(int(x["velocity"]), 1))
-            groups.setdefault(key_, []).append(int(x["pitch"]))
-        for (on, dur, vel), pitches in sorted(groups.items()):
-            el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(sorted(set(pitches)))
-            el.quarterLength = dur
-            el.volume.velocity = vel  # written as <note dynamics="…">
-            part.insert(on, el)
-        if ti == 0:
-            for a in piece.annotations_of("chord"):
-                try:
-                    part.insert(_q(a.start_beat), _m21_chord_symbol(str(a.value)))
-                except Exception:
-                    continue  # a label music21 cannot spell (e.g. "N") is left out of the notation
-        if pickup:
-            part = _as_anacrusis(part.makeNotation(), sigs[0], pickup)
-        score.insert(0, part)
-    return score
-
-
-def _m21_key(ks: KeySignature):
-    """A music21 Key when the mode is known (MusicXML then records it), else a KeySignature."""
-    from music21 import key
-
-    sig = key.KeySignature(ks.fifths)
-    return sig.asKey(ks.mode) if ks.mode else sig
-
-
-def _m21_chord_symbol(label: str):
-    """A music21 ChordSymbol for a label ('Bb7', 'Dm7b5', 'G7/B', 'N'), keeping the label's own kind
-    text (written as `<kind text="m7b5">`) so that reading it back gives the same label."""
-    from music21 import harmony
-
-    if label in (NO_CHORD, "N.C.", "NC"):
-        return harmony.NoChord()
-    m = re.match(r"^([A-G])([b#]*)([^/]*)(?:/([A-G][b#]*))?$", label)
-    if not m:
-        raise ValueError(f"not a chord label: {label!r}")
-    root, accidental, kind, bass = m.groups()
-    figure = root + accidental.replace("b", "-") + kind + (f"/{bass[0]}{bass[1:].replace('b', '-')}" if bass else "")
-    cs = harmony.ChordSymbol(figure)
-    cs.chordKindStr = kind
-    return cs
-
-
-def _pickup_signature(pickup: float):
-    from fractions import Fraction
-
-    from music21 import meter
-
-    f = Fraction(pickup).limit_denominator(64) / 4
-    return meter.TimeSignature(f"{f.numerator}/{f.denominator}")
-
-
-def _as_anacrusis(part, first: TimeSignature, pickup: float):
-    """Measures made with a provisional short first bar → measure 0 as a proper pickup."""
-    from music21 import meter, stream
-
-    measures = list(part.getElementsByClass(stream.Measure))
-    if len(measures) > 1 and measures[1].timeSignature is not None:
-        measures[1].remove(measures[1].timeSignature)
-    measures[0].timeSignature = meter.TimeSignature(f"{first.numerator}/{first.denominator}")
-    measures[0].paddingLeft = first.bar_beats - pickup
-    for i, m in enumerate(measures):
-        m.number = i
-    return part
-
-
-def _q(beat: float, grid: int = 48) -> float:
-    """Quantise to 1/48 of a quarter (covers 32nds and triplets) so music21 can notate it."""
-    return round(float(beat) * grid) / grid
-
-
-def write_musicxml(piece: Piece) -> bytes:
-    """Encode a Piece as uncompressed MusicXML."""
-    from music21.musicxml.m21ToXml import GeneralObjectExporter
-
-    score = to_music21(piece)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return GeneralObjectExporter(score).parse()

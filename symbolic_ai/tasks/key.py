@@ -229,7 +229,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def key(
     piece: Piece,
     *,
-    profile: ProfileName = DEFAULTS["profile"],
+    profile: Annotated[ProfileName, Arg("pitch-class key profile (Albrecht–Shanahan, Krumhansl–Kessler, …)")]
+    = DEFAULTS["profile"],
     window_beats: Annotated[float, Arg("local-key window length in quarter notes", ge=2, le=512)]
     = DEFAULTS["window_beats"],
     hop_beats: Annotated[float, Arg("hop between local windows in quarter notes", ge=0.5, le=128)]
