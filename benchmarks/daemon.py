@@ -123,7 +123,7 @@ def main() -> None:
 
     try:
         out = {"benchmark": "daemon", "python": sys.version.split()[0], "cpus": len(os.sched_getaffinity(0)),
-               "rss_start_mb": rss_mb(proc.pid)}
+               "loadavg_1min_start": round(os.getloadavg()[0], 2), "nice": os.nice(0), "rss_start_mb": rss_mb(proc.pid)}
         out["latency"] = latency(osc, url, 500 // k)
         hammer(osc, 2, max(0, 1000 // k - served()) // 2)
         at_1k, rss_1k = served(), rss_mb(proc.pid)
@@ -133,6 +133,7 @@ def main() -> None:
                          "growth_mb": round(rss_10k - rss_1k, 1)}
         out["load"] = hammer(osc, 8, 200 // k)
         status = json.load(urllib.request.urlopen(f"{url}/sai/status"))
+        out["loadavg_1min_end"] = round(os.getloadavg()[0], 2)
         out["daemon_counts"] = {key: status[key] for key in ("submitted", "done", "error", "refused", "timeout", "kept")}
     finally:
         proc.terminate()

@@ -5,7 +5,7 @@ in a worker thread (task code is CPU-bound numpy/onnxruntime, which releases the
 kernels), so the event loop keeps answering while models work. `workers` jobs run at once.
 
 Events go to the job's listeners on the event loop: `progress` (0.0 when it starts, 0.5 when the
-input is read and the task runs), then exactly one of `done` or `error` (codes from
+input is read and the task runs, unless the job was submitted with `notify_progress=False`), then exactly one of `done` or `error` (codes from
 `SymbolicAIError.code`, plus the daemon's own in `errors.py`). Cancel and timeout answer at once;
 Python cannot stop a thread, so a task already running finishes in the background, its result is
 dropped and its output file is not written.
@@ -49,6 +49,7 @@ class Job:
     client: str = "local"
     request_id: int | None = None
     keep_result: bool = True
+    notify_progress: bool = True  # wake the event loop mid-run for a progress event (costs a GIL hand-off)
     state: str = QUEUED
     progress: float = 0.0
     input_piece: Piece | None = None
@@ -114,7 +115,7 @@ class Engine:
     # -- requests ----------------------------------------------------------------------------
     def submit(self, task: str, params: dict, load: Callable[[], Piece], save: Callable[[Result], Any] | None = None,
                *, client: str = "local", request_id: int | None = None, listener: Listener | None = None,
-               keep_result: bool = True) -> Job:
+               keep_result: bool = True, notify_progress: bool = True) -> Job:
         """Validate and queue a job; raises (UnknownTaskError, ParameterError, Busy) before queueing."""
         if not self.accepting:
             raise Busy("the daemon is shutting down and takes no new jobs")
@@ -122,7 +123,7 @@ class Engine:
         values = spec.validate(params)
         if request_id is not None and (client, request_id) in self.by_request:
             raise DuplicateId(f"request id {request_id} is still in progress; use a new id or cancel it first")
-        job = Job(next(self._ids), spec.name, values, load, save, client, request_id, keep_result)
+        job = Job(next(self._ids), spec.name, values, load, save, client, request_id, keep_result, notify_progress)
         if listener is not None:
             job.listeners.append(listener)
         try:
@@ -207,7 +208,10 @@ class Engine:
         if job.cancel_flag.is_set():
             return None
         piece = job.load()
-        self.loop.call_soon_threadsafe(self._set_progress, job, 0.5)
+        if job.notify_progress:
+            self.loop.call_soon_threadsafe(self._set_progress, job, 0.5)
+        else:  # pollers still see it
+            job.progress = 0.5
         result = registry.run(job.task, piece, device=self.config.device, **job.params)
         if job.cancel_flag.is_set() or job.save is None:
             return piece, result, None

@@ -186,7 +186,7 @@ class HttpServer:
             raise TooLarge(f"request body of {length} bytes is over the daemon's {self.config.max_body_bytes}-byte limit")
         body = await asyncio.wait_for(reader.readexactly(length), BODY_TIMEOUT_S) if length else b""
         url = urlsplit(target)
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         return Request(method.upper(), url.path or "/", query, headers, body)
 
     async def _write(self, writer: asyncio.StreamWriter, resp: Response, close: bool = False) -> None:
@@ -278,6 +278,7 @@ class HttpServer:
         """GET /sai/jobs/{id}[?piece=0|1] — a job's state, progress and, when done, its result (with the
         result piece in the JSON wire format if piece=1; default 1 for tasks that make new notes)."""
         _only_query(req, "piece")
+        req.flag("piece", False)  # a bad value is refused even before the job is done
         return Response(200, self._job_doc(self._job(req), req))
 
     async def cancel(self, req: Request) -> Response:
@@ -292,6 +293,7 @@ class HttpServer:
         job = self._job(req)
         queue: asyncio.Queue[str] = asyncio.Queue()
         if job.state not in FINAL:
+            job.notify_progress = True
             job.listeners.append(lambda j, event: queue.put_nowait(event))
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
                      b"Connection: close\r\n\r\n")
@@ -322,7 +324,7 @@ class HttpServer:
             raise (ParameterError(f"{spec.name}: {exc}") if str(exc).startswith("body.params") else exc) from None
         load, save = self._source(body)
         job = self.engine.submit(spec.name, body.get("params", {}), load, save, client="http",
-                                 request_id=body.get("request_id"))
+                                 request_id=body.get("request_id"), notify_progress=False)
         if wait or body.get("wait", False):
             try:
                 await asyncio.wait_for(job.done_event.wait(), self.config.job_timeout_s + 5)

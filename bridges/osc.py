@@ -379,7 +379,7 @@ class OscServer(asyncio.DatagramProtocol):
                 self.send_error(target, rid, *job.error)
 
         return self.engine.submit(task, params, load, save, client=_client(target), request_id=rid,
-                                  listener=listener, keep_result=False)
+                                  listener=listener, keep_result=False, notify_progress=progress)
 
 
 def _client(target: Addr) -> str:

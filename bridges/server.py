@@ -105,6 +105,7 @@ def serve(config: Config, log_level: str = "warning") -> int:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="symbolic-ai serve: %(levelname)s %(name)s: %(message)s")
+    sys.setswitchinterval(0.001)  # quicker GIL hand-offs between the event loop and the job threads
     return asyncio.run(Daemon(config).run_until_signalled())
 
 

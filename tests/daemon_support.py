@@ -30,10 +30,10 @@ def input_rows(task: str, max_notes: int = 400) -> list[tuple]:
     return note_rows(io.load(input_file(task)))[:max_notes]
 
 
-def reference(task: str, piece: Any) -> tuple[str, Any]:
+def reference(task: str, piece: Any, **params: Any) -> tuple[str, Any]:
     """What running the task in this process gives: ('done', data) or ('error', code)."""
     try:
-        return "done", registry.run(task, piece, device="cpu").data
+        return "done", registry.run(task, piece, device="cpu", **params).data
     except SymbolicAIError as exc:
         return "error", exc.code
 

@@ -86,7 +86,8 @@ def test_submit_poll_events_and_file_output(daemon):
     last = events[-1].split("\n")
     assert last[0] == "event: done"
     final = json.loads(last[1][len("data: "):])
-    assert final["result"]["key"] == "F# minor" and final["output"] == str(out.resolve())
+    expected = reference("key", io.load(input_file("key")), profile="aarden")[1]["key"]
+    assert final["result"]["key"] == expected and final["output"] == str(out.resolve())
     assert [a["kind"] for a in final["annotations"]] == ["key"] * len(final["result"]["local"])
     assert io.load(out).annotations_of("key")
     status, again = request(daemon, "GET", f"/sai/jobs/{job['id']}?piece=1")
