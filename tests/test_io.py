@@ -445,7 +445,7 @@ def test_random_pieces_round_trip_through_midi_and_json(p):
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate])  # shrinking through music21 takes minutes
-@given(pieces(grid=4, max_beat=12, max_notes=16))
+@given(pieces(grid=12, max_beat=16, max_notes=24))  # 16ths and triplets
 def test_random_pieces_round_trip_through_musicxml(p):
     from symbolic_ai.io.score import from_music21, to_music21
     from music21 import converter

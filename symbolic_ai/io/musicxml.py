@@ -64,7 +64,7 @@ def to_music21(piece: Piece):
             extras += [(_q(t.start_beat), tempo.MetronomeMark(number=round(t.qpm, 2))) for t in piece.tempos]
             extras += [(_q(a.start_beat), cs) for a in piece.annotations_of("chord")
                        if (cs := _chord_symbol_or_none(str(a.value))) is not None]
-        voices = [_voice_measures(v, bars, meters()) for v in _voices(piece, ti)]
+        voices = [_voice_measures(v, bars, meters(), pickup) for v in _voices(piece, ti)]
         part = _merge_voices(voices, extras)
         part.partName = tr.name or f"track {ti}"
         part.insert(0, instrument.instrumentFromMidiProgram(tr.program))
@@ -95,7 +95,7 @@ def _voices(piece: Piece, track: int) -> list[list[tuple[float, float, int, list
     return voices or [[]]
 
 
-def _voice_measures(groups: list, bars: list[float], meter_stream):
+def _voice_measures(groups: list, bars: list[float], meter_stream, pickup: float):
     """One voice as measures: its notes, rests in every gap (split at bar lines), ties across bars."""
     from music21 import chord, note, stream
 
@@ -103,8 +103,9 @@ def _voice_measures(groups: list, bars: list[float], meter_stream):
     now = 0.0
     for on, dur, vel, pitches in groups + [(bars[-1], 0.0, 0, [])]:
         for a, b in zip(bars[:-1], bars[1:]):  # the gap [now, on) as rests, bar by bar
-            lo, hi = max(a, now), min(b, on)
-            for start, length in _rest_pieces(lo, hi, whole_bar=(lo, hi) == (a, b)):
+            lo, hi = _q(max(a, now)), _q(min(b, on))
+            full = (lo, hi) == (a, b) and not (pickup and a == bars[0])  # a pickup bar is not full
+            for start, length in _rest_pieces(lo, hi, whole_bar=full):
                 s.insert(start, note.Rest(quarterLength=length))
         if pitches:
             el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
@@ -123,11 +124,11 @@ def _rest_pieces(lo: float, hi: float, whole_bar: bool) -> list[tuple[float, flo
     if hi <= lo:
         return []
     if whole_bar:
-        return [(lo, hi - lo)]
-    halves = int((hi - lo) // 2.0)
+        return [(lo, _q(hi - lo))]
+    halves = int((hi - lo + 1e-9) // 2.0)
     pieces = [(lo + 2.0 * i, 2.0) for i in range(halves)]
-    rest = hi - lo - 2.0 * halves
-    return pieces + ([(lo + 2.0 * halves, rest)] if rest > 1e-9 else [])
+    rest = _q(hi - lo - 2.0 * halves)  # on the grid: float noise would become a stray division
+    return pieces + ([(_q(lo + 2.0 * halves), rest)] if rest > 0 else [])
 
 
 def _merge_voices(voices: list[list], extras: list[tuple[float, object]]):
@@ -206,8 +207,9 @@ def _pickup_signature(pickup: float):
 
     from music21 import meter
 
-    f = Fraction(pickup).limit_denominator(64) / 4
-    return meter.TimeSignature(f"{f.numerator}/{f.denominator}")
+    f = Fraction(pickup).limit_denominator(64) / 4   # in whole notes
+    den = max(f.denominator, 4)                       # "4/4", not "1/1", for a whole-bar-long pickup
+    return meter.TimeSignature(f"{f * den}/{den}")
 
 
 def _as_anacrusis(part, first: TimeSignature, pickup: float) -> None:

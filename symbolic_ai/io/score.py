@@ -55,7 +55,7 @@ def from_music21(score, source: str = "") -> Piece:
                             is_drum=isinstance(inst, music21.instrument.UnpitchedPercussion)))
         for el, offset, bar, in_bar in _elements(part):
             if isinstance(el, harmony.Harmony) and not isinstance(el, roman.RomanNumeral):
-                annotations.append(("chord", offset, _chord_symbol(el)))
+                annotations.append(("chord", _snap(offset), _chord_symbol(el)))
                 continue
             ql = float(el.duration.quarterLength)
             if ql <= 0 or isinstance(el, m21note.Rest):
@@ -137,6 +137,13 @@ def _pickup(part) -> float:
     ts = first.timeSignature or first.getContextByClass("TimeSignature")
     dur = float(first.duration.quarterLength)
     return dur if 0 < dur < float(ts.barDuration.quarterLength) - 1e-9 else 0.0
+
+
+def _snap(beat: float) -> float:
+    """A position within 1/1000 of a quarter of the 1/48 grid is put on it: music21 writes a
+    `<harmony>` inside a sounding note one MusicXML division off."""
+    snapped = round(beat * 48) / 48
+    return snapped if abs(snapped - beat) < 1e-3 else beat
 
 
 def _tie_type(el, i: int) -> str | None:
