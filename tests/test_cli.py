@@ -138,3 +138,16 @@ def test_demo_script_covers_every_task():
     spec.loader.exec_module(demo)
     for kind in ("piece", "melody", "score", "performance"):
         assert demo.inputs_for(kind) and all(p.exists() for p in demo.inputs_for(kind))
+
+
+def test_readme_python_quick_start_runs(tmp_path, monkeypatch, capsys):
+    """The README's Python block, run as written from a directory holding examples/."""
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    block = re.search(r"## Python quick start\s+```python\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "examples").symlink_to(EXAMPLES)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "F# minor" in out and (tmp_path / "chorale_with_keys.mid").exists()
