@@ -11,6 +11,8 @@ Steps (each writes runs/emotion/<name>.json and is skipped when that exists):
   vg_*         the selected and the base model fine-tuned on VGMIDI train (valid selects), test once
   cv_*         5-fold grouped CV on VGMIDI from the EMOPIA models (fixed epochs)
   noaug        the selected variant trained without augmentation (the effect of augmentation)
+Then `--ship symbolic_ai/models` exports the selected model as emotion-v1 (card with the metrics),
+and `--table` prints the results table.
 Budgets are per step in minutes (the CPU is shared): a step stops after the epoch that passes it.
 """
 from __future__ import annotations
@@ -57,6 +59,27 @@ def select(out: Path) -> dict:
     return sel
 
 
+def ship(out: Path, models_dir: Path, golden: Path) -> dict:
+    """Export the selected EMOPIA model as emotion-v1 with its metrics in the card, and the golden answers."""
+    from .emotion_export import export_emotion, write_golden
+
+    sel = json.loads((out / "selected.json").read_text())
+    run = json.loads((out / f"{sel['selected']}.json").read_text())
+    m = {"selection": {"variant": sel["selected"], "film_layer": run.get("film_layer"),
+                       "by": "EMOPIA valid 4Q accuracy", "valid_acc_of_variants": sel["valid_acc"]},
+         "training": {k: run.get(k) for k in ("epochs_run", "minutes", "train_blocks", "crops")},
+         "emopia_valid": run["valid"], "emopia_test": run["test"]}
+    for name, key in (("vg_selected", "vgmidi_test_after_vgmidi_finetune"), ("cv_selected", "vgmidi_cv5")):
+        if (out / f"{name}.json").exists():
+            r = json.loads((out / f"{name}.json").read_text())
+            m[key] = r.get("test") or r.get("cv")
+    if (out / "probe.json").exists():
+        m["probe_valid_acc_by_block"] = json.loads((out / "probe.json").read_text())["probe_valid_acc"]
+    card = export_emotion(Path(sel["checkpoint"]), models_dir, metrics=m, int8=True)
+    write_golden(models_dir / "emotion-v1.onnx", golden)
+    return {"shipped": sel["selected"], "sha256": card["sha256"], "emopia_test": run["test"]["acc_4q"]}
+
+
 def table(out: Path, baseline: Path | None = None) -> str:
     """Markdown rows of every finished run: EMOPIA valid/test, VGMIDI test and 5-fold CV."""
     def cells(m: dict | None) -> str:
@@ -97,11 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/emotion"))
     ap.add_argument("--limit", default="0", help="clips per split (smoke tests only)")
     ap.add_argument("--table", action="store_true", help="print the markdown table of finished runs and stop")
+    ap.add_argument("--ship", type=Path, default=None, metavar="MODELS_DIR",
+                    help="export the selected model as emotion-v1 into MODELS_DIR (and tests/golden) and stop")
     args = ap.parse_args(argv)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.table:
         print(table(out, out / "baseline.json"))
+        return 0
+    if args.ship:
+        golden = Path(__file__).resolve().parents[2] / "tests" / "golden" / "emotion_examples.json"
+        print(json.dumps(ship(out, args.ship, golden)))
         return 0
     for name, argv_ in steps(args.budget_min, out):
         if args.only is not None and name not in args.only:

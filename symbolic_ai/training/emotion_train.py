@@ -62,12 +62,14 @@ def log(path: Path, **rec) -> None:
 
 def build(film: str, init: str) -> emotion_model.EmotionModel:
     """A model on the pre-trained encoder ('pretrained'), a random one ('random': smoke tests only),
-    or an emotion checkpoint (its encoder and head; FiLM at the asked layer)."""
+    an encoder checkpoint path, or an emotion checkpoint (its encoder and head; FiLM at the asked layer)."""
     prev = None
     if init == "random":
         enc = Encoder()
     elif init == "pretrained":
         enc = Encoder.from_pretrained(CHECKPOINT)
+    elif "emotion" not in (ckpt := torch.load(init, map_location="cpu", weights_only=False)):
+        enc = Encoder.from_checkpoint(ckpt).eval()  # an encoder checkpoint (e.g. a pre-training run's)
     else:
         prev = emotion_model.load(init)
         enc = prev.encoder
