@@ -222,9 +222,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--onnx", nargs="*", default=[], help="runtime model names to probe (e.g. encoder-v1-int8)")
     ap.add_argument("--hist", action="store_true", help="also the pitch-class-histogram baseline")
     ap.add_argument("--train-songs", type=int, default=150)
-    ap.add_argument("--max-notes", type=int, default=1022)
+    ap.add_argument("--max-notes", type=int, default=768)
+    ap.add_argument("--limit", type=int, nargs=2, default=[60, 43], metavar=("TRAIN", "VALID"),
+                    help="POP909-CL songs used for train and valid (test: all 86)")
     a = ap.parse_args(argv)
     pieces = load_pieces(a.train_songs)
+    cq = pieces["chord_quality"]
+    cq["train"], cq["valid"] = cq["train"][:a.limit[0]], cq["valid"][:a.limit[1]]
     runs = []
     if a.hist:
         runs.append(("pc-histogram", hist_embedder(a.max_notes)))
@@ -239,7 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = probe(features(pieces, emb, a.max_notes))
         results[name]["seconds"] = round(time.time() - t0, 1)
         print(name, json.dumps(results[name]), file=sys.stderr, flush=True)
-    print(json.dumps({"benchmark": "encoder-ablation-probes", "train_songs_pop909_cl": a.train_songs,
+    print(json.dumps({"benchmark": "encoder-ablation-probes",
+                      "pop909_cl_songs": {s: len(v) for s, v in cq.items()},
+                      "bps_fh_pieces": {s: len(v) for s, v in pieces["local_key"].items()},
                       "max_notes_per_piece": a.max_notes, "results": results}, indent=1))
 
 

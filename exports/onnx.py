@@ -89,10 +89,21 @@ def export(module, example: dict[str, Any], path: Path, *, output_names: list[st
 
 
 def quantize(src: Path, dst: Path) -> Path:
-    """Dynamic int8 quantization of the MatMul/Gemm weights (onnxruntime.quantization)."""
+    """Dynamic int8 quantization of the MatMul/Gemm weights (onnxruntime.quantization).
+    The exporter's value_info (stale intermediate shapes) is dropped first: it can break the
+    quantizer's shape inference."""
+    import tempfile
+
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    plain = onnx.load(str(src))
+    del plain.graph.value_info[:]
+    del plain.metadata_props[:]
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx.save(plain, f"{tmp}/plain.onnx")
+        quantize_dynamic(f"{tmp}/plain.onnx", str(dst), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"])
     return dst
 
 

@@ -4,8 +4,10 @@ Tokenized once into `runs/encoder/corpus-v1.npz` (tokens int16 [N, n_fields], pi
 parsing MusicXML with music21 is slow. Only `split == "train"` items are read; the chorales are
 the When-in-Rome train chorales (by their `music21_corpus_score`), so no valid/test work leaks.
 The music21 corpus's `nottingham-dataset` folder is never read (it holds the reserved test tunes).
-Listing goes through `symbolic_ai.data.iter_examples` where that dataset is registered; otherwise
-through the split CSVs described in each SOURCE.md.
+Listing reads the split CSVs described in each SOURCE.md (the same files `symbolic_ai.data` reads),
+with source ids such as `asap/<folder>` that `held_out_works` matches: that is how the shipped
+corpus was built, so a rebuild gives the same corpus. Works that are train in one dataset but
+valid/test in another are dropped (`held_out_works`).
 
     python -m symbolic_ai.training.corpus --out runs/encoder/corpus-v1.npz
 """
@@ -27,8 +29,9 @@ from ..tokens import Tokenizer
 
 Item = tuple[str, Callable[[], Piece]]  # (source id, loader)
 # pop909_cl holds the same songs as pop909: pre-train on one copy only.
+# BPS-FH (32 pieces) is left out: its 19 train pieces are kept for probes.
 DATASETS = ("emopia", "vgmidi", "pop909", "nottingham", "chord_melody_dataset", "asap", "batik_mozart",
-            "bps_fh", "when_in_rome")
+            "when_in_rome")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -80,7 +83,6 @@ def _fallback(name: str, root: Path) -> Iterator[Item]:
         for r in _rows(d / "splits.csv"):
             if r["split"] == "train" and r["music21_corpus_score"]:
                 yield f"m21/{r['music21_corpus_score']}", _music21_loader(r["music21_corpus_score"])
-    # bps_fh: its scores are notes.csv tables; the data API's loader covers them when registered.
 
 
 def _music21_loader(name: str) -> Callable[[], Piece]:
@@ -95,18 +97,84 @@ def _music21_loader(name: str) -> Callable[[], Piece]:
     return load
 
 
+MOZART_K_TO_SONATA = {279: 1, 280: 2, 281: 3, 282: 4, 283: 5, 284: 6, 309: 7, 310: 8, 311: 9, 330: 10,
+                      331: 11, 332: 12, 333: 13, 457: 14, 533: 15, 545: 16, 570: 17, 576: 18}
+
+
+def held_out_works(root: Path) -> list[str]:
+    """Source-id prefixes of train items that are valid/test works of *another* dataset.
+
+    The per-dataset splits disagree across datasets for some works: ASAP's train split holds
+    Beethoven sonatas that are BPS-FH valid/test pieces, Batik's holds Mozart movements that are
+    When-in-Rome valid/test, ASAP's holds WTC I preludes/fugues and Chopin pieces that are
+    When-in-Rome valid/test. Whole works (every movement) are excluded, to be safe.
+    """
+    out: list[str] = []
+    bps = root / "bps_fh" / "splits.csv"
+    if bps.exists():
+        for r in _rows(bps):
+            if r["split"] != "train":
+                out.append(f"asap/Beethoven/Piano_Sonatas/{int(r['piece'])}-")
+    wir = root / "when_in_rome" / "splits.csv"
+    if wir.exists():
+        import re
+
+        for r in _rows(wir):
+            if r["split"] == "train":
+                continue
+            f = r["folder"]
+            if m := re.search(r"Mozart.*/K(\d+)/", f):
+                k = int(m.group(1))
+                out.append(f"batik/Mozart|K{k}-")
+                if k in MOZART_K_TO_SONATA:
+                    out.append(f"asap/Mozart/Piano_Sonatas/{MOZART_K_TO_SONATA[k]}-")
+            elif m := re.search(r"Well-Tempered_Clavier_(I+)/(\d+)", f):
+                bwv = (845 if m.group(1) == "I" else 869) + int(m.group(2))
+                out += [f"asap/Bach/Prelude/bwv_{bwv}", f"asap/Bach/Fugue/bwv_{bwv}"]
+            elif m := re.search(r"Chopin.*(Preludes|tudes),?_Op\.(\d+)/(\d+)", f):
+                kind = "Preludes" if m.group(1) == "Preludes" else "Etudes"
+                out.append(f"asap/Chopin/{kind}_op_{m.group(2)}/{int(m.group(3))}")
+    return out
+
+
+def is_held_out(source: str, prefixes: list[str]) -> bool:
+    """True when `source` is (a movement of) a held-out work: exact match or prefix ending in '-',
+    or the prefix followed by '/' or '_' (so '.../1' does not match '.../12')."""
+    return any(source.startswith(p) if p.endswith("-") else
+               (source == p or source.startswith(p + "/") or source.startswith(p + "_")) for p in prefixes)
+
+
+def filter_cache(src: Path, dst: Path, root: Path | None = None) -> dict:
+    """Copy a corpus cache without the held-out works (see `held_out_works`)."""
+    z = np.load(src)
+    all_tokens, all_offsets = z["tokens"], z["offsets"]  # an npz re-reads an array on every access
+    prefixes = held_out_works(data_root(root))
+    toks, offsets, sources, dropped = [], [0], [], []
+    for i, sid in enumerate(z["sources"]):
+        if is_held_out(str(sid), prefixes):
+            dropped.append(str(sid))
+            continue
+        t = all_tokens[all_offsets[i]:all_offsets[i + 1]]
+        toks.append(t)
+        offsets.append(offsets[-1] + len(t))
+        sources.append(str(sid))
+    np.savez(dst, tokens=np.concatenate(toks), offsets=np.asarray(offsets, dtype=np.int64),
+             sources=np.asarray(sources), config=z["config"])
+    return {"pieces": len(sources), "tokens": int(offsets[-1]), "dropped": dropped}
+
+
 def iter_train(root: Path) -> Iterator[Item]:
-    """(source id, loader) for every pre-training item: train splits only."""
-    try:
-        from ..data import DATASETS as REGISTERED, iter_examples
-    except ImportError:
-        REGISTERED, iter_examples = {}, None
+    """(source id, loader) for every pre-training item: train splits only, minus works that are
+    valid/test in another dataset."""
+    prefixes = held_out_works(root)
+    for sid, load in _iter_train(root):
+        if not is_held_out(sid, prefixes):
+            yield sid, load
+
+
+def _iter_train(root: Path) -> Iterator[Item]:
     for name in DATASETS:
-        if name in REGISTERED and name != "when_in_rome":
-            for ex in iter_examples(name, split="train", root=root):
-                if ex.split == "train":
-                    yield f"{name}/{ex.id}", ex.load
-        elif (root / name).exists():
+        if (root / name).exists():
             yield from _fallback(name, root)
 
 

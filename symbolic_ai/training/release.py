@@ -3,7 +3,7 @@
     python -m symbolic_ai.training.release            # corpus -> pre-training -> checkpoint -> ONNX
 
 1. tokenizes the train splits into `runs/encoder/corpus-v1.npz` (skipped when present);
-2. pre-trains (denoising + pianoroll, 512 tokens, batch 8, lr 5e-4, 45 min of training time, seed 0,
+2. pre-trains (denoising + pianoroll, 512 tokens, batch 8, lr 5e-4, 33 min of training time, seed 0,
    1 torch thread) in `runs/encoder/main` (resumes there if interrupted);
 3. writes the committed checkpoint `symbolic_ai/training/checkpoints/encoder-v1.pt`: weights stored
    as bfloat16 (half the size; loading casts back to float32), no optimizer state;
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     from . import corpus, pretrain
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--minutes", type=float, default=45.0)
+    ap.add_argument("--minutes", type=float, default=33.0)
     ap.add_argument("--run", default="runs/encoder/main")
     ap.add_argument("--skip-training", action="store_true", help="only checkpoint + export an existing run")
     a = ap.parse_args(argv)
