@@ -18,13 +18,16 @@ DEFAULT_OSC_PORT = 9010
 DEFAULT_HTTP_PORT = 9011
 
 
-def is_loopback(host: str) -> bool:
-    """True when `host` is a loopback name or address (127.0.0.0/8, ::1, localhost)."""
+def is_loopback(host: str, resolve: bool = True) -> bool:
+    """True when `host` is a loopback name or address (127.0.0.0/8, ::1, localhost); other names are
+    looked up only with `resolve` (never for names that clients send)."""
     if host in ("localhost", "ip6-localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
+        if not resolve:
+            return False
         try:
             return all(ipaddress.ip_address(a[4][0]).is_loopback
                        for a in socket.getaddrinfo(host, None))

@@ -223,12 +223,12 @@ class HttpServer:
         origin = req.headers.get("origin")
         if origin and origin != "null":
             host = urlsplit(origin).hostname or ""
-            if not is_loopback(host):
+            if not is_loopback(host, resolve=False):
                 raise Forbidden(f"requests from web pages ({origin}) are refused")
         if not self.config.token:
             host = req.headers.get("host", "")
             name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:host.find("]")]
-            if host and not (is_loopback(name) or name == self.config.host):
+            if host and not (is_loopback(name, resolve=False) or name == self.config.host):
                 raise Forbidden(f"Host {host!r} is not this daemon (a DNS-rebinding page?); use 127.0.0.1")
         if req.method == "POST" and req.body:
             ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
