@@ -10,10 +10,11 @@ Steps (each writes runs/emotion/<name>.json and is skipped when that exists):
   select       the variant with the best EMOPIA valid accuracy -> runs/emotion/selected.json
   vg_*         the selected and the base model fine-tuned on VGMIDI train (valid selects), test once
   cv_*         5-fold grouped CV on VGMIDI from the EMOPIA models (fixed epochs)
-  noaug        the selected variant trained without augmentation (the effect of augmentation)
+  noaug        the base variant trained without augmentation (the effect of augmentation)
 Then `--ship symbolic_ai/models` exports the selected model as emotion-v1 (card with the metrics),
 and `--table` prints the results table.
-Budgets are per step in minutes (the CPU is shared): a step stops after the epoch that passes it.
+Budgets are per step in minutes (the CPU is shared): a step stops after the epoch that passes it;
+each step runs single-threaded by default.
 """
 from __future__ import annotations
 
@@ -27,21 +28,22 @@ VARIANTS = {"base": "none", "film_last": "last", "film_middle": "middle", "film_
 
 
 def steps(budget: float, out: Path) -> list[tuple[str, list[str] | None]]:
-    """(name, emotion_train arguments); None marks the selection step."""
-    fit = ["fit", "--dataset", "emopia", "--test"]
+    """(name, emotion_train arguments); None marks the selection step. Every step stops after the
+    epoch that passes `budget` minutes (short runs on a shared CPU)."""
+    fit = ["fit", "--dataset", "emopia", "--test", "--budget-min", str(budget)]
     todo: list[tuple[str, list[str] | None]] = [("probe", ["probe"])]
-    epochs = {"base": 30, "film_last": 30, "film_middle": 8, "film_first": 6}
+    epochs = {"base": 30, "film_last": 30, "film_middle": 6, "film_first": 4}
     for name, film in VARIANTS.items():
-        todo.append((name, fit + ["--film", film, "--epochs", str(epochs[name]), "--budget-min", str(budget)]))
+        todo.append((name, fit + ["--film", film, "--epochs", str(epochs[name])]))
     todo.append(("select", None))
     for name in ("selected", "base"):
         init = "@selected" if name == "selected" else str(out / "base.pt")
         film = "@film" if name == "selected" else "none"
         todo.append((f"vg_{name}", ["fit", "--dataset", "vgmidi", "--init", init, "--film", film, "--epochs", "15",
-                                   "--budget-min", str(budget / 2), "--balance", "--test", "--lr", "5e-5"]))
+                                    "--budget-min", str(budget / 2), "--balance", "--test", "--lr", "5e-5"]))
         todo.append((f"cv_{name}", ["cv", "--dataset", "vgmidi", "--init", init, "--film", film, "--epochs", "8",
-                                   "--budget-min", str(budget / 10), "--balance", "--lr", "5e-5"]))
-    todo.append(("noaug", fit + ["--film", "@film", "--epochs", "@epochs", "--budget-min", str(budget), "--no-augment"]))
+                                    "--budget-min", str(budget / 8), "--balance", "--lr", "5e-5"]))
+    todo.append(("noaug", fit + ["--film", "none", "--epochs", "30", "--no-augment"]))
     return todo
 
 
@@ -115,7 +117,8 @@ def table(out: Path, baseline: Path | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=None, help="run only these steps")
-    ap.add_argument("--budget-min", type=float, default=10.0, help="budget of one EMOPIA step")
+    ap.add_argument("--budget-min", type=float, default=4.0, help="budget of one EMOPIA step (minutes)")
+    ap.add_argument("--threads", default="1", help="torch threads of each step")
     ap.add_argument("--init", default="pretrained")
     ap.add_argument("--out", type=Path, default=Path("runs/emotion"))
     ap.add_argument("--limit", default="0", help="clips per split (smoke tests only)")
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                      for a in argv_]
         if "--init" not in argv_:
             argv_ = argv_ + ["--init", args.init]
-        emotion_train.main(argv_ + ["--name", name, "--out", str(out), "--limit", args.limit])
+        emotion_train.main(argv_ + ["--name", name, "--out", str(out), "--limit", args.limit, "--threads", args.threads])
     return 0
 
 

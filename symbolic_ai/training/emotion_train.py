@@ -45,10 +45,11 @@ def use_out(path: Path) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
 
 
-def set_threads() -> int:
-    """1 thread while the encoder pre-training runs (CPU protocol), else 2."""
-    busy = subprocess.run(["pgrep", "-f", "pretrain"], capture_output=True).returncode == 0
-    n = 1 if busy else min(2, os.cpu_count() or 1)
+def set_threads(n: int = 0) -> int:
+    """`n` threads; 0: 1 while the encoder pre-training runs (CPU protocol), else 2."""
+    if not n:
+        busy = subprocess.run(["pgrep", "-f", "pretrain"], capture_output=True).returncode == 0
+        n = 1 if busy else min(2, os.cpu_count() or 1)
     torch.set_num_threads(n)
     return n
 
@@ -310,10 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", action="store_true", help="evaluate the selected model on the test split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT, help="directory for logs, caches and checkpoints")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: 1 during pre-training, else 2)")
     args = ap.parse_args(argv)
     use_out(args.out)
     logp = OUT / f"{args.name}.log.jsonl"
-    log(logp, name=args.name, threads=set_threads(), args=vars(args))
+    log(logp, name=args.name, threads=set_threads(args.threads), args=vars(args))
     items = load_items(args.dataset)
     split = {s: [it for it in items if it.split == s][: args.limit or None] for s in ("train", "valid", "test")}
     report: dict = {"name": args.name, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
