@@ -180,3 +180,18 @@ def test_sigkill_never_leaves_a_partial_output_file(tmp_path):
             assert len(io.load(out).notes) == len(io.load(RAG).notes)
             written += 1
     assert written, "no output was ever written, so the kill was never tested against a write"
+
+
+def test_serve_refuses_an_open_address_without_token_and_a_taken_port(served):
+    base = [sys.executable, "-m", "symbolic_ai.cli", "serve"]
+    run = subprocess.run(base + ["--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "give --token" in run.stderr and run.stderr.count("\n") == 1
+    run = subprocess.run(base + ["--osc-port", str(served.osc[1]), "--http-port", "0"], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2 and "Address already in use" in run.stderr and "--osc-port" in run.stderr
+
+
+def test_the_core_package_never_imports_the_bridges():
+    code = ("import sys, symbolic_ai, symbolic_ai.cli as cli; cli.build_parser(); "
+            "sys.exit(any(m.startswith('symbolic_ai.bridges') for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
