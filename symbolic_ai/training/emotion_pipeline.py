@@ -82,6 +82,26 @@ def ship(out: Path, models_dir: Path, golden: Path) -> dict:
     return {"shipped": sel["selected"], "sha256": card["sha256"], "emopia_test": run["test"]["acc_4q"]}
 
 
+def figures(out: Path, dest: Path) -> list[str]:
+    """Test confusion matrices of every finished EMOPIA/VGMIDI run (and the LR baseline) as PNGs."""
+    from .emotion_eval import plot_confusion
+
+    made = []
+    runs = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json") if p.stem != "selected"}
+    if "baseline" in runs:
+        for ds in ("emopia", "vgmidi"):
+            m = runs["baseline"][ds]["test"]
+            made.append(str(plot_confusion(m["confusion"], f"LR baseline, {ds} test (acc {m['acc_4q']:.3f})",
+                                           dest / f"emotion_lr_{ds}_test.png")))
+    for name, r in runs.items():
+        if "test" in r and name != "baseline":
+            ds = "vgmidi" if name.startswith("vg_") else "emopia"
+            m = r["test"]
+            made.append(str(plot_confusion(m["confusion"], f"{name}, {ds} test (acc {m['acc_4q']:.3f})",
+                                           dest / f"emotion_{name}_{ds}_test.png")))
+    return made
+
+
 def table(out: Path, baseline: Path | None = None) -> str:
     """Markdown rows of every finished run: EMOPIA valid/test, VGMIDI test and 5-fold CV."""
     def cells(m: dict | None) -> str:
@@ -123,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/emotion"))
     ap.add_argument("--limit", default="0", help="clips per split (smoke tests only)")
     ap.add_argument("--table", action="store_true", help="print the markdown table of finished runs and stop")
+    ap.add_argument("--figures", type=Path, default=None, help="save test confusion matrices here and stop")
     ap.add_argument("--ship", type=Path, default=None, metavar="MODELS_DIR",
                     help="export the selected model as emotion-v1 into MODELS_DIR (and tests/golden) and stop")
     args = ap.parse_args(argv)
@@ -130,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.table:
         print(table(out, out / "baseline.json"))
+        return 0
+    if args.figures:
+        print(json.dumps(figures(out, args.figures)))
         return 0
     if args.ship:
         golden = Path(__file__).resolve().parents[2] / "tests" / "golden" / "emotion_examples.json"
