@@ -3,6 +3,9 @@ API (schemathesis against the generated OpenAPI description). After every exampl
 must still answer, and it must never report an internal error or an HTTP 5xx."""
 from __future__ import annotations
 
+import re
+import urllib.request
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -90,6 +93,21 @@ def test_random_note_lists(client, n, notes):
     before = still_serving(client)
     assert all(m[0] in ("/sai/error", "/sai/key/progress", "/sai/key/done", "/sai/key/local",
                         "/sai/key/annotation") for m in before), before
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(head=st.sampled_from([b"", b"GET / HTTP/1.1\r\n", b"POST /sai/key HTTP/1.1\r\nContent-Length: 9\r\n"]),
+       junk=st.binary(max_size=300))
+def test_raw_http_bytes(daemon, head, junk):
+    import socket
+    host, port = daemon.daemon.http_address
+    with socket.create_connection((host, port), timeout=15) as s:
+        s.sendall(head + junk)
+        s.shutdown(socket.SHUT_WR)
+        answer = s.recv(65536)
+    assert answer == b"" or re.match(rb"HTTP/1\.1 [2-4]\d\d ", answer), answer[:100]
+    with urllib.request.urlopen(f"{daemon.http_url}/sai/ping", timeout=15) as r:
+        assert r.status == 200
 
 
 # -- HTTP: schemathesis against the OpenAPI description ---------------------------------------
