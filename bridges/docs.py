@@ -160,7 +160,7 @@ oscsend localhost 9010 /sai/ping si reply_port 9101
 oscsend localhost 9010 /sai/key/file isssi 1 "$PWD/tune.mid" "$PWD/tune.key.json" reply_port 9101
 ```
 
-**Pure Data** (vanilla 0.51+): `tests/pd/key_client.pd` registers with `/sai/hello` from
+**Pure Data** (vanilla; tested with 0.53): `tests/pd/key_client.pd` registers with `/sai/hello` from
 `[netsend -u -b]`, sends a note list through `[oscformat]`, asks for `/sai/key/notes`, and prints
 the reply parsed by `[netreceive -u -b]` -> `[oscparse]`. CI runs it with
 `pd -nogui -noaudio -nomidi -stderr -send "saiport 9010 9101" tests/pd/key_client.pd`.
