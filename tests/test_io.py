@@ -119,6 +119,16 @@ def test_midi_setup_program_changes_make_no_empty_tracks():
     assert read_midi(write_midi(empty_track)).tracks == empty_track.tracks
 
 
+def test_impossible_key_signature_is_skipped_not_fatal():
+    good = _midi([[(0, mido.MetaMessage("key_signature", key="A")),
+                   (0, mido.Message("note_on", note=60, velocity=90)), (96, mido.Message("note_off", note=60))]])
+    bad = good.replace(bytes([0xFF, 0x59, 0x02, 0x03, 0x00]), bytes([0xFF, 0x59, 0x02, 0x09, 0x00]))  # 9 sharps
+    assert bad != good
+    p = read_midi(bad, "odd.mid")
+    assert p.key_signatures == () and p.notes["pitch"].tolist() == [60]
+    assert read_midi(good).key_signatures == (KeySignature(0.0, 3, "major"),)   # the table is restored
+
+
 def test_smpte_division_is_refused():
     data = bytearray(_midi([[(0, mido.Message("note_on", note=60, velocity=90))]]))
     data[12:14] = bytes([0xE7, 0x28])   # -25 fps, 40 ticks per frame

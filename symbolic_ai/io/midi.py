@@ -15,11 +15,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections import defaultdict, deque
 from pathlib import Path
 
 import mido
 import numpy as np
+from mido.midifiles.meta import KeySignatureError
 
 from ..errors import InputError
 from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
@@ -36,10 +38,24 @@ def _parse(data: bytes, name: str) -> mido.MidiFile:
     if data[:4] != b"MThd":
         raise InputError(f"{name}: not a MIDI file (it does not start with 'MThd')")
     try:
-        return mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except Exception as exc:  # mido raises many types (EOFError, KeySignatureError, …) on bad bytes
+        try:
+            return mido.MidiFile(file=io.BytesIO(data), clip=True)
+        except KeySignatureError:  # an impossible key signature: read the file without it
+            return mido.MidiFile(file=io.BytesIO(_BAD_KEY.sub(_drop_bad_key, data)), clip=True)
+    except Exception as exc:  # mido raises many types (EOFError, ValueError, …) on bad bytes
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise InputError(f"{name}: not a readable MIDI file, it may be truncated or corrupt ({reason})") from None
+
+
+_BAD_KEY = re.compile(rb"\xff\x59\x02(.)(.)", re.S)
+
+
+def _drop_bad_key(m: re.Match) -> bytes:
+    """A key signature meta event with sharps outside -7..7 or a mode other than 0/1 becomes a
+    sequencer-specific event of the same length, which the reader ignores."""
+    sharps = int.from_bytes(m.group(1), "big", signed=True)
+    ok = -7 <= sharps <= 7 and m.group(2) in (b"\x00", b"\x01")
+    return m.group(0) if ok else b"\xff\x7f\x02" + m.group(1) + m.group(2)
 
 
 def read_midi(data: bytes, name: str = "<midi>") -> Piece:
