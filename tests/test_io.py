@@ -377,10 +377,22 @@ def test_write_atomic_refuses_a_missing_directory_and_a_directory(tmp_path):
         write_atomic(tmp_path, b"")
 
 
-def test_midi_values_clip_and_round_to_ticks():
-    p = Piece(notes=notes_from_columns(pitch=[60], onset_beat=[1 / 3], duration_beat=[0.0]))
+def test_midi_rounds_to_ticks_and_keeps_zero_length_notes():
+    p = Piece(notes=notes_from_columns(pitch=[60, 60, 62], onset_beat=[1 / 3, 1 / 3, 1.0],
+                                       duration_beat=[0.0, 1.0, 0.0]))
     back = read_midi(write_midi(p))
-    assert math.isclose(back.notes["onset_beat"][0], 160 / 480) and back.notes["duration_beat"][0] == 1 / 480
+    assert rows(back, ["onset_beat", "duration_beat", "pitch"]) == [
+        (round(160 / 480, 6), 0.0, 60), (round(160 / 480, 6), 1.0, 60), (1.0, 0.0, 62)]
+
+
+def test_midi_written_on_a_grid_that_holds_the_source_ticks():
+    src = _midi([[(0, mido.Message("note_on", note=60, velocity=90)), (151, mido.Message("note_off", note=60))]],
+                tpq=384)
+    p = read_midi(src)
+    assert mido.MidiFile(file=__import__("io").BytesIO(write_midi(p))).ticks_per_beat == 1920
+    assert read_midi(write_midi(p)).notes["duration_beat"][0] == 151 / 384
+    huge = p.replace(metadata={**p.metadata, "ticks_per_beat": 32749})  # lcm too large: 480
+    assert mido.MidiFile(file=__import__("io").BytesIO(write_midi(huge))).ticks_per_beat == 480
 
 
 def test_test_files_match_their_generator(tmp_path, monkeypatch, capsys):

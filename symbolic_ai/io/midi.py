@@ -191,7 +191,7 @@ def _annotations_from_markers(markers: list[tuple[float, str]], end: float) -> l
 def write_midi(piece: Piece) -> bytes:
     """Encode a Piece as a type-1 MIDI file: conductor track, then one track per Piece track."""
     p = piece if piece.has_beats else _with_nominal_tempo(piece)
-    tpq = WRITE_TPQ
+    tpq = _write_tpq(p.metadata.get("ticks_per_beat"))
 
     def tick(beat: float) -> int:
         return int(round(beat * tpq))
@@ -221,10 +221,11 @@ def write_midi(piece: Piece) -> bytes:
             (0, 1, mido.Message("program_change", channel=ch, program=tr.program))]
         for note in n:
             on = tick(note["onset_beat"])
-            off = max(tick(note["onset_beat"] + note["duration_beat"]), on + 1)
+            off = max(tick(note["onset_beat"] + note["duration_beat"]), on)
             pitch, vel = int(note["pitch"]), max(1, int(note["velocity"]))
             events.append((on, 3, mido.Message("note_on", channel=ch, note=pitch, velocity=vel)))
-            events.append((off, 2, mido.Message("note_off", channel=ch, note=pitch, velocity=0)))
+            # at one tick, note-offs go before note-ons, except the off of a zero-length note
+            events.append((off, 2 if off > on else 4, mido.Message("note_off", channel=ch, note=pitch, velocity=0)))
         for a in p.annotations_of("pedal"):  # sustain pedal spans written by `perform`
             events.append((tick(a.start_beat), 2, mido.Message("control_change", channel=ch, control=64, value=127)))
             events.append((tick(a.end_beat), 1, mido.Message("control_change", channel=ch, control=64, value=0)))
@@ -234,6 +235,15 @@ def write_midi(piece: Piece) -> bytes:
     buf = io.BytesIO()
     mf.save(file=buf)
     return buf.getvalue()
+
+
+def _write_tpq(source_tpq) -> int:
+    """480 ticks per quarter, or a multiple of it that also holds the source file's grid exactly."""
+    if isinstance(source_tpq, int) and source_tpq > 0:
+        both = math.lcm(WRITE_TPQ, source_tpq)
+        if both <= 0x7FFF:
+            return both
+    return WRITE_TPQ
 
 
 def _latin1(text: str) -> str:
