@@ -4,7 +4,8 @@
                                          [--control 12] [--out runs/perform_metrics.json]
 
 For each test performance of ASAP and Batik (from the `perform_data` cache), the score of its
-matched notes is rendered (seed 0, 10 steps, tempo left to the model, no condition), and the four
+matched notes is rendered (seed 0, 10 steps, no emotion or style; the tempo input is the human's mean tempo, as a
+metronome mark would give it), and the four
 parameters (beat period, velocity, timing, log articulation; partitura's codec in quarter notes)
 are compared with the human's: Pearson r per performance, averaged per piece and then over pieces
 (as the human–human figures are), and the KL divergence of the pooled distributions
@@ -120,6 +121,31 @@ def control(model, rows: list[dict], n: int, stats: dict) -> dict:
     return out
 
 
+def emotion_control(model, rows: list[dict], n: int, guidance: float = 2.0) -> dict:
+    """How often the `emotion` model's probability of the asked quadrant rises over the unconditioned render."""
+    from symbolic_ai.piece import Piece, notes_from_columns
+    from symbolic_ai.registry import run
+    from symbolic_ai.tasks.perform import render
+
+    rng = np.random.default_rng(0)
+    moved: dict = {q: [] for q in ("Q1", "Q2", "Q3", "Q4")}
+    gain: dict = {q: [] for q in moved}
+    for r in rng.choice(len(rows), size=min(n, len(rows)), replace=False):
+        a = {k: v[:384] for k, v in rows[r]["arrays"].items()}
+        score = Piece(notes=notes_from_columns(onset_beat=a["onset"] - a["onset"].min(),
+                                               duration_beat=np.maximum(a["duration"], 0.0), pitch=a["pitch"]))
+        base = run("emotion", render(score, model, seed=1, free_tempo=True)[0]).data["probabilities"]
+        for q in moved:
+            perf = render(score, model, emotion=q, guidance=guidance, seed=1, free_tempo=True)[0]
+            p = run("emotion", perf).data["probabilities"]
+            moved[q].append(p[q] > base[q])
+            gain[q].append(p[q] - base[q])
+    return {"n_windows": min(n, len(rows)), "guidance": guidance,
+            "moved_toward": {q: round(float(np.mean(v)), 2) for q, v in moved.items()},
+            "mean_prob_gain": {q: round(float(np.mean(v)), 3) for q, v in gain.items()},
+            "overall_moved_toward": round(float(np.mean(sum(moved.values(), []))), 2)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default="runs/perform_cache")
@@ -127,11 +153,20 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=["perform-v1"])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--control", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=0, help="first N performances per dataset (smoke runs)")
     ap.add_argument("--out")
     args = ap.parse_args()
     rows = load_cache(Path(args.cache), args.split)
+    if args.limit:
+        rows = [r for ds in ("asap", "batik_mozart") for r in [x for x in rows if x["dataset"] == ds][:args.limit]]
     models = {Path(m).stem: load_model(m) for m in args.models}
-    renderers = {name: (lambda a, h, m=m: render_params(m, a, steps=args.steps, seed=0))
+    def tempo_of(human: np.ndarray, stats: dict) -> np.ndarray:
+        """The human's mean tempo as the model's tempo input (what a metronome mark gives)."""
+        ok = human[:, 0] > 0
+        return np.array([((np.log2(human[ok, 0]) - stats["mean"][0]) / stats["std"][0]).mean(), 1.0], np.float32)
+
+    renderers = {name: (lambda a, h, m=m: render_params(m, a, steps=args.steps, seed=0,
+                                                        tempo=tempo_of(h, m.card["stats"])))
                  for name, m in models.items()}
 
     def deadpan(a: dict, human: np.ndarray) -> np.ndarray:
@@ -149,6 +184,13 @@ def main() -> int:
     if args.control:
         first = next(iter(models.values()))
         result["control"] = control(first, rows, args.control, first.card["stats"])
+        try:
+            from symbolic_ai.runtime import find_model
+            find_model("emotion-v1")
+        except Exception as exc:  # the emotion model is optional here
+            result["emotion_control"] = f"skipped: {exc}"
+        else:
+            result["emotion_control"] = emotion_control(first, rows, args.control)
     line = json.dumps(result)
     if args.out:
         Path(args.out).write_text(line + "\n")

@@ -3,3 +3,4 @@
 Adding a task is one module here plus one import line below.
 """
 from . import key  # noqa: F401
+from . import perform  # noqa: F401

@@ -7,7 +7,8 @@ flow matching (the PianoFlow / SyMuPe recipe): sampling integrates an ODE from G
 `steps` Euler steps, seeded. Scores of any length are rendered in overlapping windows whose
 velocity fields are averaged on the shared notes at every step, so neighbouring windows agree.
 
-Control: `emotion` (a Russell quadrant or a word for one) and `style` (a word) condition the model,
+Control: `emotion` (a Russell quadrant or a word for one, or `valence`/`arousal` whose signs pick the
+quadrant) and `style` (a word) condition the model,
 with classifier-free guidance of strength `guidance` (1 = plain conditional, larger = stronger).
 `qpm` sets the intended tempo (default: the score's tempo marking; `free_tempo` lets the model
 choose). `keep` infills: the notes of the listed bars keep the input's own timing and velocities
@@ -167,12 +168,23 @@ def sample(model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, 
 
 
 # -- the task -----------------------------------------------------------------------------------
+def quadrant_of(emotion: str, valence: float, arousal: float) -> str:
+    """The emotion quadrant asked for by name or by valence/arousal (0 counts as positive)."""
+    if valence == 0 and arousal == 0:
+        return emotion
+    if emotion != "none":
+        raise ParameterError(f"perform: emotion={emotion!r} and valence/arousal ({valence:g}, {arousal:g}) "
+                             f"contradict each other; give one of them")
+    return ("Q1" if valence >= 0 else "Q2") if arousal >= 0 else ("Q4" if valence >= 0 else "Q3")
+
+
 def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", guidance: float = 2.0,
-           steps: int = 10, seed: int = 0, keep: str = "", qpm: float = 0.0,
-           free_tempo: bool = False) -> tuple[Piece, dict]:
+           steps: int = 10, seed: int = 0, keep: str = "", qpm: float = 0.0, free_tempo: bool = False,
+           valence: float = 0.0, arousal: float = 0.0) -> tuple[Piece, dict]:
     """The performance Piece and its JSON summary (what the `perform` task returns)."""
     if qpm > 0 and free_tempo:
         raise ParameterError(f"perform: qpm={qpm:g} and free_tempo contradict each other; give one of them")
+    emotion = quadrant_of(emotion, valence, arousal)
     stats = model.card.get("stats")
     if not stats:
         raise ModelError(f"{model.name}: its card has no 'stats'; re-export the model")
@@ -225,8 +237,11 @@ def perform(piece: Piece, *,
             qpm: Annotated[float, Arg("intended tempo in quarter notes per minute; 0 = the score's tempo",
                                       ge=0, le=400)] = 0.0,
             free_tempo: Annotated[bool, Arg("let the model choose the tempo")] = False,
+            valence: Annotated[float, Arg("instead of emotion: valence; its sign with arousal's picks the "
+                                          "quadrant (0 and 0 = none)", ge=-1, le=1)] = 0.0,
+            arousal: Annotated[float, Arg("instead of emotion: arousal (see valence)", ge=-1, le=1)] = 0.0,
             model=None) -> Result:
     """Score → expressive piano performance (see the module docstring)."""
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
-                        keep=keep, qpm=qpm, free_tempo=free_tempo)
+                        keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal)
     return Result("perform", perf, data)

@@ -1,0 +1,219 @@
+"""The `perform` task: codec, features, rendering, infilling, control parameters, errors, CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import symbolic_ai as sai
+import symbolic_ai.tasks.perform as perform_task  # noqa: F401  (registers the task)
+from conftest import DATA, EXAMPLES
+from symbolic_ai.errors import InputError, ParameterError
+from symbolic_ai.perform_features import (FEATURE_NAMES, N_FEATURES, decode_performance, encode_performance, params_to_targets,
+                                          score_features, targets_to_params)
+from symbolic_ai.piece import Piece, notes_from_columns
+
+
+# -- codec and features (no model) -------------------------------------------------------------
+def _toy():
+    rng = np.random.default_rng(3)
+    onset = np.repeat(np.arange(0, 32, 0.5), 2)
+    duration = np.tile([0.5, 1.0], 64)
+    bp = 0.5 + 0.1 * np.sin(onset / 5)            # seconds per quarter, varying
+    perf_onset = np.cumsum(np.r_[0, np.diff(onset) * bp[:-1]]) + rng.normal(0, 0.01, len(onset))
+    return onset, duration, perf_onset, duration * bp * 0.8, rng.integers(30, 100, len(onset))
+
+
+def test_codec_round_trip_recovers_the_performance():
+    onset, duration, po, pd, vel = _toy()
+    params = encode_performance(onset, duration, po, pd, vel)
+    assert params.shape == (len(onset), 4) and np.isfinite(params).all()
+    on, du, v = decode_performance(onset, duration, params)
+    np.testing.assert_allclose(on, po - po.min(), atol=1e-9)
+    np.testing.assert_allclose(du, np.maximum(pd, 0.075), rtol=1e-9)
+    np.testing.assert_array_equal(v, vel)
+
+
+def test_targets_standardisation_inverts():
+    onset, duration, po, pd, vel = _toy()
+    params = encode_performance(onset, duration, po, pd, vel)
+    stats = {"mean": [-1.0, 0.5, 0.0, -0.3], "std": [0.5, 0.2, 0.05, 0.7]}
+    back = targets_to_params(params_to_targets(params, stats), stats)
+    np.testing.assert_allclose(back, params, rtol=1e-5, atol=1e-6)
+
+
+def test_score_features_are_finite_and_mark_chords():
+    onset = np.array([0.0, 0.0, 0.0, 1.0, 2.5])
+    f = score_features(onset, np.array([1, 1, 1, 1.5, 0]), np.array([48, 60, 64, 62, 67]),
+                       onset % 4, np.full(5, 4.0), np.ones(5), np.array([1, 0, 0, 0, -1]))
+    assert f.shape == (5, N_FEATURES) and np.isfinite(f).all()
+    names = list(FEATURE_NAMES)
+    np.testing.assert_allclose(f[:3, names.index("chord_size")], 0.3, rtol=1e-6)
+    assert f[2, names.index("chord_top")] == 1 and f[0, names.index("chord_bottom")] == 1
+    assert f[4, names.index("grace")] == 1 and f[4, names.index("staff_known")] == 0
+    assert f[0, names.index("downbeat")] == 1 and f[4, names.index("on_beat")] == 0
+
+
+def test_windows_cover_every_note_with_overlap():
+    from symbolic_ai.tasks.perform import windows
+
+    assert windows(100, 256) == [(0, 100)]
+    w = windows(1000, 256)
+    covered = np.zeros(1000, int)
+    for lo, hi in w:
+        assert hi - lo == 256
+        covered[lo:hi] += 1
+    assert covered.min() >= 1 and (covered > 1).sum() > 0
+
+
+@pytest.mark.data
+def test_codec_matches_partitura_on_a_batik_movement(data_root):
+    pt = pytest.importorskip("partitura")
+    from partitura.musicanalysis.performance_codec import decode_time, encode_tempo
+
+    from symbolic_ai.training.perform_data import extract
+
+    a = extract(str(data_root / "batik_mozart" / "match" / "kv283_2.match"))
+    mine = encode_performance(a["onset"], a["duration"], a["perf_onset"], a["perf_duration"], a["velocity"])
+    ref = encode_tempo(a["onset"], a["perf_onset"], a["duration"], np.maximum(a["perf_duration"], 0.075))
+    for j, k in ((0, "beat_period"), (2, "timing"), (3, "articulation_log")):
+        np.testing.assert_allclose(mine[:, j], ref[k], atol=1e-5)
+    par = np.zeros(len(mine), dtype=[(k, "f8") for k in ("beat_period", "velocity", "timing", "articulation_log")])
+    for j, k in enumerate(par.dtype.names):
+        par[k] = mine[:, j]
+    dref = decode_time(a["onset"], a["duration"], par)
+    on, du, _ = decode_performance(a["onset"], a["duration"], mine, grace_duration=False)
+    np.testing.assert_allclose(on, dref[:, 0], atol=1e-5)
+    np.testing.assert_allclose(du, dref[:, 1], atol=1e-5)
+    # and partitura's own encoder on the parsed match agrees in velocity with ours
+    perf, alignment, score = pt.load_match(str(data_root / "batik_mozart" / "match" / "kv283_2.match"),
+                                           create_score=True)
+    params, _ids = pt.musicanalysis.encode_performance(score, perf, alignment)[:2]
+    assert np.allclose(np.sort(params["velocity"]), np.sort(mine[:, 1]), atol=1e-6)
+
+
+# -- the task (shipped model) ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def chorale():
+    return sai.load(EXAMPLES / "chorale_bwv66_6.musicxml")
+
+
+def test_renders_the_chorale_with_a_note_per_score_note(chorale):
+    r = sai.run("perform", chorale, seed=1)
+    notes = r.data["notes"]
+    assert len(notes) == len(chorale.pitched()) == len(r.piece.notes)
+    assert {"score_id", "pitch", "onset_sec", "duration_sec", "velocity"} <= set(notes[0])
+    assert sorted(n["score_id"] for n in notes) == sorted(chorale.notes["id"].tolist())
+    p = r.piece.notes
+    assert (p["duration_sec"] > 0).all() and (p["velocity"] >= 1).all() and p["onset_sec"].min() == 0
+    assert not r.piece.has_beats
+    # it is not deadpan: velocities and inter-onset ratios vary
+    assert np.std(p["velocity"]) > 1
+    # it follows the score's tempo (36 quarter notes at 96 qpm: 22.5 s deadpan) within a factor of two
+    assert 11 < r.data["duration_sec"] < 45
+
+
+def test_seeded_and_seed_dependent(chorale):
+    a = sai.run("perform", chorale, seed=5).piece.notes
+    b = sai.run("perform", chorale, seed=5).piece.notes
+    c = sai.run("perform", chorale, seed=6).piece.notes
+    np.testing.assert_array_equal(a["onset_sec"], b["onset_sec"])
+    assert not np.array_equal(a["onset_sec"], c["onset_sec"])
+
+
+def test_keep_preserves_the_given_bars(chorale):
+    n = chorale.notes.copy()
+    n["velocity"] = 20 + (np.arange(len(n)) * 7) % 90
+    given = chorale.replace(notes=n)
+    r = sai.run("perform", given, keep="1-2", seed=0)
+    kept = (n["bar"] >= 1) & (n["bar"] <= 2)  # the chorale has a pickup: printed bar = Piece.bar
+    out = {int(i): int(v) for i, v in zip(r.piece.notes["id"], r.piece.notes["velocity"])}
+    assert r.data["kept_notes"] == int(kept.sum()) > 0
+    assert all(out[int(i)] == int(v) for i, v in zip(n["id"][kept], n["velocity"][kept]))
+
+
+def test_emotion_and_style_change_the_rendering(chorale):
+    base = sai.run("perform", chorale, seed=2).piece.notes
+    for kw in ({"emotion": "calm"}, {"style": "staccato"}):
+        other = sai.run("perform", chorale, seed=2, guidance=3.0, **kw).piece.notes
+        assert not np.allclose(base["onset_sec"], other["onset_sec"])
+
+
+def test_valence_arousal_pick_the_quadrant(chorale):
+    from symbolic_ai.tasks.perform import quadrant_of
+
+    assert quadrant_of("none", 0.5, -0.2) == "Q4" and quadrant_of("none", -0.5, 0.7) == "Q2"
+    assert quadrant_of("sad", 0.0, 0.0) == "sad"
+    a = sai.run("perform", chorale, valence=-0.8, arousal=-0.8, seed=3).piece.notes
+    b = sai.run("perform", chorale, emotion="Q3", seed=3).piece.notes
+    np.testing.assert_array_equal(a["onset_sec"], b["onset_sec"])
+
+
+def test_qpm_sets_the_tempo(chorale):
+    slow = sai.run("perform", chorale, qpm=50, seed=0).data["duration_sec"]
+    fast = sai.run("perform", chorale, qpm=140, seed=0).data["duration_sec"]
+    assert slow > 1.5 * fast
+
+
+def test_long_score_renders_in_windows(chorale):
+    n = chorale.notes
+    copies = 4  # 652 notes: three overlapping windows of 256
+    notes = np.concatenate([n] * copies).copy()
+    notes["onset_beat"] += np.repeat(np.arange(copies), len(n)) * 36.0  # the chorale lasts 36 quarters
+    notes["onset_sec"], notes["bar"], notes["id"] = np.nan, -1, np.arange(len(notes))
+    long = chorale.replace(notes=notes, annotations=())
+    p = sai.run("perform", long, seed=0).piece.notes
+    assert len(p) == len(notes)
+    by_id = p[np.argsort(p["id"])]
+    order = np.argsort(notes["onset_beat"], kind="stable")
+    on, beat = by_id["onset_sec"][order], notes["onset_beat"][order]
+    # the performance keeps the score's order of onsets (chords may spread) and has no gaps
+    group_mean = np.array([on[beat == b].mean() for b in np.unique(beat)])
+    assert (np.diff(group_mean) > 0).all()
+    assert np.diff(np.unique(np.round(on, 2))).max() < 4.0
+
+
+def test_bad_input_and_contradictory_parameters(chorale):
+    with pytest.raises(InputError, match="no pitched notes"):
+        sai.run("perform", sai.load(DATA / "drums_only.mid"))
+    with pytest.raises(InputError, match="no pitched notes"):
+        sai.run("perform", Piece())
+    with pytest.raises(ParameterError, match="contradict"):
+        sai.run("perform", chorale, qpm=90, free_tempo=True)
+    with pytest.raises(ParameterError, match="contradict"):
+        sai.run("perform", chorale, emotion="sad", valence=0.5, arousal=0.5)
+    with pytest.raises(ParameterError, match="nothing is left"):
+        sai.run("perform", chorale, keep="0-99")
+    with pytest.raises(ParameterError, match="bars like"):
+        sai.run("perform", chorale, keep="one")
+    with pytest.raises(ParameterError, match="score's bars"):
+        sai.run("perform", chorale, keep="200")
+    with pytest.raises(ParameterError):
+        sai.run("perform", chorale, emotion="ecstatic")
+    seconds_only = Piece(notes=notes_from_columns(pitch=[60], onset_sec=[0.0], duration_sec=[1.0]), tempos=())
+    with pytest.raises(InputError, match="beat grid"):
+        sai.run("perform", seconds_only)
+
+
+def test_too_long_score(chorale, monkeypatch):
+    monkeypatch.setattr(perform_task, "MAX_NOTES", 100)
+    with pytest.raises(InputError, match="over the limit of 100"):
+        sai.run("perform", chorale)
+
+
+def test_cli_renders_maple_leaf_calm_to_midi_without_torch(tmp_path):
+    out = tmp_path / "out.mid"
+    code = ("import sys; from symbolic_ai.cli import main; rc = main(['run', 'perform', "
+            f"'{EXAMPLES / 'maple_leaf_rag.musicxml'}', '-o', '{out}', '--emotion', 'calm']); "
+            "assert 'torch' not in sys.modules and 'partitura' not in sys.modules, 'imported torch'; sys.exit(rc)")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    back = sai.load(out)
+    assert len(back.notes) == len(sai.load(EXAMPLES / "maple_leaf_rag.musicxml").pitched())
+    js = subprocess.run([sys.executable, "-m", "symbolic_ai.cli", "run", "perform",
+                         str(EXAMPLES / "folk_melody.mid"), "--json", "--style", "legato"],
+                        check=True, capture_output=True, text=True).stdout
+    doc = json.loads(js)
+    assert doc["result"]["style"] == "legato" and len(doc["result"]["notes"]) == 60
