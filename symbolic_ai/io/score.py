@@ -48,7 +48,7 @@ def from_music21(score, source: str = "") -> Piece:
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
     rows, tracks, annotations = [], [], []
     for pi, part in enumerate(parts):
-        open_ties: dict[int, list] = {}  # MIDI pitch -> the row its tie chain is extending
+        open_ties: dict[int, list] = {}  # MIDI pitch -> rows whose tie chains are still open
         inst = part.getInstrument(returnDefault=True)
         program = inst.midiProgram if inst.midiProgram is not None else 0
         tracks.append(Track(program=int(program), name=str(part.partName or inst.instrumentName or f"part {pi}"),
@@ -71,16 +71,17 @@ def from_music21(score, source: str = "") -> Piece:
                 if not 0 <= p.midi <= 127:
                     continue
                 tie = _tie_type(el, i)
-                row = open_ties.get(p.midi)
-                if tie in ("continue", "stop") and row is not None and abs(row[0] + row[1] - offset) < 1e-6:
+                chains = open_ties.setdefault(p.midi, [])
+                row = next((r for r in chains if abs(r[0] + r[1] - offset) < 1e-6), None)
+                if tie in ("continue", "stop") and row is not None:
                     row[1] += ql  # the tied continuation lengthens the note it continues
                     if tie == "stop":
-                        del open_ties[p.midi]
+                        chains.remove(row)
                     continue
                 row = [offset, ql, p.midi, int(vel), pi, voice, bar, in_bar]
                 rows.append(row)
                 if tie in ("start", "continue"):
-                    open_ties[p.midi] = row
+                    chains.append(row)
 
     notes = empty_notes(len(rows))
     if rows:
