@@ -480,3 +480,11 @@ def test_random_pieces_round_trip_through_musicxml(p):
     assert back.time_signatures == p.time_signatures and back.pickup_beats == p.pickup_beats
     assert sorted((a.start_beat, a.value) for a in back.annotations_of("chord")) == \
         sorted((a.start_beat, a.value) for a in p.annotations_of("chord"))
+
+
+def test_musicxml_overlapping_same_pitch_notes_tied_across_a_bar_line(tmp_path):
+    n = notes_from_columns(pitch=[60, 60, 64], onset_beat=[3.0, 3.5, 3.0], duration_beat=[2.0, 2.0, 0.5])
+    p = Piece(notes=n)
+    back = sai.load(sai.save(p, tmp_path / "ties.musicxml"))
+    keep = ["onset_beat", "duration_beat", "pitch", "bar", "beat_in_bar"]
+    assert rows(back, keep) == rows(p, keep)
