@@ -30,13 +30,13 @@ def _at(rows: list[dict], t: np.ndarray, field: str) -> list:
     return [rows[j].get(field) for j in i]
 
 
-def bps(method: str, model, split: str) -> dict:
+def bps(method: str, model, split: str, resolution: float = 1.0) -> dict:
     hits = {k: 0 for k in ("key", "degree", "quality", "inversion", "roman", "root")}
     n, secs = 0, 0.0
     for ex in iter_examples("bps_fh", split=split):
         piece = ex.load()
         t0 = time.perf_counter()
-        rows, _ = recognize(piece, method=method, model=model)
+        rows, _ = recognize(piece, method=method, model=model, resolution_beats=resolution)
         secs += time.perf_counter() - t0
         ref = {k: sorted(piece.annotations_of(k), key=lambda a: a.start_beat)
                for k in ("degree", "quality", "inversion", "key")}
@@ -64,7 +64,7 @@ def bps(method: str, model, split: str) -> dict:
     return {k: round(100.0 * v / max(n, 1), 1) for k, v in hits.items()} | {"frames": n, "model_sec": round(secs, 2)}
 
 
-def pop909(method: str, model, split: str) -> dict:
+def pop909(method: str, model, split: str, resolution: float = 1.0) -> dict:
     import mir_eval
 
     metrics = ("root", "majmin", "majmin_inv", "sevenths", "tetrads")
@@ -74,7 +74,7 @@ def pop909(method: str, model, split: str) -> dict:
     for ex in iter_examples("pop909_cl", split=split):
         piece = ex.load()
         t0 = time.perf_counter()
-        rows, _ = recognize(piece, method=method, model=model)
+        rows, _ = recognize(piece, method=method, model=model, resolution_beats=resolution)
         secs += time.perf_counter() - t0
         ref = sorted(piece.annotations_of("chord"), key=lambda a: a.start_beat)
         if not ref:
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--methods", default="template,model")
     ap.add_argument("--split", default="test")
     ap.add_argument("--datasets", default="bps_fh,pop909_cl")
+    ap.add_argument("--resolution", type=float, default=1.0, help="frame length in quarter notes")
     args = ap.parse_args()
     for method in args.methods.split(","):
         model = None
@@ -113,8 +114,10 @@ def main() -> None:
             from symbolic_ai.runtime import load_model
             model = load_model("chords-v1", device="cpu")
         for ds in args.datasets.split(","):
-            res = bps(method, model, args.split) if ds == "bps_fh" else pop909(method, model, args.split)
-            print(json.dumps({"benchmark": f"chords/{ds}", "split": args.split, "method": method, **res}), flush=True)
+            fn = bps if ds == "bps_fh" else pop909
+            res = fn(method, model, args.split, args.resolution)
+            print(json.dumps({"benchmark": f"chords/{ds}", "split": args.split, "method": method,
+                              "resolution_beats": args.resolution, **res}), flush=True)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ def evaluate(style: str, split: str, method: str, rhythm: str, model, runs: Path
         tot["fn"] += len(rc - pc)
         # perplexity of the reference at beat resolution
         beat_res = H.progression(mel, style=style, rhythm="beat", method=method, model=model)
-        emit = beat_res["slots"][0]
+        weight = float(model.card.get("emission_weight", {}).get("beat", 1.0)) if model is not None else 1.0
+        emit = beat_res["slots"][0] / weight  # the model's own probabilities, whatever the decoding weight
         p = np.exp(emit - H._lse(emit, axis=1)[:, None])
         p = 0.99 * p + 0.01 / harmony.N_CLASSES
         tot["nll"] += float(-np.log(p[np.arange(frames), ref][sel]).sum())

@@ -202,7 +202,8 @@ def annotations(rows: list[dict]) -> list[Annotation]:
 def chords(
     piece: Piece,
     *,
-    method: Literal["model", "template"] = "model",
+    method: Annotated[Literal["model", "template"],
+                      Arg("chords-v1 model, or the template-matching baseline")] = "model",
     resolution_beats: Annotated[float, Arg("frame length in quarter notes", ge=0.25, le=8)] = 1.0,
     switch_cost: Annotated[float, Arg("cost of a chord change; higher gives fewer chords "
                                       "(-1 = the model's tuned value)", ge=-1, le=100)] = -1.0,

@@ -211,7 +211,7 @@ def model_slots(model, feats: np.ndarray, bounds: np.ndarray, rhythm: str) -> tu
     lp = logits - _lse(logits, axis=1)[:, None]
     card = model.card
     weight = float(card.get("emission_weight", {}).get(rhythm, 1.0))  # tuned on POP909 valid
-    emit = weight * np.stack([lp[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+    emit = weight * np.stack([_lse(lp[a:b], axis=0) - np.log(b - a) for a, b in zip(bounds[:-1], bounds[1:])])
     trans = transition_matrix(card)
     S = len(emit)
     if rhythm == "learned":
@@ -304,15 +304,18 @@ def segments_of(path: np.ndarray, bounds: np.ndarray) -> list[tuple[int, int, in
 def harmonize(
     piece: Piece,
     *,
-    style: Literal["pop", "folk", "chorale"] = "pop",
-    rhythm: Literal["bar", "half", "beat", "learned"] = "bar",
-    accompaniment: Literal["block", "arpeggio", "comping", "none"] = "block",
+    style: Annotated[Literal["pop", "folk", "chorale"], Arg("style of the training sources to follow")] = "pop",
+    rhythm: Annotated[Literal["bar", "half", "beat", "learned"],
+                      Arg("harmonic rhythm: a chord per bar, half bar, beat, or where the model expects changes")] = "bar",
+    accompaniment: Annotated[Literal["block", "arpeggio", "comping", "none"],
+                             Arg("accompaniment pattern (none = chords only)")] = "block",
     register_pitch: Annotated[int, Arg("centre of the accompaniment's upper voices (MIDI pitch)", ge=36, le=84)] = 57,
     temperature: Annotated[float, Arg("0 = most likely progression; higher samples more freely", ge=0, le=5)] = 0.0,
     seed: Annotated[int, Arg("random seed for sampling", ge=0, le=2**31 - 1)] = 0,
     n_best: Annotated[int, Arg("number of progressions to return (alternatives in JSON)", ge=1, le=16)] = 1,
     track: Annotated[int, Arg("melody track in a multi-track file (-1 = the only one)", ge=-1, le=255)] = -1,
-    method: Literal["model", "rules"] = "model",
+    method: Annotated[Literal["model", "rules"],
+                      Arg("harmonize-v1 model, or the diatonic-template HMM baseline")] = "model",
     model=None,
 ) -> Result:
     """Harmonize a monophonic melody: chords at the chosen harmonic rhythm plus an accompaniment.
