@@ -127,7 +127,20 @@ class Chord:
     def symbol(self, names: tuple[str, ...] = DEFAULT_NAMES) -> str:
         """Lead-sheet symbol, e.g. 'G7/B', 'Bbm7b5', 'F#dim'."""
         s = names[self.root] + _SUFFIX[self.quality]
-        return s if self.bass == self.root else f"{s}/{names[self.bass]}"
+        return s if self.bass == self.root else f"{s}/{self._bass_name(names)}"
+
+    def _bass_name(self, names: tuple[str, ...]) -> str:
+        """A chord-tone bass spelled from the root's letter (C#/E#, not C#/F); else `names`."""
+        pcs = self.pitch_classes
+        if self.bass not in pcs:
+            return names[self.bass]
+        interval = INTERVALS[self.quality][pcs.index(self.bass)]
+        letters = {2: 1, 3: 2, 4: 2, 5: 3, 6: 4, 7: 4, 8: 4, 9: 6 if self.quality == "dim7" else 5,
+                   10: 6, 11: 6}[interval]
+        order = "CDEFGAB"
+        letter = order[(order.index(names[self.root][0]) + letters) % 7]
+        acc = (self.bass - _LETTER[letter] + 6) % 12 - 6
+        return letter + {0: "", 1: "#", -1: "b"}[acc] if -1 <= acc <= 1 else names[self.bass]
 
     def harte(self) -> str:
         """Harte label, e.g. 'G:7/3'."""

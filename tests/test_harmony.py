@@ -81,6 +81,8 @@ def test_spelling_follows_the_key():
     c = parse_symbol("A#")
     assert c.symbol(harmony.pc_names(5, False)) == "Bb"     # F major
     assert parse_symbol("F#").symbol(harmony.pc_names(7, False)) == "F#"  # G major
+    assert Chord(1, "maj", 5).symbol(harmony.pc_names(6, True)) == "C#/E#"  # V6 in F# minor
+    assert Chord(6, "dim7", 3).symbol() == "F#dim7/Eb" and parse_symbol("C#/E#") == Chord(1, "maj", 5)
     assert harmony.key_tonic_mode("F# minor") == (6, True)
     assert harmony.key_tonic_mode("A-") == (8, False)
     assert harmony.key_tonic_mode("c+") == (1, True)
