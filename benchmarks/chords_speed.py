@@ -51,12 +51,18 @@ def median_ms(fn, repeats: int) -> float:
     return round(1000 * float(np.median(times)), 2)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def speed_args(doc: str) -> argparse.Namespace:
+    """--threads (onnxruntime intra-op threads, applied here) and --repeats."""
+    ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args()
     runtime.set_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = speed_args(__doc__)
     piece = tiled(sai.load(EXAMPLE), 180.0)
     model = runtime.load_model("chords-v1", device="cpu")
     feats = frame_features(piece)[None]

@@ -8,7 +8,6 @@ limited to `--threads`.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -18,17 +17,13 @@ from symbolic_ai.piece import TimeSignature
 from symbolic_ai.registry import run
 from symbolic_ai.tasks import harmonize as H
 
-from chords_speed import median_ms, tiled
+from chords_speed import median_ms, speed_args, tiled
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "folk_melody.mid"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=20)
-    args = ap.parse_args()
-    runtime.set_threads(args.threads)
+    args = speed_args(__doc__)
     src = tiled(sai.load(EXAMPLE), 1.0)  # one copy, onsets re-derived
     notes = src.notes[src.notes["onset_beat"] < 128].copy()
     notes["bar"] = -1
