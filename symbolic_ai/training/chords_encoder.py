@@ -82,7 +82,8 @@ def load_items(runs: Path, split: str, per_dataset: int) -> list:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--mode", choices=("frozen", "full"), default="frozen")
+    ap.add_argument("--mode", choices=("none", "frozen", "full"), default="frozen",
+                    help="none = the same head and data without encoder states (zeros): the control")
     ap.add_argument("--checkpoint", default=None, help="encoder checkpoint (default: the committed one)")
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--steps", type=int, default=1500)
@@ -109,12 +110,14 @@ def main() -> None:
     valid = load_items(runs, "valid", args.valid_per_dataset)
 
     def pooled(piece, n_frames: int, grad: bool) -> torch.Tensor:
+        if args.mode == "none":
+            return torch.zeros(n_frames, d)
         states, ids = note_states(enc, tk, piece, args.max_len, grad)
         return torch.tensor(pooling_matrix(piece, ids, n_frames)) @ states
 
     enc.eval()
     cache_valid = [pooled(p, len(f), False) for _, p, f, _, _ in valid]
-    cache_train = [pooled(p, len(f), False) for _, p, f, _, _ in train] if args.mode == "frozen" else None
+    cache_train = [pooled(p, len(f), False) for _, p, f, _, _ in train] if args.mode != "full" else None
     print(f"encoder states for {len(train)} train / {len(valid)} valid pieces in {time.time() - t0:.0f}s", flush=True)
     head = FrameNet(n_in=N_FEATURES + d)
     params = [{"params": head.parameters(), "lr": args.lr}]
@@ -146,12 +149,12 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         head.train()
         xs, cs, bs = [], [], []
-        for _ in range(args.batch if args.mode == "frozen" else max(args.batch // 4, 1)):
+        for _ in range(args.batch if args.mode != "full" else max(args.batch // 4, 1)):
             i = int(rng.choice(len(train), p=w))
             ds, piece, f, c, b = train[i]
             s = int(rng.integers(max(len(f) - args.length, 0) + 1))
             L = min(args.length, len(f) - s)
-            if args.mode == "frozen":
+            if args.mode != "full":
                 e = cache_train[i][s:s + L]
             else:
                 sub = crop(piece, s, L, args.max_notes)
