@@ -92,17 +92,20 @@ def _m21_key_index(tonic, mode: str) -> int:
     return parse_key(f"{tonic.name.replace('-', 'b')} {mode}") if mode in ("major", "minor") else -1
 
 
-def music21_local(score, window_bars: int) -> list[tuple[float, float, int]]:
-    """music21's windowed Aarden–Essen keys: each bar gets the key of the window centred on it."""
+def music21_local(score, window_beats: int) -> list[tuple[float, float, int]]:
+    """music21's windowed Aarden–Essen keys (what `analyze('key')` uses). WindowedAnalysis cuts the
+    flattened score into 1-quarter cells; each cell gets the key of the window centred on it."""
     from music21.analysis import discrete, windowed
 
-    wa = windowed.WindowedAnalysis(score, discrete.AardenEssen())  # what analyze('key') uses
-    solutions, _colors = wa.analyze(window_bars, windowType="overlap")
-    bars = list(wa._windowedStream.getElementsByClass("Measure"))  # the bars its windows step over
+    wa = windowed.WindowedAnalysis(score, discrete.AardenEssen())
+    cells = wa._windowedStream
+    bars = list(cells.getElementsByClass("Measure"))  # its 1/4 "bars"
+    size = max(1, min(window_beats, len(bars)))
+    solutions, _colors = wa.analyze(size, windowType="overlap")
     out = []
     for b, bar in enumerate(bars):
-        tonic, mode, _corr = solutions[min(max(b - window_bars // 2, 0), len(solutions) - 1)]
-        start = float(bar.offset)
+        tonic, mode, _corr = solutions[min(max(b - size // 2, 0), len(solutions) - 1)]
+        start = float(bar.getOffsetBySite(cells))
         out.append((start, start + float(bar.duration.quarterLength), _m21_key_index(tonic, mode)))
     return out
 
@@ -132,7 +135,7 @@ def _local_frames(it: Item, est_spans: list[tuple[float, float, int]]) -> tuple[
     return ref[ref >= 0], est[ref >= 0]
 
 
-def music21_scores(its: list[Item], local: bool, window_bars: int) -> dict:
+def music21_scores(its: list[Item], local: bool, window_beats: int) -> dict:
     """music21's `analyze('key')` (and windowed local keys) on Scores built from the same Pieces."""
     from symbolic_ai.io.score import to_music21
 
@@ -147,25 +150,25 @@ def music21_scores(its: list[Item], local: bool, window_bars: int) -> dict:
             keys.append(_m21_key_index(k.tonic, k.mode))
             if local:
                 t0 = time.perf_counter()
-                spans = music21_local(score, window_bars)
+                spans = music21_local(score, window_beats)
                 lsecs.append(time.perf_counter() - t0)
                 ref, est = _local_frames(it, spans)
                 lref.append(ref)
                 lest.append(est)
     res = _scores([it.key for it in its], keys, secs)
     if local:
-        res["local"] = {**_frame_scores(lref, lest), "window_bars": window_bars,
+        res["local"] = {**_frame_scores(lref, lest), "window_beats": window_beats,
                         "ms_per_piece": round(1000 * statistics.mean(lsecs), 2)}
     return res
 
 
-def run(dataset: str, split: str, params: dict, with_music21: bool, m21_window_bars: int) -> dict:
+def run(dataset: str, split: str, params: dict, with_music21: bool, m21_window_beats: int) -> dict:
     its, skipped = items(dataset, split)
     local = dataset != "nottingham"
     res: dict = {"dataset": dataset, "split": split, "n": len(its), "skipped": skipped, "params": params,
                  "ours": ours(its, params, local)[0]}
     if with_music21:
-        res["music21"] = music21_scores(its, local, m21_window_bars)
+        res["music21"] = music21_scores(its, local, m21_window_beats)
         res["speedup"] = round(res["music21"]["ms_per_piece"] / max(res["ours"]["ms_per_piece"], 1e-9), 1)
     return res
 
@@ -195,14 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test", choices=("valid", "test"))
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--no-music21", action="store_true", help="skip the music21 comparison")
-    ap.add_argument("--m21-window-bars", type=int, default=4, help="music21 local-key window (bars)")
+    ap.add_argument("--m21-window-beats", type=int, default=16,
+                    help="music21 local-key window in quarter notes (default: the key task's 16)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a key.analyze parameter")
     args = ap.parse_args(argv)
     params = {k: _value(v) for k, _, v in (s.partition("=") for s in args.set)}
     results = []
     for ds in args.datasets.split(","):
         split = "valid" if ds == "nottingham" else args.split  # Nottingham's test split is reserved
-        r = run(ds, split, params, not args.no_music21, args.m21_window_bars)
+        r = run(ds, split, params, not args.no_music21, args.m21_window_beats)
         results.append(r)
         print(json.dumps(r), flush=True)
     summary: dict = {"summary": True, "split": args.split, "params": params}
