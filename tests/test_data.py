@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,6 +160,20 @@ def test_cli_data_check(data_root: Path, capsys: pytest.CaptureFixture) -> None:
         entry = report["datasets"][name]
         assert entry["present"] and entry["examples"] == {"train": train, "valid": valid, "test": test}
     assert report["datasets"]["nottingham"]["listed"]["test"] == 101  # reserved: listed, not present
+
+
+@pytest.mark.data
+def test_symbolic_ai_data_check_command(data_root: Path) -> None:
+    """The installed console script, as a user runs it."""
+    exe = Path(sys.executable).parent / "symbolic-ai"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "symbolic_ai.cli"]
+    done = subprocess.run(cmd + ["data", "check", "--data-root", str(data_root)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["datasets"]["bps_fh"]["examples"] == {"train": 19, "valid": 6, "test": 7}
+    missing = subprocess.run(cmd + ["data", "check", "--data-root", str(data_root / "nope")], capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
 def test_cli_data_check_missing_root(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
