@@ -131,6 +131,8 @@ class Annotation:
             if not _is_real(getattr(self, name)):
                 raise InputError(f"Annotation {self.kind!r} {name} must be a finite number, "
                                  f"got {getattr(self, name)!r}")
+        if self.start_beat < 0:
+            raise InputError(f"Annotation {self.kind!r} start_beat must be >= 0, got {self.start_beat!r}")
         if not self.end_beat >= self.start_beat:
             raise InputError(
                 f"Annotation {self.kind!r} ends before it starts: {self.start_beat!r} > {self.end_beat!r}"

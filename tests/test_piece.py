@@ -73,6 +73,7 @@ def test_duplicate_ids_and_wrong_array_type():
     (lambda: Annotation("", 0, 1), "''"),
     (lambda: Annotation("chord", 2, 1, "C"), "2 > 1"),
     (lambda: Annotation("chord", math.nan, 1, "C"), "nan"),
+    (lambda: Annotation("chord", -0.5, 1, "C"), "start_beat must be >= 0, got -0.5"),
     (lambda: Annotation("chord", 0, 1, object()), "object"),
     (lambda: Piece(pickup_beats=-1.0), "-1.0"),
     (lambda: Piece(tracks=()), "at least one Track"),
