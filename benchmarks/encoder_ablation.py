@@ -215,17 +215,32 @@ def probe(feats: dict, l2_grid=(1e-4, 1e-3, 1e-2, 1e-1)) -> dict:
     return res
 
 
+def markdown(result: dict) -> str:
+    """The results JSON as the table in docs/benchmarks.md."""
+    lines = ["| features | chord quality valid | chord quality test | local key valid | local key test "
+             "| mode valid | mode test |", "|---|---|---|---|---|---|---|"]
+    for name, r in result["results"].items():
+        c, k = r["chord_quality"], r["local_key"]
+        lines.append(f"| {name} | {c['valid_acc']:.3f} | {c['test_acc']:.3f} | {k['valid_acc']:.3f} | "
+                     f"{k['test_acc']:.3f} | {k['valid_mode_acc']:.3f} | {k['test_mode_acc']:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                     help="a torch checkpoint to probe ('random' = untrained encoder)")
     ap.add_argument("--onnx", nargs="*", default=[], help="runtime model names to probe (e.g. encoder-v1-int8)")
     ap.add_argument("--hist", action="store_true", help="also the pitch-class-histogram baseline")
+    ap.add_argument("--markdown", type=Path, help="print the table of a results JSON file and exit")
     ap.add_argument("--train-songs", type=int, default=150)
     ap.add_argument("--max-notes", type=int, default=768)
     ap.add_argument("--limit", type=int, nargs=2, default=[60, 43], metavar=("TRAIN", "VALID"),
                     help="POP909-CL songs used for train and valid (test: all 86)")
     a = ap.parse_args(argv)
+    if a.markdown:
+        print(markdown(json.loads(a.markdown.read_text())))
+        return
     pieces = load_pieces(a.train_songs)
     cq = pieces["chord_quality"]
     cq["train"], cq["valid"] = cq["train"][:a.limit[0]], cq["valid"][:a.limit[1]]
