@@ -6,8 +6,10 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from symbolic_ai.cli import main
@@ -101,6 +103,17 @@ def test_bps_fh_pickup_and_keys(data_root: Path) -> None:
     assert piece.time_signatures[0].bar_beats == 4.0  # from the downbeats (4 crotchets apart)
 
 
+@pytest.mark.data
+def test_when_in_rome_chorale_with_alternative_corpus_scores(data_root: Path) -> None:
+    """splits.csv names 'bwv248.9-s.mxl;bwv248.9-i.mxl' for chorale 046: the first installed one is used."""
+    ex = next(e for e in iter_examples("when_in_rome", "valid", root=data_root) if e.id.endswith("Chorales/046"))
+    piece = ex.load()
+    assert "bwv248.9" in piece.metadata["source"]
+    onsets = set(np.round(piece.notes["onset_beat"], 3))
+    romans = piece.annotations_of("roman")
+    assert romans and all(round(a.start_beat, 3) in onsets for a in romans)  # aligned to the score
+
+
 def test_label_decoders() -> None:
     assert decode_chord([59, 63, 66]) == "B:maj"
     assert decode_chord([52, 60, 67]) == "C:maj/3"
@@ -140,6 +153,38 @@ def test_iteration_does_not_parse_files(tmp_path: Path, data_root: Path) -> None
     assert len(examples) == 32
     with pytest.raises(InputError, match="notes.csv"):
         examples[0].load()
+
+
+SCORE_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<score-partwise version="3.1"><part-list><score-part id="P1"><part-name>A</part-name></score-part></part-list>
+<part id="P1"><measure number="1"><attributes><divisions>1</divisions><key><fifths>-3</fifths></key>
+<time><beats>4</beats><beat-type>4</beat-type></time></attributes>
+<harmony><function>Eb.I</function><kind>major</kind></harmony>
+<note><pitch><step>E</step><alter>-1</alter><octave>4</octave></pitch><duration>2</duration><type>half</type></note>
+<note><pitch><step>B</step><alter>-1</alter><octave>3</octave></pitch><duration>2</duration><type>half</type></note>
+</measure></part></score-partwise>"""
+
+
+def test_when_in_rome_loader_on_a_tiny_folder(tmp_path: Path) -> None:
+    """RomanText aligned to a local score.mxl whose `<harmony>` music21 rejects (as in some quartets)."""
+    folder = tmp_path / "when_in_rome" / "Corpus" / "Quartets" / "X" / "1"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "score.mxl", "w") as z:
+        z.writestr("META-INF/container.xml", '<?xml version="1.0"?><container><rootfiles>'
+                   '<rootfile full-path="score.xml"/></rootfiles></container>')
+        z.writestr("score.xml", SCORE_XML)
+    (folder / "analysis.txt").write_text("Time Signature: 4/4\n\nm1 Eb: I b3 V\n")
+    (tmp_path / "when_in_rome" / "splits.csv").write_text(
+        "folder,genre,has_local_score,music21_corpus_score,group,split\nQuartets/X/1,Quartets,1,,Quartets/X/1,valid\n")
+    ex = next(iter_examples("when_in_rome", "valid", root=tmp_path))
+    piece = ex.load()
+    assert [(a.start_beat, a.end_beat, a.value) for a in piece.annotations_of("roman")] == [(0.0, 2.0, "I"),
+                                                                                          (2.0, 4.0, "V")]
+    assert [a.value for a in piece.annotations_of("key")] == ["Eb major"]
+    assert list(piece.notes["pitch"]) == [63, 58]
+    (folder / "analysis.txt").write_text("m1 Eb: Q9 b9 nonsense\n")
+    with pytest.raises(InputError, match="analysis.txt"):
+        ex.load()
 
 
 def test_unknown_dataset_and_split(tmp_path: Path) -> None:

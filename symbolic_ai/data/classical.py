@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import zipfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -75,6 +76,28 @@ def _runs(points: list[tuple[float, str]], end: float, kind: str) -> list[Annota
     return [Annotation(kind, s, max(e, s), v) for s, e, v in out]
 
 
+def _parse_without_harmony(path: Path) -> Any:
+    """Parse a score.mxl whose `<harmony>` elements music21 rejects (`<function>Eb.I</function>`
+    in some quartets) without them: the analysis file carries the harmony anyway."""
+    import music21
+
+    with zipfile.ZipFile(path) as z:
+        name = next(n for n in z.namelist() if n.endswith((".xml", ".musicxml")) and not n.startswith("META-INF"))
+        xml = z.read(name).decode("utf-8")
+    return music21.converter.parse(re.sub(r"<harmony\b.*?</harmony>", "", xml, flags=re.S), format="musicxml")
+
+
+def _corpus_score(names: list[str], path: Path) -> tuple[Any, str]:
+    import music21
+
+    for name in names:
+        try:
+            return music21.corpus.parse(name.strip()), f"music21 corpus {name.strip()}"
+        except music21.exceptions21.CorpusException:
+            continue
+    raise InputError(f"{path}: none of the music21 corpus scores {', '.join(names)} is installed")
+
+
 def _load_when_in_rome(ex: Example) -> Piece:
     import music21
 
@@ -82,13 +105,15 @@ def _load_when_in_rome(ex: Example) -> Piece:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        corpus_name = ex.labels.get("music21_corpus_score")
-        if corpus_name:
-            score = music21.corpus.parse(corpus_name)
-            source = f"music21 corpus {corpus_name}"
+        corpus_names = ex.labels.get("music21_corpus_score")
+        if corpus_names:  # "a.mxl;b.mxl" lists versions of one chorale: the first one found is used
+            score, source = _corpus_score(corpus_names.split(";"), ex.path)
         else:
-            score = music21.converter.parse(ex.labels["score"], forceSource=True)
             source = ex.labels["score"]
+            try:
+                score = music21.converter.parse(source, forceSource=True)
+            except music21.harmony.HarmonyException:
+                score = _parse_without_harmony(Path(source))
         analysis = music21.converter.parse(str(ex.path), format="romantext")
     piece = from_music21(score, source=source)
     anns = align_analysis(analysis, score, piece.duration_beat, str(ex.path))
