@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from key import DATASETS, items, ours  # noqa: E402  (benchmarks/key.py)
 
-from symbolic_ai.tasks.key import DEFAULTS, PROFILES  # noqa: E402
+from symbolic_ai.tasks.key import DEFAULTS  # noqa: E402
 
 GLOBAL_GRID = {  # a first, wider grid (all 6 profiles, onset 0/0.25/1, bass 0/1/3, cap 1/4/1024) kept
     "profile": ["albrecht", "sapp", "aarden"],  # these three profiles and no bonus led it

@@ -6,7 +6,6 @@ files are parsed when `Example.load()` is called.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -74,14 +73,6 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         raise InputError(f"{path}: cannot read the dataset index ({exc.strerror or exc})") from None
 
 
-def split_counts(rows: list[dict[str, str]], column: str = "split") -> dict[str, int]:
-    """How many rows of an index name each split."""
-    out = {s: 0 for s in SPLITS}
-    for r in rows:
-        out[r[column]] = out.get(r[column], 0) + 1
-    return out
-
-
 def check_split(split: str | None) -> None:
     if split is not None and split not in SPLITS:
         raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)} or None for all")
@@ -107,6 +98,3 @@ def sec_spans_to_beats(piece: Piece, spans: list[tuple[float, float, Any]], kind
     beats = piece.sec_to_beat(np.clip(secs, 0.0, None))
     return [Annotation(kind, float(b[0]), float(max(b[1], b[0])), v) for b, (_, _, v) in zip(beats, spans)]
 
-
-def exists(path: Path) -> bool:
-    return os.path.exists(path)

@@ -4,9 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from ..piece import Piece
 from .base import Example, load_path, read_csv
-
 
 
 def emopia(root: Path) -> Iterator[Example]:
