@@ -311,7 +311,8 @@ class Piece:
         finite = b[np.isfinite(b)]
         starts = self.bar_starts(float(finite.max()) if finite.size else 0.0)
         i = np.clip(np.searchsorted(starts, b + 1e-9, side="right") - 1, 0, len(starts) - 1)
-        return i.astype(np.int32), b - starts[i]
+        # a beat within 1e-9 before a bar line belongs to that bar: clamp the rounding residue
+        return i.astype(np.int32), np.maximum(b - starts[i], 0.0)
 
     # -- views -------------------------------------------------------------------------------
     @property

@@ -164,3 +164,15 @@ def test_empty_piece():
     p = Piece()
     assert len(p) == 0 and p.duration_sec == 0.0 and p.duration_beat == 0.0
     assert len(empty_notes(0)) == 0 and "0 notes" in repr(p)
+
+
+def test_onset_a_rounding_residue_before_a_bar_line_is_in_that_bar():
+    # 3/8 bars accumulate float error (POP909 043.mid hit this): the derived beat_in_bar must
+    # never be a tiny negative number that fails validation when the Piece is rebuilt.
+    from symbolic_ai.piece import Piece, TimeSignature, notes_from_columns
+
+    onset = 1.5 * 7 - 1e-12
+    piece = Piece(notes=notes_from_columns(onset_beat=[onset], duration_beat=[0.5], pitch=[60]),
+                  time_signatures=(TimeSignature(0.0, 3, 8),))
+    assert piece.notes["bar"][0] == 7 and piece.notes["beat_in_bar"][0] == 0.0
+    assert piece.replace(metadata={"title": "again"}).notes["bar"][0] == 7
