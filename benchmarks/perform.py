@@ -5,7 +5,9 @@
 The score is examples/maple_leaf_rag.musicxml repeated end to end until it has `--notes` notes.
 Times `tasks.perform.render` (features, windowed ODE sampling, decoding; not file loading),
 unconditioned and with an emotion under classifier-free guidance (twice the batch). Prints one
-JSON line with the median of `--repeat` runs after one warm-up.
+JSON line with the median of `--repeat` runs after one warm-up: wall seconds, CPU seconds (all
+threads; on an idle machine wall ≈ CPU / threads) and the load average, since a shared machine's
+wall time says as much about the neighbours as about the model.
 """
 from __future__ import annotations
 
@@ -55,12 +57,15 @@ def main() -> int:
            "cpu_count": os.cpu_count(), "onnxruntime_threads": args.threads}
     for label, kw in (("unconditioned", {}), ("emotion_cfg", {"emotion": "calm", "guidance": 2.0})):
         render(piece, model, steps=args.steps, **kw)  # warm-up
-        times = []
+        times, cpu = [], []
         for _ in range(args.repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             render(piece, model, steps=args.steps, **kw)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
         out[f"{label}_sec"] = round(statistics.median(times), 3)
+        out[f"{label}_cpu_sec"] = round(statistics.median(cpu), 3)  # CPU time over all threads
+    out["load_average_1min"] = round(os.getloadavg()[0], 2)  # other processes on the machine
     print(json.dumps(out))
     return 0
 

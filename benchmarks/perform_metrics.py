@@ -11,7 +11,8 @@ are compared with the human's: Pearson r per performance, averaged per piece and
 (as the human–human figures are), and the KL divergence of the pooled distributions
 (KL(human ‖ model), 64 bins over the human 1–99 % range, smoothed). A deadpan rendering (constant
 tempo at the human's mean, velocity 64, no timing deviation, articulation 0) is scored alongside;
-its r is undefined (constant) and printed as null.
+its r is undefined (constant) and printed as null. `--samples K` adds the first model's mean of K
+seeded renders (the flow model's estimate of the expected performance).
 `--control N` renders N test windows under each emotion quadrant and style word and reports how
 the arousal proxies move (see docs/benchmarks.md). Prints one JSON line.
 """
@@ -57,10 +58,13 @@ def features_of(a: dict) -> np.ndarray:
                           a["staff"])
 
 
-def render_params(model, a: dict, **kw) -> np.ndarray:
+def render_params(model, a: dict, samples: int = 1, **kw) -> np.ndarray:
+    """Rendered parameters; with `samples` > 1 the mean (in model space) of that many seeds."""
     f = features_of(a)
     n = len(f)
-    x = sample(model, f, np.zeros((n, 4), np.float32), np.zeros(n, np.float32), **kw)
+    seed = kw.pop("seed", 0)
+    x = np.mean([sample(model, f, np.zeros((n, 4), np.float32), np.zeros(n, np.float32), seed=seed + k, **kw)
+                 for k in range(samples)], axis=0)
     return targets_to_params(x, model.card["stats"])
 
 
@@ -153,6 +157,7 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=["perform-v1"])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--control", type=int, default=0)
+    ap.add_argument("--samples", type=int, default=1, help="also score the mean of this many renders (first model)")
     ap.add_argument("--limit", type=int, default=0, help="first N performances per dataset (smoke runs)")
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -174,6 +179,11 @@ def main() -> int:
         p[:, 0], p[:, 1] = np.exp(np.log(human[:, 0]).mean()), 64 / 127
         return p
 
+    if args.samples > 1:
+        name, m = next(iter(models.items()))
+        renderers[f"{name} mean of {args.samples}"] = (
+            lambda a, h: render_params(m, a, samples=args.samples, steps=args.steps, seed=0,
+                                       tempo=tempo_of(h, m.card["stats"])))
     renderers["deadpan"] = deadpan
     result = {"split": args.split, "n_performances": len(rows), "steps": args.steps, "human_human_asap": HUMAN_HUMAN}
     for ds in ("asap", "batik_mozart"):
