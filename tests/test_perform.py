@@ -217,3 +217,17 @@ def test_cli_renders_maple_leaf_calm_to_midi_without_torch(tmp_path):
                         check=True, capture_output=True, text=True).stdout
     doc = json.loads(js)
     assert doc["result"]["style"] == "legato" and len(doc["result"]["notes"]) == 60
+
+
+def test_shipped_card_matches_the_model_and_the_task():
+    from symbolic_ai.exports.card import verify
+    from symbolic_ai.runtime import PACKAGE_MODELS
+    from symbolic_ai.tasks.perform import EMOTION_WORDS, STYLES
+
+    card = verify(PACKAGE_MODELS / "perform-v1.onnx")
+    assert card["task"] == "perform" and card["objective"] == "flow"
+    assert tuple(card["vocabulary"]["style_words"]) == STYLES
+    assert card["vocabulary"]["emotions"] == ["none", "Q1", "Q2", "Q3", "Q4"]
+    assert set(EMOTION_WORDS.values()) == set(range(5))
+    assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "emotion", "style", "tempo"]
+    assert card["features"] == list(FEATURE_NAMES) and card["parity_max_abs"] < 1e-4

@@ -14,7 +14,6 @@ for classifier-free guidance: a style word and an emotion quadrant derived from 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -290,12 +289,9 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
         ref = model(*ex).numpy()
     got = sess.run(None, {k: v.numpy() for k, v in zip(INPUTS, ex)})[0]
     parity = float(np.abs(ref - got).max())
-    card = {
-        "name": f"perform-{version}", "task": "perform", "version": version,
+    fields = {
         "objective": cfg["objective"], "architecture": f"transformer {cfg['layers']} layers, d={cfg['d']}, "
                                                        f"{cfg['heads']} heads, adaptive-norm conditioning",
-        "inputs": {k: str(v.dtype).replace("torch.", "") for k, v in zip(INPUTS, ex)},
-        "outputs": {"v": "float32 (batch, notes, 4)"}, "dynamic_axes": ["batch", "notes"], "opset": 17,
         "window_notes": cfg["window"], "features": list(FEATURE_NAMES), "targets": list(TARGETS),
         "target_space": "log2 beat period (s/quarter), velocity/127, timing (s, clipped ±0.5), "
                         "articulation log2 ratio (clipped -5..3); standardised by stats",
@@ -306,9 +302,26 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
             {"dataset": "Batik-plays-Mozart (huispaty/batik_plays_mozart @e1b7001)",
              "licence": "not stated (research use)", "split": "train"}],
         "selection": "valid split loss (ASAP valid + Batik valid)",
-        "parity_max_abs": parity, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "parity_max_abs": parity,
     }
-    out.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    return write_card(out, fields, version=int(version.lstrip("v")))
+
+
+def write_card(onnx_path: Path, fields: dict, *, version: int, metrics: dict | None = None) -> dict:
+    """The house model card (exports.card): JSON beside the model and the same keys in metadata_props."""
+    import onnx
+
+    from symbolic_ai.exports.card import make_card, write
+
+    model = onnx.load(str(onnx_path))
+    card = make_card(model, name=f"perform-v{version}", task="perform", version=version,
+                     vocabulary={"emotions": fields["emotions"], "style_words": fields["style_words"]},
+                     labels=fields["targets"],
+                     splits={"train": "ASAP + Batik train", "selection": "ASAP + Batik valid",
+                             "report": "ASAP + Batik test (benchmarks/perform_metrics.py)"},
+                     metrics=metrics or {"valid_loss": fields["valid_loss"], "parity_max_abs": fields["parity_max_abs"]},
+                     **{k: v for k, v in fields.items() if k not in ("emotions", "style_words", "targets")})
+    write(model, card, onnx_path)
     return card
 
 
