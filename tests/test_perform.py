@@ -231,3 +231,21 @@ def test_shipped_card_matches_the_model_and_the_task():
     assert set(EMOTION_WORDS.values()) == set(range(5))
     assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "emotion", "style", "tempo"]
     assert card["features"] == list(FEATURE_NAMES) and card["parity_max_abs"] < 1e-4
+
+
+def test_training_masks_and_network_shapes():
+    torch = pytest.importorskip("torch")
+    from symbolic_ai.training.perform import MASK_KINDS, sample_mask
+    from symbolic_ai.training.perform_model import PerformNet
+
+    rng = np.random.default_rng(0)
+    onset = np.sort(rng.integers(0, 200, 256) / 2.0)
+    for _ in range(50):
+        m = sample_mask(rng, onset, onset % 4)
+        assert m.shape == (256,) and m.min() == 0 and set(np.unique(m)) <= {0.0, 1.0}
+    assert len(MASK_KINDS) == 6
+    net = PerformNet(N_FEATURES, d=32, layers=1, heads=2)
+    B, N = 2, 17
+    v = net(torch.randn(B, N, N_FEATURES), torch.randn(B, N, 4), torch.randn(B, N, 4), torch.ones(B, N, 1),
+            torch.rand(B), torch.tensor([0, 4]), torch.tensor([6, 0]), torch.zeros(B, 2))
+    assert v.shape == (B, N, 4) and torch.isfinite(v).all()
