@@ -81,7 +81,7 @@ def test_valid_messages_with_wrong_arguments(client, address, args):
     still_serving(client)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(n=st.integers(0, 40), notes=st.lists(st.tuples(st.integers(-5, 140), st.integers(-5, 140),
                                                         st.floats(-2, 1e7, width=32), st.floats(-2, 64, width=32),
                                                         st.integers(-1, 18)), max_size=40))
@@ -97,7 +97,7 @@ def test_random_note_lists(client, n, notes):
                         "/sai/key/annotation") for m in before), before
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(head=st.sampled_from([b"", b"GET / HTTP/1.1\r\n", b"POST /sai/key HTTP/1.1\r\nContent-Length: 9\r\n"]),
        junk=st.binary(max_size=300))
 def test_raw_http_bytes(daemon, head, junk):
