@@ -6,3 +6,4 @@ from . import key  # noqa: F401
 from . import chords  # noqa: F401
 from . import harmonize  # noqa: F401
 from . import perform  # noqa: F401
+from . import emotion  # noqa: F401

@@ -1,0 +1,191 @@
+"""The `emotion` task with the shipped model: JSON contract, timeline windows in beats and seconds,
+pieces of any length, the inputs it must refuse, a stored golden answer, and (with the datasets)
+the EMOPIA test accuracy written in the model card. Training-side pieces (FiLM, cached forward,
+metrics, grouped folds) are tested on a tiny random encoder when torch is installed."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import symbolic_ai as sai
+from symbolic_ai.errors import InputError, ParameterError
+from symbolic_ai.piece import Piece, Track, notes_from_columns
+from symbolic_ai.tasks.emotion import QUADRANTS, key_mode, summarize, window_starts
+
+from conftest import DATA, EXAMPLES, GOLDEN
+
+C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
+A_MINOR = [57, 59, 60, 62, 64, 65, 68, 69]
+
+
+def _scale_piece(scale: list[int], repeats: int = 1, tempos: bool = True) -> Piece:
+    pitches = (scale + scale[::-1]) * repeats
+    on = np.arange(len(pitches), dtype=float)
+    if tempos:
+        return Piece(notes=notes_from_columns(onset_beat=on, duration_beat=np.ones_like(on), pitch=pitches))
+    return Piece(notes=notes_from_columns(onset_sec=on / 2, duration_sec=np.full_like(on, 0.5), pitch=pitches),
+                 tempos=())
+
+
+def _check_summary(d: dict) -> None:
+    assert d["quadrant"] in QUADRANTS
+    p = np.array([d["probabilities"][q] for q in QUADRANTS])
+    assert p.min() >= 0 and abs(p.sum() - 1) < 2e-3
+    assert d["quadrant"] == QUADRANTS[int(np.argmax(p))]
+    assert -1 <= d["valence"] <= 1 and -1 <= d["arousal"] <= 1
+    assert math.isclose(d["valence"], p[0] + p[3] - p[1] - p[2], abs_tol=2e-3)
+    assert math.isclose(d["arousal"], p[0] + p[1] - p[2] - p[3], abs_tol=2e-3)
+    assert d["mode"] in ("major", "minor")
+
+
+def test_json_contract_and_timeline_on_a_score():
+    piece = sai.load(EXAMPLES / "folk_melody.abc")
+    r = sai.run("emotion", piece)
+    d = r.data
+    _check_summary(d)
+    assert d["window_beats"] == 32.0 and d["hop_beats"] == 32.0
+    tl = d["timeline"]
+    starts = window_starts(piece.duration_beat, 32.0, 32.0)
+    kept = [w["start_beat"] for w in tl]
+    assert set(kept) <= set(starts) and kept == sorted(kept)
+    on, pitch = piece.notes["onset_beat"], piece.notes["pitch"]
+    for s in set(starts) - set(kept):  # left out only when the window holds fewer than two pitches
+        assert len(set(pitch[(on >= s) & (on < s + 32)])) < 2
+    for w in tl:
+        _check_summary(w)
+        assert w["start_beat"] < w["end_beat"] <= piece.duration_beat + 1e-6
+        s, e = piece.span_sec(w["start_beat"], w["end_beat"])
+        assert math.isclose(w["start_sec"], s, abs_tol=1e-3) and math.isclose(w["end_sec"], e, abs_tol=1e-3)
+    mean = np.mean([[w["probabilities"][q] for q in QUADRANTS] for w in tl], axis=0)
+    assert np.allclose(mean, [d["probabilities"][q] for q in QUADRANTS], atol=2e-3)
+    anns = r.piece.annotations_of("emotion")
+    assert [(a.start_beat, a.end_beat) for a in anns] == [(w["start_beat"], w["end_beat"]) for w in tl]
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_overlapping_windows_and_parameters():
+    piece = sai.load(EXAMPLES / "maple_leaf_rag.mid")
+    d = sai.run("emotion", piece, window_beats=16, hop_beats=4).data
+    starts = [w["start_beat"] for w in d["timeline"]]
+    assert starts[0] == 0.0 and all(b - a == 4.0 for a, b in zip(starts, starts[1:]))
+    assert d["timeline"][-1]["end_beat"] == pytest.approx(piece.duration_beat)
+    with pytest.raises(ParameterError, match="hop_beats"):
+        sai.run("emotion", piece, window_beats=16, hop_beats=32)
+    with pytest.raises(ParameterError, match="window_beats"):
+        sai.run("emotion", piece, window_beats=2)
+
+
+def test_long_performance_without_beats():
+    """Ten minutes of a seconds-only performance: any length works, beats are null, seconds cover it."""
+    piece = _scale_piece(C_MAJOR, repeats=75, tempos=False)  # 1200 notes, 600 s
+    d = sai.run("emotion", piece).data
+    tl = d["timeline"]
+    assert len(tl) == 38 and all(w["start_beat"] is None and w["end_beat"] is None for w in tl)
+    assert tl[0]["start_sec"] == 0.0 and tl[-1]["end_sec"] == pytest.approx(piece.duration_sec)
+    json.dumps(d, allow_nan=False)
+
+
+def test_key_mode_features():
+    f_major, k_major = key_mode(_scale_piece(C_MAJOR, 2))
+    f_minor, k_minor = key_mode(_scale_piece(A_MINOR, 2))
+    assert k_major["key"] == "C major" and k_minor["key"] == "A minor"
+    assert f_major[0] > 0.5 > f_major[1] and f_minor[1] > 0.5 > f_minor[0]
+    assert f_major[3] > 0 > f_minor[3]
+    assert np.allclose(key_mode(_scale_piece([p + 5 for p in C_MAJOR], 2))[0], f_major, atol=1e-5)  # transposition
+
+
+def test_summarize_extremes():
+    s = summarize(np.array([0.0, 0.0, 1.0, 0.0]))
+    assert (s["quadrant"], s["label"], s["valence"], s["arousal"]) == ("Q3", "sad", -1.0, -1.0)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Piece(), "no notes"),
+    (lambda: Piece(notes=notes_from_columns(onset_beat=[0, 1, 2], duration_beat=[1, 1, 1], pitch=[36, 38, 42]),
+                   tracks=(Track(is_drum=True),)), "drum"),
+    (lambda: Piece(notes=notes_from_columns(onset_beat=[0], duration_beat=[4], pitch=[60])), "two different"),
+    (lambda: Piece(notes=notes_from_columns(onset_beat=[0, 1, 2, 3], duration_beat=[1] * 4, pitch=[64] * 4)),
+     "two different"),
+])
+def test_refuses_unusable_input(make, match):
+    with pytest.raises(InputError, match=match):
+        sai.run("emotion", make())
+
+
+def test_refuses_empty_and_drum_files():
+    with pytest.raises(InputError):
+        sai.run("emotion", sai.load(DATA / "empty.mid"))
+    with pytest.raises(InputError, match="drum"):
+        sai.run("emotion", sai.load(DATA / "drums_only.mid"))
+
+
+def test_golden_answers():
+    """The shipped model's answers on the examples (written by `emotion_export --golden` at export)."""
+    path = GOLDEN / "emotion_examples.json"
+    got = {f: sai.run("emotion", sai.load(EXAMPLES / f)).data["probabilities"]
+           for f in ("folk_melody.mid", "maple_leaf_rag.mid", "chorale_bwv66_6.musicxml")}
+    want = json.loads(path.read_text())
+    for f, p in want.items():
+        assert got[f] == pytest.approx(p, abs=2e-3), f
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_emopia_test_accuracy_matches_the_card(data_root):
+    """Done-when of the issue: run through symbolic_ai.run, the model reaches its reported test accuracy."""
+    from symbolic_ai.data import iter_examples
+    from symbolic_ai.runtime import load_model
+
+    card = load_model("emotion-v1").card
+    correct = n = 0
+    for ex in iter_examples("emopia", split="test", root=data_root):
+        correct += sai.run("emotion", ex.load()).data["quadrant"] == ex.labels["quadrant"]
+        n += 1
+    assert n == 88
+    assert correct / n == pytest.approx(card["metrics"]["emopia_test"]["acc_4q"], abs=1.5 / n)
+
+
+# -- training side (torch) ------------------------------------------------------------------------
+def test_metrics_and_grouped_folds():
+    from symbolic_ai.training.emotion_eval import grouped_folds, metrics
+
+    y = np.array([0, 0, 1, 1, 2, 3])
+    probs = np.eye(4)[[0, 1, 1, 1, 3, 3]]
+    m = metrics(y, probs)
+    assert m["acc_4q"] == pytest.approx(4 / 6)
+    assert m["acc_valence"] == pytest.approx(4 / 6) and m["acc_arousal"] == 1.0
+    assert m["confusion"][0] == [1, 1, 0, 0]
+    groups = ["a", "a", "b", "c", "c", "d", "e", "f", "g", "g"]
+    folds = grouped_folds(groups, np.zeros(10), k=5)
+    seen = np.concatenate([te for _, te in folds])
+    assert sorted(seen) == list(range(10))
+    for tr, te in folds:
+        assert not {groups[i] for i in tr} & {groups[i] for i in te}
+
+
+def test_film_starts_as_identity_and_cached_forward_matches():
+    torch = pytest.importorskip("torch")
+    from symbolic_ai.training.emotion_model import EmotionModel, ExportWrapper
+    from symbolic_ai.training.model import Encoder, EncoderConfig
+
+    torch.manual_seed(0)
+    enc = Encoder(EncoderConfig(d_model=32, n_layers=3, n_heads=2, d_ff=64)).eval()
+    tokens = torch.randint(4, 12, (2, 9, 5))
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[1, 6:] = False
+    mode = torch.rand(2, 4)
+    plain, film = EmotionModel(enc, None).eval(), EmotionModel(enc, 1).eval()
+    film.head.load_state_dict(plain.head.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(plain(tokens, mask, mode), film(tokens, mask, mode))  # zero-initialised FiLM
+        torch.nn.init.normal_(film.film.net[-1].weight, std=0.5)
+        full = film(tokens, mask, mode)
+        assert not torch.allclose(full, plain(tokens, mask, mode))
+        for start in (0, 1):
+            h = film.prefix(tokens, mask, start)[start]
+            assert torch.allclose(film.forward_from(h, mask, mode, start), full, atol=1e-5)
+        p = ExportWrapper(plain)(tokens, mask, mode)
+        assert torch.allclose(p.sum(-1), torch.ones(2), atol=1e-5)
