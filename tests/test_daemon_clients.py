@@ -81,22 +81,41 @@ def test_start_up_line_says_what_listens_where(served):
 
 
 def test_oscsend_and_oscdump(served):
+    import queue
+    import threading
+
     oscsend, oscdump = need("oscsend"), need("oscdump")
     port = free_udp_port()
     dump = subprocess.Popen([oscdump, "-L", str(port)], stdout=subprocess.PIPE, text=True)
+    got: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [got.put(ln) for ln in dump.stdout], daemon=True).start()
+
+    def next_line(timeout_s: float) -> str:
+        try:
+            return got.get(timeout=timeout_s)
+        except queue.Empty:
+            return ""
+
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 10
-        while not any("/sai/pong" in ln for ln in lines):  # oscdump needs a moment to listen
+        while not any("/sai/pong" in ln for ln in lines):  # oscdump needs a moment to listen: resend
             assert time.monotonic() < deadline, lines
             subprocess.run([oscsend, "localhost", str(served.osc[1]), "/sai/ping", "si", "reply_port", str(port)],
                            check=True, timeout=10)
-            lines.append(dump.stdout.readline())
+            line = next_line(0.5)
+            if line:
+                lines.append(line)
+        lines = [ln for ln in lines if "/sai/pong" in ln][:1]
         out = served.workdir / "folk.json"
         subprocess.run([oscsend, "localhost", str(served.osc[1]), "/sai/key/file", "isssi", "1",
                         str(EXAMPLES / "folk_melody.mid"), str(out), "reply_port", str(port)], check=True, timeout=10)
+        deadline = time.monotonic() + 30
         while "/sai/key/done" not in lines[-1] and "/sai/error" not in lines[-1]:
-            lines.append(dump.stdout.readline())
+            assert time.monotonic() < deadline, lines
+            line = next_line(1.0)
+            if line:
+                lines.append(line)
     finally:
         dump.kill()
         dump.wait()
