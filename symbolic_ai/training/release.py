@@ -5,7 +5,7 @@
 1. tokenizes the train splits into `runs/encoder/corpus-v1.npz` (skipped when present);
 2. pre-trains (denoising + pianoroll, 512 tokens, batch 8, lr 5e-4, 33 min of training time, seed 0,
    1 torch thread) in `runs/encoder/main` (resumes there if interrupted);
-3. writes the committed checkpoint `symbolic_ai/training/checkpoints/encoder-v1.pt`: weights stored
+3. writes the committed checkpoint `symbolic_ai/models/encoder-v1.pt`: weights stored
    as bfloat16 (half the size; loading casts back to float32), no optimizer state;
 4. exports `symbolic_ai/models/encoder-v1.onnx` (+ int8) with cards and `tokens-v1.json`.
 The shipped ONNX is exported from the bf16-rounded checkpoint, so the two agree.
