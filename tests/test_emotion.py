@@ -13,7 +13,8 @@ import pytest
 import symbolic_ai as sai
 from symbolic_ai.errors import InputError, ParameterError
 from symbolic_ai.piece import Piece, Track, notes_from_columns
-from symbolic_ai.tasks.emotion import QUADRANTS, key_mode, summarize, window_starts
+from symbolic_ai.tasks.emotion import (QUADRANTS, STAT_FEATURES, clip_statistics, guide_features, key_mode,
+                                       summarize, window_starts)
 
 from conftest import DATA, EXAMPLES, GOLDEN
 
@@ -95,6 +96,21 @@ def test_key_mode_features():
     assert f_major[0] > 0.5 > f_major[1] and f_minor[1] > 0.5 > f_minor[0]
     assert f_major[3] > 0 > f_minor[3]
     assert np.allclose(key_mode(_scale_piece([p + 5 for p in C_MAJOR], 2))[0], f_major, atol=1e-5)  # transposition
+
+
+def test_clip_statistics_see_loudness_and_density():
+    quiet = _scale_piece(C_MAJOR, 2)
+    loud_notes = quiet.notes.copy()
+    loud_notes["velocity"] = 110
+    loud = quiet.replace(notes=loud_notes)
+    a, b = clip_statistics(quiet), clip_statistics(loud)
+    assert a.shape == (len(STAT_FEATURES),) and np.isfinite(a).all()
+    vel = STAT_FEATURES.index("vel_mean")
+    assert b[vel] > a[vel] and np.allclose(np.delete(a, [vel, vel + 2]), np.delete(b, [vel, vel + 2]))
+    mode = [STAT_FEATURES.index(n) for n in ("p_major", "p_minor", "key_confidence", "major_minus_minor_r")]
+    assert np.allclose(a[mode], guide_features(quiet, "mode"))
+    with pytest.raises(ValueError, match="'tempo'"):
+        guide_features(quiet, "tempo")
 
 
 def test_summarize_extremes():
@@ -189,3 +205,22 @@ def test_film_starts_as_identity_and_cached_forward_matches():
             assert torch.allclose(film.forward_from(h, mask, mode, start), full, atol=1e-5)
         p = ExportWrapper(plain)(tokens, mask, mode)
         assert torch.allclose(p.sum(-1), torch.ones(2), atol=1e-5)
+
+
+def test_stats_guide_is_standardised_once():
+    torch = pytest.importorskip("torch")
+    from symbolic_ai.training.emotion_model import EmotionModel
+    from symbolic_ai.training.model import Encoder, EncoderConfig
+
+    torch.manual_seed(0)
+    enc = Encoder(EncoderConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64)).eval()
+    with pytest.raises(ValueError, match="'loudness'"):
+        EmotionModel(enc, 1, guide="loudness")
+    m = EmotionModel(enc, 1, guide="stats").eval()
+    x = torch.rand(50, len(STAT_FEATURES)) * 10 + 3
+    m.film.fit_norm(x)
+    assert torch.allclose(m.film.mean, x.mean(0)) and torch.allclose(m.film.std, x.std(0))
+    m.film.fit_norm(x * 0)  # a second fit (e.g. fine-tuning on another dataset) keeps the first statistics
+    assert torch.allclose(m.film.mean, x.mean(0))
+    tokens, mask = torch.randint(4, 12, (2, 7, 5)), torch.ones(2, 7, dtype=torch.bool)
+    assert m(tokens, mask, x[:2]).shape == (2, 4)

@@ -22,6 +22,12 @@ LABELS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
 VALENCE = np.array([1, -1, -1, 1])
 AROUSAL = np.array([1, 1, -1, -1])
 MODE_FEATURES = ("p_major", "p_minor", "key_confidence", "major_minus_minor_r")
+STAT_FEATURES = (
+    ("pitch_mean", "pitch_std", "pitch_lo", "pitch_hi", "low_frac", "high_frac")
+    + tuple(f"pc_rel_{i}" for i in range(12)) + MODE_FEATURES
+    + ("vel_mean", "vel_std", "vel_hi_frac", "notes_per_sec", "onsets_per_sec", "polyphony",
+       "log_dur_mean", "log_dur_std", "log_ioi_mean", "log_ioi_std", "staccato_frac", "chord_frac"))
+GUIDES = {"mode": MODE_FEATURES, "stats": STAT_FEATURES}
 PROFILE = "krumhansl"
 DEFAULT_MAX_TOKENS = 384
 WINDOW_BEATS = 32.0
@@ -65,6 +71,40 @@ def key_mode(piece: Piece) -> tuple[np.ndarray, dict]:
 def mode_features(piece: Piece) -> np.ndarray:
     """The FiLM input of one window (see `key_mode`)."""
     return key_mode(piece)[0]
+
+
+def clip_statistics(piece: Piece) -> np.ndarray:
+    """Global statistics of a clip (see STAT_FEATURES): register, key-relative pitch-class profile,
+    the mode features, velocity, density, polyphony and note lengths (in seconds)."""
+    n = check_input(piece)
+    pitch = n["pitch"].astype(float)
+    on, dur = n["onset_sec"], np.maximum(n["duration_sec"], 1e-3)
+    vel = n["velocity"].astype(float)
+    span = max(float((on + dur).max() - on.min()), 1e-3)
+    hist = window_histograms(on, dur, n["pitch"].astype(np.int64), np.array([on.min()]), span + 1.0)[0]
+    tonic = int(np.argmax(correlations(hist, PROFILE))) % 12
+    rel = np.roll(hist, -tonic)
+    rel = rel / max(rel.sum(), 1e-9)
+    onsets = np.unique(np.round(on, 2))
+    ioi = np.diff(onsets)
+    log_ioi = np.log(ioi[ioi > 0]) if (ioi > 0).any() else np.zeros(1)
+    polyphony = float(dur.sum() / span)
+    feats = [pitch.mean() / 127, pitch.std() / 24, np.percentile(pitch, 5) / 127,
+             np.percentile(pitch, 95) / 127, (pitch < 48).mean(), (pitch > 72).mean(),
+             *rel, *mode_features(piece),
+             vel.mean() / 127, vel.std() / 32, (vel > 90).mean(), len(n) / span / 10,
+             len(onsets) / span / 10, polyphony / 4, np.log(dur).mean(), np.log(dur).std(),
+             log_ioi.mean(), log_ioi.std(), (dur < 0.15).mean(), 1 - len(onsets) / len(n)]
+    return np.asarray(feats, dtype=np.float32)
+
+
+def guide_features(piece: Piece, guide: str = "mode") -> np.ndarray:
+    """The FiLM input of one window: the mode features ('mode') or the clip statistics ('stats')."""
+    if guide == "mode":
+        return mode_features(piece)
+    if guide == "stats":
+        return clip_statistics(piece)
+    raise ValueError(f"unknown emotion guide {guide!r}; expected one of {sorted(GUIDES)}")
 
 
 def window_starts(end_beat: float, window_beats: float, hop_beats: float) -> np.ndarray:
@@ -128,12 +168,14 @@ def _tokenizer(card: dict):
 def predict(clips: list[Piece], model) -> np.ndarray:
     """Probabilities [n, 4] of each clip (one model call per batch of BATCH clips)."""
     tok = _tokenizer(model.card)
+    guide = model.card.get("architecture", {}).get("guide", "mode")
+    name = "guide" if "guide" in model.input_names else "mode"  # emotion-v1 called its input `mode`
     out = []
     for i in range(0, len(clips), BATCH):
         part = clips[i:i + BATCH]
         tokens, mask = pad_batch([tok.encode(c) for c in part])
-        mode = np.stack([mode_features(c) for c in part])
-        out.append(model.run(tokens=tokens, mask=mask, mode=mode)["probabilities"])
+        feats = np.stack([guide_features(c, guide) for c in part])
+        out.append(model.run(tokens=tokens, mask=mask, **{name: feats})["probabilities"])
     return np.concatenate(out).astype(float)
 
 

@@ -15,41 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..piece import Piece
-from ..tasks.emotion import PROFILE, QUADRANTS, check_input, mode_features
-from ..tasks.key import correlations, window_histograms
+from ..tasks.emotion import QUADRANTS, STAT_FEATURES, clip_statistics
 
-FEATURE_NAMES = (
-    ["pitch_mean", "pitch_std", "pitch_lo", "pitch_hi", "low_frac", "high_frac"]
-    + [f"pc_rel_{i}" for i in range(12)]
-    + ["mode_major", "mode_minor", "key_confidence", "major_minus_minor"]
-    + ["vel_mean", "vel_std", "vel_hi_frac", "notes_per_sec", "onsets_per_sec", "polyphony",
-       "log_dur_mean", "log_dur_std", "log_ioi_mean", "log_ioi_std", "staccato_frac", "chord_frac"]
-)
-
-
-def clip_features(piece: Piece) -> np.ndarray:
-    """The baseline's feature vector of one clip (see FEATURE_NAMES); InputError on unusable input."""
-    n = check_input(piece)
-    pitch = n["pitch"].astype(float)
-    on, dur = n["onset_sec"], np.maximum(n["duration_sec"], 1e-3)
-    vel = n["velocity"].astype(float)
-    span = max(float((on + dur).max() - on.min()), 1e-3)
-    hist = window_histograms(on, dur, n["pitch"].astype(np.int64), np.array([on.min()]), span + 1.0)[0]
-    tonic = int(np.argmax(correlations(hist, PROFILE))) % 12
-    rel = np.roll(hist, -tonic)
-    rel = rel / max(rel.sum(), 1e-9)
-    onsets = np.unique(np.round(on, 2))
-    ioi = np.diff(onsets)
-    log_ioi = np.log(ioi[ioi > 0]) if (ioi > 0).any() else np.zeros(1)
-    polyphony = float(dur.sum() / span)
-    feats = [pitch.mean() / 127, pitch.std() / 24, np.percentile(pitch, 5) / 127,
-             np.percentile(pitch, 95) / 127, (pitch < 48).mean(), (pitch > 72).mean(),
-             *rel, *mode_features(piece),
-             vel.mean() / 127, vel.std() / 32, (vel > 90).mean(), len(n) / span / 10,
-             len(onsets) / span / 10, polyphony / 4, np.log(dur).mean(), np.log(dur).std(),
-             log_ioi.mean(), log_ioi.std(), (dur < 0.15).mean(), 1 - len(onsets) / len(n)]
-    return np.asarray(feats, dtype=np.float32)
+FEATURE_NAMES = list(STAT_FEATURES)
+clip_features = clip_statistics  # the baseline's features are the task's clip statistics
 
 
 class LogisticRegression:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..piece import Piece
-from ..tasks.emotion import DEFAULT_MAX_TOKENS, QUADRANTS, clip, mode_features, pad_batch, windows
+from ..tasks.emotion import DEFAULT_MAX_TOKENS, QUADRANTS, clip, guide_features, pad_batch, windows
 from ..tasks.key import _time_axis
 from ..tokens import Tokenizer
 
@@ -86,17 +86,17 @@ def random_window(piece: Piece, rng: np.random.Generator, window_beats: float,
     return clip(piece, 0.0, np.inf, max_tokens) or piece
 
 
-def encode(pieces: list[Piece], tok: Tokenizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """tokens [B, S, F], mask [B, S], mode features [B, 4] of a list of windows."""
+def encode(pieces: list[Piece], tok: Tokenizer, guide: str = "mode") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tokens [B, S, F], mask [B, S], guide features [B, n] of a list of windows."""
     tokens, mask = pad_batch([tok.encode(p) for p in pieces])
-    return tokens, mask, np.stack([mode_features(p) for p in pieces])
+    return tokens, mask, np.stack([guide_features(p, guide) for p in pieces])
 
 
 def eval_set(items: list[Item], tok: Tokenizer, window_beats: float, hop_beats: float,
-             max_tokens: int = DEFAULT_MAX_TOKENS) -> list[tuple[list[np.ndarray], np.ndarray, int]]:
-    """Per clip: its windows' token arrays, their mode features and the label (computed once)."""
+             max_tokens: int = DEFAULT_MAX_TOKENS, guide: str = "mode") -> list[tuple[list[np.ndarray], np.ndarray, int]]:
+    """Per clip: its windows' token arrays, their guide features and the label (computed once)."""
     out = []
     for it in items:
         wins = [c for _, _, c in windows(it.piece, window_beats, hop_beats, max_tokens)]
-        out.append(([tok.encode(w) for w in wins], np.stack([mode_features(w) for w in wins]), it.label))
+        out.append(([tok.encode(w) for w in wins], np.stack([guide_features(w, guide) for w in wins]), it.label))
     return out

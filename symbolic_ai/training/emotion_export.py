@@ -3,8 +3,9 @@
 
     python -m symbolic_ai.training.emotion_export runs/emotion/film0.pt --metrics runs/emotion/film0.json
 
-The graph takes `tokens` int64 [batch, seq, 5], `mask` bool [batch, seq] and `mode` float32
-[batch, 4] (see `symbolic_ai.tasks.emotion.mode_features`) and gives `probabilities` [batch, 4].
+The graph takes `tokens` int64 [batch, seq, 5], `mask` bool [batch, seq] and `guide` float32
+[batch, n] (the card's `architecture.guide`: `mode` features or clip `stats`, see
+`symbolic_ai.tasks.emotion.guide_features`) and gives `probabilities` [batch, 4].
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tasks.emotion import (DEFAULT_MAX_TOKENS, HOP_BEATS, LABELS, MODE_FEATURES, QUADRANTS, WINDOW_BEATS,
-                             mode_features, pad_batch, windows)
+from ..tasks.emotion import (DEFAULT_MAX_TOKENS, GUIDES, HOP_BEATS, LABELS, QUADRANTS, WINDOW_BEATS,
+                             guide_features, pad_batch, windows)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TRAINING_DATA = [
@@ -26,7 +27,7 @@ TRAINING_DATA = [
 ]
 
 
-def example_inputs(tok) -> list[dict[str, np.ndarray]]:
+def example_inputs(tok, guide: str = "mode") -> list[dict[str, np.ndarray]]:
     """Real inputs: the example pieces' task windows, one window each and one padded batch."""
     from .. import load
 
@@ -34,9 +35,9 @@ def example_inputs(tok) -> list[dict[str, np.ndarray]]:
     for f in ("maple_leaf_rag.mid", "chorale_bwv66_6.musicxml", "folk_melody.mid"):
         wins += [c for _, _, c in windows(load(EXAMPLES / f), WINDOW_BEATS, HOP_BEATS)]
     singles = [{"tokens": tok.encode(c)[None], "mask": np.ones((1, len(tok.encode(c))), dtype=bool),
-                "mode": mode_features(c)[None]} for c in wins[:3]]
+                "guide": guide_features(c, guide)[None]} for c in wins[:3]]
     tokens, mask = pad_batch([tok.encode(c) for c in wins])
-    return singles + [{"tokens": tokens, "mask": mask, "mode": np.stack([mode_features(c) for c in wins])}]
+    return singles + [{"tokens": tokens, "mask": mask, "guide": np.stack([guide_features(c, guide) for c in wins])}]
 
 
 def export_emotion(checkpoint: Path, out_dir: Path, *, version: int = 1, metrics: dict | None = None,
@@ -51,14 +52,14 @@ def export_emotion(checkpoint: Path, out_dir: Path, *, version: int = 1, metrics
 
     model = load(checkpoint)
     tok = Tokenizer(model.encoder.tokenizer_config)
-    inputs = example_inputs(tok)
+    inputs = example_inputs(tok, model.guide)
     batch = inputs[-1]
     example = {k: torch.from_numpy(v[:2].copy()) for k, v in batch.items()}
     name = f"emotion-v{version}"
     path = Path(out_dir) / f"{name}.onnx"
     onnx_model, fig = export(ExportWrapper(model).eval(), example, path, output_names=["probabilities"],
                              dynamic={"tokens": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"},
-                                      "mode": {0: "batch"}}, parity_inputs=inputs, tol=1e-3)
+                                      "guide": {0: "batch"}}, parity_inputs=inputs, tol=1e-3)
     reference = fig.pop("_reference")
     c = model.encoder.config
     common = dict(
@@ -67,7 +68,8 @@ def export_emotion(checkpoint: Path, out_dir: Path, *, version: int = 1, metrics
         splits={"emopia": "official song-level split (split_song): train 784 / valid 206 / test 88 clips",
                 "vgmidi": "splits.csv (grouped by game + theme): 162 / 22 / 20 phrases; 5-fold grouped CV"},
         architecture={"encoder": {"d_model": c.d_model, "n_layers": c.n_layers, "n_heads": c.n_heads},
-                      "film_layer": model.film_layer, "mode_features": list(MODE_FEATURES),
+                      "film_layer": model.film_layer, "guide": model.guide,
+                      "guide_features": list(GUIDES[model.guide]),
                       "head": "mean pooling -> Linear-GELU-Linear"},
         max_tokens=DEFAULT_MAX_TOKENS, window_beats=WINDOW_BEATS, hop_beats=HOP_BEATS,
         usage="symbolic_ai.run('emotion', piece): windows of window_beats, probabilities averaged",

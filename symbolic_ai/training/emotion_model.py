@@ -1,44 +1,61 @@
-"""Emotion classifiers on the shared encoder: a plain head (baseline) or mode-guided FiLM (MoFi).
+"""Emotion classifiers on the shared encoder: a plain head (baseline) or guided FiLM (MoFi).
 
-The mode-guided model computes γ and β from the window's mode features (P(major), P(minor), key
-confidence, major−minor correlation margin; see `symbolic_ai.tasks.emotion.mode_features`) with a
-small MLP and scales/shifts the output of one encoder block: `h * (1 + γ) + β`. The MLP's last
-layer starts at zero, so training starts from the plain encoder.
+The guided model computes γ and β from the window's guide features with a small MLP and
+scales/shifts the output of one encoder block: `h * (1 + γ) + β`. The guide is either the mode
+(P(major), P(minor), key confidence, major−minor correlation margin; MoFi's input, see
+`symbolic_ai.tasks.emotion.mode_features`) or the clip statistics, which add register, velocity,
+density and articulation to the mode (`clip_statistics`). The features are standardised inside
+the model (mean and std of the training windows are buffers), and the MLP's last layer starts at
+zero, so training starts from the plain encoder.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..tasks.emotion import MODE_FEATURES, QUADRANTS
+from ..tasks.emotion import GUIDES, QUADRANTS
 from .model import Encoder
 
 
 class FiLM(nn.Module):
-    """γ, β [B, 1, d] from mode features [B, n_in]."""
+    """γ, β [B, 1, d] from guide features [B, n_in] (standardised with the stored mean and std)."""
 
     def __init__(self, n_in: int, d_model: int, hidden: int = 64) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, 2 * d_model))
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
+        self.register_buffer("mean", torch.zeros(n_in))
+        self.register_buffer("std", torch.ones(n_in))
+        self.register_buffer("fitted", torch.zeros(()))
 
-    def forward(self, mode: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        gamma, beta = self.net(mode).chunk(2, dim=-1)
+    def fit_norm(self, x) -> None:
+        """Standardise with the mean and std of these training features (once; later calls keep it)."""
+        if not bool(self.fitted):
+            x = torch.as_tensor(x, dtype=torch.float32)
+            self.mean.copy_(x.mean(0))
+            self.std.copy_(x.std(0).clamp(min=1e-3))
+            self.fitted.fill_(1.0)
+
+    def forward(self, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gamma, beta = self.net((guide - self.mean) / self.std).chunk(2, dim=-1)
         return gamma[:, None, :], beta[:, None, :]
 
 
 class EmotionModel(nn.Module):
     """Encoder → (FiLM at block `film_layer`) → mean pooling → MLP head → 4 logits."""
 
-    def __init__(self, encoder: Encoder, film_layer: int | None = None, dropout: float = 0.1) -> None:
+    def __init__(self, encoder: Encoder, film_layer: int | None = None, dropout: float = 0.1,
+                 guide: str = "mode") -> None:
         super().__init__()
         d = encoder.config.d_model
         n = encoder.config.n_layers
         if film_layer is not None and not 0 <= film_layer < n:
             raise ValueError(f"film_layer must be in 0..{n - 1} or None, got {film_layer!r}")
-        self.encoder, self.film_layer = encoder, film_layer
-        self.film = FiLM(len(MODE_FEATURES), d) if film_layer is not None else None
+        if guide not in GUIDES:
+            raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {guide!r}")
+        self.encoder, self.film_layer, self.guide = encoder, film_layer, guide
+        self.film = FiLM(len(GUIDES[guide]), d) if film_layer is not None else None
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(d, d), nn.GELU(), nn.Dropout(dropout),
                                   nn.Linear(d, len(QUADRANTS)))
 
@@ -88,11 +105,11 @@ class EmotionModel(nn.Module):
 
     def spec(self) -> dict:
         """What is needed to rebuild it (with the encoder's own checkpoint fields)."""
-        return {"film_layer": self.film_layer}
+        return {"film_layer": self.film_layer, "guide": self.guide}
 
 
 class ExportWrapper(nn.Module):
-    """What goes into the ONNX file: (tokens, mask, mode) → probabilities [B, 4]."""
+    """What goes into the ONNX file: (tokens, mask, guide) → probabilities [B, 4]."""
 
     def __init__(self, model: EmotionModel) -> None:
         super().__init__()
@@ -100,10 +117,10 @@ class ExportWrapper(nn.Module):
         for blk in model.encoder.blocks:
             blk.fused = False
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, mode: torch.Tensor) -> torch.Tensor:
-        logits = self.model(tokens, mask, mode)
-        if self.model.film is None:  # keep the `mode` input in the graph so every version has one signature
-            logits = logits + 0.0 * mode.sum(dim=-1, keepdim=True)
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        logits = self.model(tokens, mask, guide)
+        if self.model.film is None:  # keep the `guide` input in the graph so every variant has one signature
+            logits = logits + 0.0 * guide.sum(dim=-1, keepdim=True)
         return logits.softmax(dim=-1)
 
 
@@ -115,8 +132,11 @@ def save(model: EmotionModel, path, **extra) -> None:
 
 def load(path) -> EmotionModel:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = EmotionModel(Encoder.from_checkpoint(ckpt), ckpt["emotion"]["film_layer"])
+    spec = ckpt["emotion"]
+    model = EmotionModel(Encoder.from_checkpoint(ckpt), spec["film_layer"], guide=spec.get("guide", "mode"))
     model.head.load_state_dict(ckpt["head"])
     if model.film is not None:
-        model.film.load_state_dict(ckpt["film"])
+        missing, unexpected = model.film.load_state_dict(ckpt["film"], strict=False)
+        if unexpected or set(missing) - {"mean", "std", "fitted"}:  # older checkpoints: no standardisation
+            raise ValueError(f"{path}: FiLM weights do not match (missing {missing}, unexpected {unexpected})")
     return model.eval()

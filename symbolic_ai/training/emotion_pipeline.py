@@ -1,7 +1,13 @@
 """Every emotion run behind the shipped model and the results table, in order, resumable.
 
-    python -m symbolic_ai.training.emotion_pipeline            # all steps not yet done
+    python -m symbolic_ai.training.emotion_pipeline --recipe finetune --out runs/emotion2   # emotion-v2
+    python -m symbolic_ai.training.emotion_pipeline --recipe frozen --out runs/emotion      # emotion-v1
     python -m symbolic_ai.training.emotion_pipeline --only probe base film_last
+
+Recipes: `frozen` (emotion-v1) trains FiLM and the head on a frozen encoder; `finetune` (emotion-v2)
+fine-tunes every encoder block (lr 5e-5, 8 epochs) and adds `stats_last`, FiLM at the last block
+guided by the clip statistics (mode + register, velocity, density, articulation) instead of the
+mode alone.
 
 Steps (each writes runs/emotion/<name>.json and is skipped when that exists):
   probe        logistic-regression probe of each encoder block (which layer knows emotion)
@@ -24,26 +30,34 @@ from pathlib import Path
 
 from . import emotion_train
 
-VARIANTS = {"base": "none", "film_last": "last", "film_middle": "middle", "film_first": "first"}
+VARIANTS = {"base": ("none", "mode"), "film_last": ("last", "mode"), "film_middle": ("middle", "mode"),
+            "film_first": ("first", "mode"), "stats_last": ("last", "stats")}
+RECIPES = {  # per recipe: extra fit arguments and epochs per variant (stats_last only when fine-tuning)
+    "frozen": ([], {"base": 30, "film_last": 30, "film_middle": 6, "film_first": 4}),
+    "finetune": (["--train-blocks", "4", "--lr", "5e-5"],
+                 {"base": 8, "film_last": 8, "film_middle": 8, "film_first": 8, "stats_last": 8}),
+}
 
 
-def steps(budget: float, out: Path) -> list[tuple[str, list[str] | None]]:
+def steps(budget: float, out: Path, recipe: str = "frozen") -> list[tuple[str, list[str] | None]]:
     """(name, emotion_train arguments); None marks the selection step. Every step stops after the
     epoch that passes `budget` minutes (short runs on a shared CPU)."""
-    fit = ["fit", "--dataset", "emopia", "--test", "--budget-min", str(budget)]
+    extra, epochs = RECIPES[recipe]
+    fit = ["fit", "--dataset", "emopia", "--test", "--budget-min", str(budget)] + extra
     todo: list[tuple[str, list[str] | None]] = [("probe", ["probe"])]
-    epochs = {"base": 30, "film_last": 30, "film_middle": 6, "film_first": 4}
-    for name, film in VARIANTS.items():
-        todo.append((name, fit + ["--film", film, "--epochs", str(epochs[name])]))
+    for name, (film, guide) in VARIANTS.items():
+        if name in epochs:
+            todo.append((name, fit + ["--film", film, "--guide", guide, "--epochs", str(epochs[name])]))
     todo.append(("select", None))
     for name in ("selected", "base"):
         init = "@selected" if name == "selected" else str(out / "base.pt")
-        film = "@film" if name == "selected" else "none"
-        todo.append((f"vg_{name}", ["fit", "--dataset", "vgmidi", "--init", init, "--film", film, "--epochs", "15",
-                                    "--budget-min", str(budget / 2), "--balance", "--test", "--lr", "5e-5"]))
-        todo.append((f"cv_{name}", ["cv", "--dataset", "vgmidi", "--init", init, "--film", film, "--epochs", "8",
-                                    "--budget-min", str(budget / 8), "--balance", "--lr", "5e-5"]))
-    todo.append(("noaug", fit + ["--film", "none", "--epochs", "30", "--no-augment"]))
+        film = ["--film", "@film", "--guide", "@guide"] if name == "selected" else ["--film", "none"]
+        todo.append((f"vg_{name}", ["fit", "--dataset", "vgmidi", "--init", init, *film, "--epochs", "15",
+                                    "--budget-min", str(budget / 2), "--balance", "--test", "--lr", "5e-5"] + extra[:2]))
+        todo.append((f"cv_{name}", ["cv", "--dataset", "vgmidi", "--init", init, *film, "--epochs", "8",
+                                    "--budget-min", str(budget / 8), "--balance", "--lr", "5e-5"] + extra[:2]))
+    if recipe == "frozen":
+        todo.append(("noaug", fit + ["--film", "none", "--epochs", "30", "--no-augment"]))
     return todo
 
 
@@ -54,15 +68,15 @@ def select(out: Path) -> dict:
         raise SystemExit("select: no EMOPIA variant has finished")
     order = list(VARIANTS)
     best = max(results, key=lambda n: (results[n]["valid"]["acc_4q"], results[n]["valid"]["macro_f1"], -order.index(n)))
-    sel = {"selected": best, "film": VARIANTS[best], "checkpoint": str(out / f"{best}.pt"),
+    sel = {"selected": best, "film": VARIANTS[best][0], "guide": VARIANTS[best][1], "checkpoint": str(out / f"{best}.pt"),
            "epochs": results[best]["args"]["epochs"],
            "valid_acc": {n: r["valid"]["acc_4q"] for n, r in results.items()}}
     (out / "selected.json").write_text(json.dumps(sel, indent=1))
     return sel
 
 
-def ship(out: Path, models_dir: Path, golden: Path) -> dict:
-    """Export the selected EMOPIA model as emotion-v1 with its metrics in the card, and the golden answers."""
+def ship(out: Path, models_dir: Path, golden: Path, version: int = 1) -> dict:
+    """Export the selected EMOPIA model as emotion-v<version> with its metrics in the card, and the golden answers."""
     from .emotion_export import export_emotion, write_golden
 
     sel = json.loads((out / "selected.json").read_text())
@@ -77,8 +91,8 @@ def ship(out: Path, models_dir: Path, golden: Path) -> dict:
             m[key] = r.get("test") or r.get("cv")
     if (out / "probe.json").exists():
         m["probe_valid_acc_by_block"] = json.loads((out / "probe.json").read_text())["probe_valid_acc"]
-    card = export_emotion(Path(sel["checkpoint"]), models_dir, metrics=m, int8=True)
-    write_golden(models_dir / "emotion-v1.onnx", golden)
+    card = export_emotion(Path(sel["checkpoint"]), models_dir, version=version, metrics=m, int8=True)
+    write_golden(models_dir / f"emotion-v{version}.onnx", golden)
     return {"shipped": sel["selected"], "sha256": card["sha256"], "emopia_test": run["test"]["acc_4q"]}
 
 
@@ -137,6 +151,8 @@ def table(out: Path, baseline: Path | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", default=None, help="run only these steps")
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="frozen")
+    ap.add_argument("--version", type=int, default=1, help="--ship: the version to write (emotion-v<N>)")
     ap.add_argument("--budget-min", type=float, default=4.0, help="budget of one EMOPIA step (minutes)")
     ap.add_argument("--threads", default="1", help="torch threads of each step")
     ap.add_argument("--init", default="pretrained")
@@ -145,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", action="store_true", help="print the markdown table of finished runs and stop")
     ap.add_argument("--figures", type=Path, default=None, help="save test confusion matrices here and stop")
     ap.add_argument("--ship", type=Path, default=None, metavar="MODELS_DIR",
-                    help="export the selected model as emotion-v1 into MODELS_DIR (and tests/golden) and stop")
+                    help="export the selected model as emotion-v<version> into MODELS_DIR (and tests/golden) and stop")
     args = ap.parse_args(argv)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -157,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.ship:
         golden = Path(__file__).resolve().parents[2] / "tests" / "golden" / "emotion_examples.json"
-        print(json.dumps(ship(out, args.ship, golden)))
+        print(json.dumps(ship(out, args.ship, golden, args.version)))
         return 0
-    for name, argv_ in steps(args.budget_min, out):
+    for name, argv_ in steps(args.budget_min, out, args.recipe):
         if args.only is not None and name not in args.only:
             continue
         if name == "select":
@@ -173,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             if sel is None:
                 print(json.dumps({"step": name, "skipped": "no selection yet"}), flush=True)
                 continue
-            argv_ = [{"@selected": sel["checkpoint"], "@film": sel["film"], "@epochs": str(sel["epochs"])}.get(a, a)
+            argv_ = [{"@selected": sel["checkpoint"], "@film": sel["film"], "@guide": sel.get("guide", "mode"),
+                      "@epochs": str(sel["epochs"])}.get(a, a)
                      for a in argv_]
         if "--init" not in argv_:
             argv_ = argv_ + ["--init", args.init]

@@ -61,7 +61,7 @@ def log(path: Path, **rec) -> None:
         fh.write(json.dumps(rec, default=str) + "\n")
 
 
-def build(film: str, init: str) -> emotion_model.EmotionModel:
+def build(film: str, init: str, guide: str = "mode") -> emotion_model.EmotionModel:
     """A model on the pre-trained encoder ('pretrained'), a random one ('random': smoke tests only),
     an encoder checkpoint path, or an emotion checkpoint (its encoder and head; FiLM at the asked layer)."""
     prev = None
@@ -76,10 +76,11 @@ def build(film: str, init: str) -> emotion_model.EmotionModel:
         enc = prev.encoder
     n = enc.config.n_layers
     layer = {"none": None, "first": 0, "middle": (n - 1) // 2, "last": n - 1}.get(film, film)
-    model = emotion_model.EmotionModel(enc, None if layer is None else int(layer))
+    model = emotion_model.EmotionModel(enc, None if layer is None else int(layer), guide=guide)
     if prev is not None:
         model.head.load_state_dict(prev.head.state_dict())
-        if model.film is not None and prev.film is not None and prev.film_layer == model.film_layer:
+        if (model.film is not None and prev.film is not None and prev.film_layer == model.film_layer
+                and prev.guide == guide):
             model.film.load_state_dict(prev.film.state_dict())
     return model
 
@@ -165,23 +166,23 @@ class Cached:
         return np.stack([probs[self.clip_of == i].mean(0) for i in range(len(self.labels))])
 
 
-def eval_windows(items: list[Item], tok: Tokenizer, window_beats: float, hop_beats: float):
-    """The task's windows of every clip, flattened: [(tokens, mode)], their clip index, the clip labels."""
-    data = eval_set(items, tok, window_beats, hop_beats)
+def eval_windows(items: list[Item], tok: Tokenizer, window_beats: float, hop_beats: float, guide: str = "mode"):
+    """The task's windows of every clip, flattened: [(tokens, guide)], their clip index, the clip labels."""
+    data = eval_set(items, tok, window_beats, hop_beats, guide=guide)
     wins = [(t, m) for toks, modes, _ in data for t, m in zip(toks, modes)]
     clip_of = [i for i, (toks, _, _) in enumerate(data) for _ in toks]
     return wins, clip_of, [d[2] for d in data]
 
 
 def train_windows(items: list[Item], tok: Tokenizer, crops: int, seed: int, window_beats: float,
-                  augment_on: bool) -> tuple[list, list[int]]:
+                  augment_on: bool, guide: str = "mode") -> tuple[list, list[int]]:
     """`crops` random (augmented) windows of every clip, fixed by the seed."""
     rng = np.random.default_rng(seed)
     wins, labels = [], []
     for _ in range(crops):
         for it in items:
             p = random_window(augment(it.piece, rng) if augment_on else it.piece, rng, window_beats)
-            t, _, m = encode([p], tok)
+            t, _, m = encode([p], tok, guide)
             wins.append((t[0], m[0]))
             labels.append(it.label)
     return wins, labels
@@ -200,11 +201,13 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
     first = model.freeze_below(train_blocks)
     start = min(first - 1, n if model.film_layer is None else model.film_layer)
     t0 = time.time()
-    wins, labels = train_windows(train, tok, crops, seed, window_beats, augment_on)
+    wins, labels = train_windows(train, tok, crops, seed, window_beats, augment_on, model.guide)
     tr = Cached(model, wins, list(range(len(wins))), labels, start, f"{tag}_train_c{crops}_s{seed}")
+    if model.film is not None:
+        model.film.fit_norm(tr.mode)
     va = None
     if valid:
-        va = Cached(model, *eval_windows(valid, tok, window_beats, hop_beats), start, f"{tag}_valid")
+        va = Cached(model, *eval_windows(valid, tok, window_beats, hop_beats, model.guide), start, f"{tag}_valid")
     logp = OUT / f"{name}.log.jsonl"
     log(logp, name=name, cached_block=start, train_windows=len(wins), prep_min=round((time.time() - t0) / 60, 2))
     enc_params = [p for p in model.encoder.parameters() if p.requires_grad]
@@ -264,7 +267,8 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
 
 def evaluate(model: emotion_model.EmotionModel, items: list[Item], window_beats: float, hop_beats: float) -> dict:
     """Metrics of the full model (uncached) on clips, windows averaged as in the task."""
-    wins, clip_of, labels = eval_windows(items, Tokenizer(model.encoder.tokenizer_config), window_beats, hop_beats)
+    wins, clip_of, labels = eval_windows(items, Tokenizer(model.encoder.tokenizer_config), window_beats, hop_beats,
+                                         model.guide)
     return metrics(labels, Cached(model, wins, clip_of, labels, -1, "").predict(model))
 
 
@@ -296,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="emotion")
     ap.add_argument("--dataset", default="emopia", choices=["emopia", "vgmidi"])
     ap.add_argument("--film", default="none", help="none, first, middle, last or a block index")
+    ap.add_argument("--guide", default="mode", choices=["mode", "stats"],
+                    help="FiLM input: mode features (MoFi) or clip statistics (mode + register, velocity, density)")
     ap.add_argument("--init", default="pretrained", help="pretrained, random (smoke only) or a checkpoint")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--budget-min", type=float, default=10.0)
@@ -328,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                                           crops=args.crops, seed=args.seed, window_beats=args.window_beats,
                                           hop_beats=args.hop_beats, augment_on=not args.no_augment)
     elif args.command == "fit":
-        model = build(args.film, args.init)
+        model = build(args.film, args.init, args.guide)
         report["film_layer"] = model.film_layer
+        report["guide"] = model.guide
         report.update(fit(model, split["train"], split["valid"], seed=args.seed, name=args.name, tag=tag, **kw))
         report["valid"] = evaluate(model, split["valid"], args.window_beats, args.hop_beats)
         if args.test:
@@ -339,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         pool = [it for s in ("train", "valid", "test") for it in split[s]]
         folds = []
         for f, (tr, te) in enumerate(grouped_folds([it.group for it in pool], np.array([it.label for it in pool]))):
-            model = build(args.film, args.init)
+            model = build(args.film, args.init, args.guide)
             fit(model, [pool[i] for i in tr], None, seed=args.seed + f, name=f"{args.name}_fold{f}",
                 tag=f"{tag}_cv{f}", **kw)
             folds.append(evaluate(model, [pool[i] for i in te], args.window_beats, args.hop_beats))
