@@ -187,6 +187,70 @@ def test_performance_in_seconds_round_trips_through_every_format(tmp_path):
     np.testing.assert_allclose(x.notes["onset_sec"], n["onset_sec"], atol=1 / 96)
 
 
+def _cc64(data: bytes) -> list[tuple[int, int, int]]:
+    """(absolute tick, channel, value) of every sustain-pedal event in a MIDI file."""
+    out = []
+    for tr in mido.MidiFile(file=__import__("io").BytesIO(data)).tracks:
+        tick = 0
+        for m in tr:
+            tick += m.time
+            if m.type == "control_change" and m.control == 64:
+                out.append((tick, m.channel, m.value))
+    return sorted(out)
+
+
+def test_pedal_annotations_are_written_as_cc64_and_read_back():
+    n = notes_from_columns(onset_beat=[0.0, 1.0, 2.0], duration_beat=[1.0, 1.0, 2.0], pitch=[60, 64, 67],
+                           track=[0, 0, 1])
+    presses = (Annotation("pedal", 0.5, 2.0), Annotation("pedal", 2.0, 3.75))  # lift and press on one tick
+    src = Piece(notes=n, tracks=(Track(0, "RH"), Track(0, "LH"), Track(0, "Kit", is_drum=True)),
+                annotations=presses + (Annotation("chord", 0.0, 4.0, "C"),))
+    data = write_midi(src)
+    cc = _cc64(data)
+    assert {c[1] for c in cc} == {0, 1}  # every pitched track's channel, not the drums'
+    assert [(t, v) for t, ch, v in cc if ch == 0] == [(240, 127), (960, 0), (960, 127), (1800, 0)]
+    markers = [m.text for m in mido.MidiFile(file=__import__("io").BytesIO(data)).tracks[0] if m.type == "marker"]
+    assert markers == ["chord: C"]  # the pedal is CC64, not a marker per press
+    assert read_midi(data).annotations == src.annotations  # the sidecar
+    # without the sidecar (a file from elsewhere) the pedal comes from CC64: channels merged
+    mf = mido.MidiFile(file=__import__("io").BytesIO(data))
+    mf.tracks[0] = mido.MidiTrack(m for m in mf.tracks[0] if m.type != "text")
+    buf = __import__("io").BytesIO()
+    mf.save(file=buf)
+    back = read_midi(buf.getvalue())
+    assert back.annotations_of("pedal") == list(presses)
+
+
+def test_cc64_from_a_foreign_file_half_pedal_and_unreleased():
+    mf = mido.MidiFile(type=0, ticks_per_beat=100)
+    mf.tracks.append(mido.MidiTrack([
+        mido.Message("control_change", control=64, value=20, time=0),   # below 64: up
+        mido.Message("note_on", note=60, velocity=80, time=0),
+        mido.Message("control_change", control=64, value=100, time=50),  # down at 0.5
+        mido.Message("control_change", control=64, value=70, time=10),   # still down
+        mido.Message("note_off", note=60, velocity=0, time=40),
+        mido.Message("control_change", control=64, value=63, time=50),   # up at 1.5
+        mido.Message("control_change", control=67, value=127, time=0),   # soft pedal: ignored
+        mido.Message("control_change", control=64, value=127, time=50),  # down at 2.0, never released
+        mido.Message("note_on", note=62, velocity=80, time=0),
+        mido.Message("note_off", note=62, velocity=0, time=100),
+    ]))
+    buf = __import__("io").BytesIO()
+    mf.save(file=buf)
+    p = read_midi(buf.getvalue())
+    assert [(a.start_beat, a.end_beat) for a in p.annotations_of("pedal")] == [(0.5, 1.5), (2.0, 3.0)]
+    again = read_midi(write_midi(p))
+    assert again.annotations_of("pedal") == p.annotations_of("pedal")
+
+
+def test_performance_pedal_round_trips_in_seconds(tmp_path):
+    n = notes_from_columns(pitch=[60, 64], onset_sec=[0.0, 0.75], duration_sec=[0.5, 1.0], velocity=[50, 70])
+    perf = Piece(notes=n, tempos=(), time_signatures=(), annotations=(Annotation("pedal", 0.5, 3.0),))
+    back = sai.load(sai.save(perf, tmp_path / "perf.mid"))
+    assert not back.has_beats and back.annotations_of("pedal") == [Annotation("pedal", 0.5, 3.0)]
+    assert [(t, v) for t, _c, v in _cc64((tmp_path / "perf.mid").read_bytes())] == [(240, 127), (1440, 0)]
+
+
 @pytest.mark.parametrize("name", ["maple_leaf_rag.mid", "folk_melody.mid"])
 def test_example_midi_round_trip(name, tmp_path):
     p = sai.load(EXAMPLES / name)

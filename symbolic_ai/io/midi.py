@@ -9,6 +9,11 @@ DAW shows) and read back from markers of that form; an annotation ends where the
 kind starts. Files written here also carry one text meta event `symbolic_ai {json}` at tick 0 with
 the exact annotations, the pickup and whether the Piece had beats; when present it wins over the
 markers, so Piece → MIDI → Piece keeps them exactly.
+
+The sustain pedal is the annotation kind `pedal`: one annotation per press (start = pedal down,
+end = release), written as control change 64 (127 down, 0 up) on every track's channel rather than
+as markers. A file without the sidecar gets `pedal` annotations from its CC64 events (value >= 64 is
+down; the presses of all tracks and channels are merged).
 """
 from __future__ import annotations
 
@@ -71,6 +76,7 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
     tsigs: list[TimeSignature] = []
     ksigs: list[KeySignature] = []
     markers: list[tuple[float, str]] = []
+    sustain: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)  # (track, channel) → (tick, value)
     sidecar: dict = {}
     rows: list[tuple[int, int, int, int, int, int]] = []  # start, end, pitch, velocity, track, channel
     programs: dict[tuple[int, int], int] = {}
@@ -91,6 +97,8 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
                     rows.append((start, tick, msg.note, vel, ti, msg.channel))
             elif t == "program_change":
                 programs.setdefault((ti, msg.channel), msg.program)
+            elif t == "control_change" and msg.control == 64:
+                sustain[(ti, msg.channel)].append((tick, msg.value))
             elif t == "set_tempo":
                 tempos.append(Tempo(tick / tpq, min(max(mido.tempo2bpm(msg.tempo), 1.0), 2000.0)))
             elif t == "time_signature":
@@ -144,6 +152,7 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
         piece = piece.annotate(sidecar["annotations"])
     else:
         piece = piece.annotate(_annotations_from_markers(markers, piece.duration_beat))
+        piece = piece.annotate(_pedal_annotations(sustain, tpq, piece.duration_beat), replace_kinds=("pedal",))
     if sidecar.get("has_beats") is False:  # a performance written at the nominal 120 qpm
         n = piece.notes.copy()
         n["onset_beat"], n["duration_beat"], n["bar"], n["beat_in_bar"] = math.nan, math.nan, -1, math.nan
@@ -168,6 +177,30 @@ def _key_from_mido(beat: float, key: str) -> KeySignature:
     minor = key.endswith("m")
     table = _KEY_NAMES_MINOR if minor else _KEY_NAMES_MAJOR
     return KeySignature(beat, table.index(key) - 7, "minor" if minor else "major")
+
+
+def _pedal_annotations(sustain: dict, tpq: int, end_beat: float) -> list[Annotation]:
+    """`pedal` annotations (one per press, in beats) from CC64 events; presses of all channels merged."""
+    spans = []
+    for events in sustain.values():
+        down = None
+        for tick, value in sorted(events, key=lambda e: e[0]):
+            if value >= 64 and down is None:
+                down = tick
+            elif value < 64 and down is not None:
+                spans.append((down, tick))
+                down = None
+        if down is not None:  # never released: held to the end of the piece
+            spans.append((down, max(down, int(round(end_beat * tpq)))))
+    merged: list[list[int]] = []
+    for a, b in sorted(set(spans)):
+        if b <= a:
+            continue
+        if merged and a < merged[-1][1]:  # overlapping presses (e.g. the same pedal on two channels)
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [Annotation("pedal", a / tpq, b / tpq) for a, b in merged]
 
 
 def _annotations_from_markers(markers: list[tuple[float, str]], end: float) -> list[Annotation]:
@@ -209,6 +242,8 @@ def write_midi(piece: Piece) -> bytes:
         table = _KEY_NAMES_MINOR if ks.mode == "minor" else _KEY_NAMES_MAJOR
         conductor.append((tick(ks.start_beat), 0, mido.MetaMessage("key_signature", key=table[ks.fifths + 7])))
     for a in p.annotations:
+        if a.kind == "pedal":  # written as CC64 below, not as markers
+            continue
         value = a.value if isinstance(a.value, str) else json.dumps(_clean(a.value), separators=(",", ":"))
         conductor.append((tick(a.start_beat), 1, mido.MetaMessage("marker", text=_latin1(f"{a.kind}: {value}"))))
     tracks = [_to_track(conductor, _latin1(str(p.metadata.get("title") or "")))]
@@ -226,7 +261,7 @@ def write_midi(piece: Piece) -> bytes:
             events.append((on, 3, mido.Message("note_on", channel=ch, note=pitch, velocity=vel)))
             # at one tick, note-offs go before note-ons, except the off of a zero-length note
             events.append((off, 2 if off > on else 4, mido.Message("note_off", channel=ch, note=pitch, velocity=0)))
-        for a in p.annotations_of("pedal"):  # sustain pedal spans written by `perform`
+        for a in p.annotations_of("pedal") if not tr.is_drum else ():  # sustain pedal presses (e.g. from `perform`)
             events.append((tick(a.start_beat), 2, mido.Message("control_change", channel=ch, control=64, value=127)))
             events.append((tick(a.end_beat), 1, mido.Message("control_change", channel=ch, control=64, value=0)))
         tracks.append(_to_track(events, _latin1(tr.name)))
