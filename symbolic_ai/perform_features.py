@@ -7,7 +7,10 @@ mixer" parameters), here in quarter notes rather than notated beats:
 - `beat_period`: seconds per quarter note at the note's score onset (local tempo),
 - `velocity`: MIDI velocity / 127,
 - `timing`: seconds the note is played *before* its tempo-curve position (onset deviation),
-- `articulation_log`: log2 of performed duration over the duration the tempo predicts.
+- `articulation_log`: log2 of performed duration over the duration the tempo predicts,
+- `pedal`: the fraction of the note's onset span (from its onset group's first performed onset
+  to the next group's) during which the sustain pedal (CC64 >= 64) is down (`encode_pedal`);
+  `decode_pedal` turns it back into pedal presses and releases.
 
 `encode_performance` and `decode_performance` mirror partitura's `encode_performance`
 (average tempo per score onset, monotonised) and `decode_performance` so that runtime needs only
@@ -17,7 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-TARGETS = ("beat_period", "velocity", "timing", "articulation_log")
+TARGETS = ("beat_period", "velocity", "timing", "articulation_log", "pedal")
+PEDAL_THRESHOLD = 64  # CC64 values at or above this count as "pedal down" (the MIDI convention)
+PEDAL_MIN_DOWN_SEC = 0.05  # shorter decoded presses are dropped
+PEDAL_MIN_LIFT_SEC = 0.03  # a shorter lift between two presses is no lift: the pedal stays down
 MIN_PERF_DURATION_SEC = 60 / 200 * 0.25  # partitura's floor for performed durations
 ONSET_EPS = 1e-6
 
@@ -116,6 +122,87 @@ def decode_performance(score_onset: np.ndarray, score_duration: np.ndarray, para
     return onset, duration, velocity
 
 
+# -- sustain pedal ------------------------------------------------------------------------------
+def pedal_spans(times: np.ndarray, values: np.ndarray, threshold: int = PEDAL_THRESHOLD) -> np.ndarray:
+    """(K, 2) [down, up) seconds from controller events (time-sorted); up = inf if never released."""
+    t = np.asarray(times, dtype=float)
+    down = np.asarray(values) >= threshold
+    spans, start = [], None
+    for ti, d in zip(t, down):
+        if d and start is None:
+            start = ti
+        elif not d and start is not None:
+            spans.append((start, ti))
+            start = None
+    if start is not None:
+        spans.append((start, np.inf))
+    return np.asarray(spans, dtype=float).reshape(-1, 2)
+
+
+def _group_spans(score_onset: np.ndarray, onset_sec: np.ndarray, duration_sec: np.ndarray):
+    """Per onset group: first performed onset a and the end b of its span (next group's a)."""
+    groups = onset_groups(score_onset)
+    a = np.array([onset_sec[g].min() for g in groups])
+    a = np.maximum.accumulate(a)  # chords played out of order still give forward spans
+    last = a[-1] + max(float(np.max(duration_sec[groups[-1]])), 0.05)
+    b = np.maximum(np.r_[a[1:], last], a + 0.01)
+    return groups, a, b
+
+
+def encode_pedal(score_onset: np.ndarray, perf_onset_sec: np.ndarray, perf_duration_sec: np.ndarray,
+                 pedal_time: np.ndarray, pedal_value: np.ndarray) -> np.ndarray:
+    """(N,) per note: fraction of its onset group's span [a_g, a_g+1) with the sustain pedal down.
+
+    a_g is the first performed onset of the notes sharing score onset g (running maximum, so spans
+    move forward). A pedal held across a chord change gives 1 to both chords; a pedal lifted at a new
+    chord and pressed again shortly after (legato pedalling) gives that chord 1 - lift/span.
+    """
+    so = np.asarray(score_onset, dtype=float)
+    n = len(so)
+    out = np.zeros(n)
+    if n == 0 or len(pedal_time) == 0:
+        return out
+    groups, a, b = _group_spans(so, np.asarray(perf_onset_sec, float), np.asarray(perf_duration_sec, float))
+    spans = pedal_spans(pedal_time, pedal_value)
+    if len(spans) == 0:
+        return out
+    s0, s1 = spans[:, 0][None, :], spans[:, 1][None, :]
+    overlap = np.clip(np.minimum(b[:, None], s1) - np.maximum(a[:, None], s0), 0, None).sum(axis=1)
+    frac = np.clip(overlap / (b - a), 0.0, 1.0)
+    for g, f in zip(groups, frac):
+        out[g] = f
+    return out
+
+
+def decode_pedal(score_onset: np.ndarray, onset_sec: np.ndarray, duration_sec: np.ndarray,
+                 pedal: np.ndarray) -> list[tuple[float, int]]:
+    """Sustain-pedal events [(time_sec, 127 down | 0 up)] from per-note fractions (`encode_pedal`).
+
+    Each onset group's mean fraction f is read as "pressed (1 - f) of the way into the span, held to
+    the next group's onset" (legato pedalling: lift at the new onset, press again just after). A lift
+    shorter than PEDAL_MIN_LIFT_SEC merges two presses; presses shorter than PEDAL_MIN_DOWN_SEC are
+    dropped. Events alternate down/up and the last press is released at the end of the last span.
+    """
+    so = np.asarray(score_onset, dtype=float)
+    if len(so) == 0:
+        return []
+    groups, a, b = _group_spans(so, np.asarray(onset_sec, float), np.asarray(duration_sec, float))
+    f = np.clip(np.array([np.mean(np.asarray(pedal, float)[g]) for g in groups]), 0.0, 1.0)
+    spans: list[list[float]] = []
+    for ag, bg, fg in zip(a, b, f):
+        down = bg - fg * (bg - ag)
+        if bg - down < PEDAL_MIN_DOWN_SEC:
+            continue
+        if spans and down - spans[-1][1] < PEDAL_MIN_LIFT_SEC:
+            spans[-1][1] = bg
+        else:
+            spans.append([down, bg])
+    events: list[tuple[float, int]] = []
+    for d, u in spans:
+        events += [(float(d), 127), (float(u), 0)]
+    return events
+
+
 # -- score features ----------------------------------------------------------------------------
 FEATURE_NAMES = (
     ["pitch"] + [f"pc{i}" for i in range(12)]
@@ -187,15 +274,25 @@ def score_features(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, p
 
 # -- normalised model targets ------------------------------------------------------------------
 def params_to_targets(params: np.ndarray, stats: dict) -> np.ndarray:
-    """(N, 4) codec parameters → standardised model space (log2 beat period, clipped values)."""
+    """(N, K) codec parameters → standardised model space (log2 beat period, clipped values).
+
+    K = len(stats["mean"]): 4 for models without the pedal (perform-v1), 5 with it.
+    """
     p = np.asarray(params, dtype=float)
-    x = np.stack([np.log2(np.clip(p[:, 0], 0.05, 4.0)), p[:, 1], np.clip(p[:, 2], -0.5, 0.5),
-                  np.clip(p[:, 3], -5.0, 3.0)], axis=1)
+    k = len(stats["mean"])
+    cols = [np.log2(np.clip(p[:, 0], 0.05, 4.0)), p[:, 1], np.clip(p[:, 2], -0.5, 0.5),
+            np.clip(p[:, 3], -5.0, 3.0)]
+    if k > 4:
+        cols.append(np.clip(p[:, 4], 0.0, 1.0) if p.shape[1] > 4 else np.zeros(len(p)))
+    x = np.stack(cols, axis=1)
     return ((x - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
 
 
 def targets_to_params(x: np.ndarray, stats: dict) -> np.ndarray:
-    """Inverse of `params_to_targets` (model space → codec parameters)."""
+    """Inverse of `params_to_targets` (model space → codec parameters, 4 or 5 columns)."""
     v = np.asarray(x, dtype=float) * np.asarray(stats["std"]) + np.asarray(stats["mean"])
-    return np.stack([2.0 ** np.clip(v[:, 0], -4.3, 2.0), np.clip(v[:, 1], 1 / 127, 1.0),
-                     np.clip(v[:, 2], -0.5, 0.5), np.clip(v[:, 3], -5.0, 3.0)], axis=1)
+    cols = [2.0 ** np.clip(v[:, 0], -4.3, 2.0), np.clip(v[:, 1], 1 / 127, 1.0),
+            np.clip(v[:, 2], -0.5, 0.5), np.clip(v[:, 3], -5.0, 3.0)]
+    if v.shape[1] > 4:
+        cols.append(np.clip(v[:, 4], 0.0, 1.0))
+    return np.stack(cols, axis=1)

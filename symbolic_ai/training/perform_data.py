@@ -4,7 +4,7 @@
 
 Each `.match` file is read with partitura (`load_match(create_score=True)`); matched score notes
 (sorted by onset, pitch) keep their score position in quarter notes, staff, metre and the
-performed onset, duration and velocity. The result is one `.npz` per performance plus
+performed onset, duration and velocity, plus the performance's sustain-pedal (CC64) events. The result is one `.npz` per performance plus
 `index.json` (id, dataset, split, work_id, composer). Parsing all 244 files takes minutes, so it
 is cached; `load_cache` reads it back.
 """
@@ -26,6 +26,19 @@ from ..errors import require
 DATASETS = {"asap": "manifest.csv", "batik_mozart": "manifest.csv"}
 ARRAYS = ("onset", "duration", "pitch", "pos_in_bar", "bar_len", "beat_unit", "staff",
           "perf_onset", "perf_duration", "velocity")
+PEDAL_ARRAYS = ("pedal_time", "pedal_value")  # sustain pedal (CC64) events of the performance, seconds
+
+
+def extract_pedal(match_path: str) -> dict[str, np.ndarray]:
+    """The performance's sustain-pedal controller events (CC64), in the match file's clock."""
+    pt = require("partitura", "train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        perf, _ = pt.load_match(match_path)
+    ev = sorted((float(c["time"]), int(c["value"])) for pp in perf.performedparts for c in pp.controls
+                if c["number"] == 64)
+    return {"pedal_time": np.array([e[0] for e in ev], dtype=float),
+            "pedal_value": np.array([e[1] for e in ev], dtype=np.int16)}
 
 
 def performances(root: Path) -> list[dict]:
@@ -81,7 +94,12 @@ def build_cache(root: Path, out: Path) -> list[dict]:
         f = out / (r["id"].replace(":", "__").replace("|", "_") + ".npz")
         if not f.exists():
             arrays = extract(r["match"])
-            np.savez_compressed(f, **arrays)
+            np.savez_compressed(f, **arrays, **extract_pedal(r["match"]))
+        else:
+            with np.load(f) as z:
+                arrays = {k: z[k] for k in z.files}
+            if not all(k in arrays for k in PEDAL_ARRAYS):  # caches built before the pedal was read
+                np.savez_compressed(f, **arrays, **extract_pedal(r["match"]))
         r = {**r, "file": f.name}
         index.append(r)
         print(f"[{k + 1}/{len(rows)}] {r['id']} {time.time() - t0:.0f}s", flush=True)
@@ -96,7 +114,10 @@ def load_cache(cache: Path, split: str | None = None) -> list[dict]:
     for r in index:
         if split is None or r["split"] == split:
             with np.load(cache / r["file"]) as z:
-                out.append({**r, "arrays": {k: z[k] for k in ARRAYS}})
+                arrays = {k: z[k] for k in ARRAYS}
+                for k in PEDAL_ARRAYS:  # absent in caches built before the pedal was read
+                    arrays[k] = z[k] if k in z.files else np.zeros(0)
+                out.append({**r, "arrays": arrays})
     return out
 
 
