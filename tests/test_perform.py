@@ -40,9 +40,45 @@ def test_codec_round_trip_recovers_the_performance():
 def test_targets_standardisation_inverts():
     onset, duration, po, pd, vel = _toy()
     params = encode_performance(onset, duration, po, pd, vel)
-    stats = {"mean": [-1.0, 0.5, 0.0, -0.3], "std": [0.5, 0.2, 0.05, 0.7]}
+    stats = {"mean": [-1.0, 0.5, 0.0, -0.3], "std": [0.5, 0.2, 0.05, 0.7]}  # a model without the pedal
     back = targets_to_params(params_to_targets(params, stats), stats)
     np.testing.assert_allclose(back, params, rtol=1e-5, atol=1e-6)
+
+
+def test_pedal_codec_on_a_tiny_performance():
+    from symbolic_ai.perform_features import decode_pedal, encode_pedal, pedal_spans
+
+    # four one-beat chords played at 0, 1, 2, 3 s (the second chord's notes spread), 1 s each
+    onset = np.repeat([0.0, 1.0, 2.0, 3.0], 2)
+    po = np.array([0.0, 0.0, 1.0, 1.02, 2.0, 2.0, 3.0, 3.0])
+    pd = np.full(8, 1.0)
+    # pedal: down 0.2–1.0 (lifted at chord 2), down 1.25–3.0, then pressed at 3.5 and never released
+    t = np.array([0.0, 0.2, 1.0, 1.25, 1.9, 3.0, 3.5])
+    v = np.array([0, 127, 10, 90, 70, 0, 127])
+    np.testing.assert_allclose(pedal_spans(t, v), [[0.2, 1.0], [1.25, 3.0], [3.5, np.inf]])
+    f = encode_pedal(onset, po, pd, t, v)
+    np.testing.assert_allclose(f, np.repeat([0.8, 0.75, 1.0, 0.5], 2))
+    assert encode_pedal(onset, po, pd, np.zeros(0), np.zeros(0)).tolist() == [0.0] * 8
+    ev = decode_pedal(onset, po, pd, f)
+    # chord 1 pressed 0.2 s in, lifted at chord 2 and pressed again 0.25 s later, held through chord
+    # 3 (no lift: f = 1), lifted at chord 4 and pressed halfway through it until its end
+    np.testing.assert_allclose(ev, [(0.2, 127), (1.0, 0), (1.25, 127), (3.0, 0), (3.5, 127), (4.0, 0)])
+    np.testing.assert_allclose(encode_pedal(onset, po, pd, [e[0] for e in ev], [e[1] for e in ev]), f)
+    # a tiny lift merges two presses, tiny presses and zero fractions give nothing
+    ev = decode_pedal(onset, po, pd, np.repeat([1.0, 0.99, 0.01, 0.0], 2))
+    np.testing.assert_allclose(ev, [(0.0, 127), (2.0, 0)])
+    assert decode_pedal(onset, po, pd, np.zeros(8)) == [] and decode_pedal([], [], [], []) == []
+
+
+def test_targets_with_the_pedal_column():
+    stats = {"mean": [-1.0, 0.5, 0.0, -0.3, 0.4], "std": [0.5, 0.2, 0.05, 0.7, 0.4]}
+    params = np.array([[0.5, 0.5, 0.01, -0.2, 0.0], [0.4, 0.7, -0.02, 0.1, 1.0], [0.6, 0.3, 0.0, 0.0, 0.3]])
+    x = params_to_targets(params, stats)
+    assert x.shape == (3, 5)
+    np.testing.assert_allclose(targets_to_params(x, stats), params, rtol=1e-5, atol=1e-6)
+    assert targets_to_params(np.full((1, 5), 9.0), stats)[0, 4] == 1.0  # clipped to a fraction
+    assert params_to_targets(params[:, :4], stats).shape == (3, 5)  # no pedal given: 0 (up)
+    assert params_to_targets(params, {k: v[:4] for k, v in stats.items()}).shape == (3, 4)  # a v1 model
 
 
 def test_score_features_are_finite_and_mark_chords():
@@ -236,7 +272,7 @@ def test_shipped_card_matches_the_model_and_the_task():
 def test_training_masks_and_network_shapes():
     torch = pytest.importorskip("torch")
     from symbolic_ai.training.perform import MASK_KINDS, sample_mask
-    from symbolic_ai.training.perform_model import PerformNet
+    from symbolic_ai.training.perform_model import N_PARAMS, PerformNet
 
     rng = np.random.default_rng(0)
     onset = np.sort(rng.integers(0, 200, 256) / 2.0)
@@ -244,8 +280,10 @@ def test_training_masks_and_network_shapes():
         m = sample_mask(rng, onset, onset % 4)
         assert m.shape == (256,) and m.min() == 0 and set(np.unique(m)) <= {0.0, 1.0}
     assert len(MASK_KINDS) == 6
-    net = PerformNet(N_FEATURES, d=32, layers=1, heads=2)
-    B, N = 2, 17
-    v = net(torch.randn(B, N, N_FEATURES), torch.randn(B, N, 4), torch.randn(B, N, 4), torch.ones(B, N, 1),
-            torch.rand(B), torch.tensor([0, 4]), torch.tensor([6, 0]), torch.zeros(B, 2))
-    assert v.shape == (B, N, 4) and torch.isfinite(v).all()
+    assert N_PARAMS == 5  # beat period, velocity, timing, articulation, pedal
+    for k in (N_PARAMS, 4):  # perform-v1 had no pedal
+        net = PerformNet(N_FEATURES, d=32, layers=1, heads=2, n_params=k)
+        B, N = 2, 17
+        v = net(torch.randn(B, N, N_FEATURES), torch.randn(B, N, k), torch.randn(B, N, k), torch.ones(B, N, 1),
+                torch.rand(B), torch.tensor([0, 4]), torch.tensor([6, 0]), torch.zeros(B, 2))
+        assert v.shape == (B, N, k) and torch.isfinite(v).all()

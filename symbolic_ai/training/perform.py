@@ -1,15 +1,17 @@
 """Train the `perform` model: conditional flow matching (or direct regression) over score notes.
 
-    python -m symbolic_ai.training.perform --run runs/perform-v1 --minutes 38
-    python -m symbolic_ai.training.perform --run runs/perform-reg --objective regression --minutes 14
-    python -m symbolic_ai.training.perform --run runs/perform-v1 --export symbolic_ai/models/perform-v1.onnx
+    python -m symbolic_ai.training.perform --run runs/perform-v2 --d 128 --minutes 58 --steps 100000
+    python -m symbolic_ai.training.perform --run runs/perform-reg --d 128 --objective regression --minutes 14
+    python -m symbolic_ai.training.perform --run runs/perform-v2 --export symbolic_ai/models/perform-v2.onnx
 
 Data: the per-note cache of `perform_data` (ASAP + Batik, train split; valid for selection).
+Targets per note: the four codec parameters plus the sustain pedal (`perform_features.encode_pedal`).
 Flow matching on the optimal-transport path: x_t = (1 - t) x0 + t x1, target x1 - x0, loss on the
 notes the window does not give. Each window gets one inpainting mask (none, random notes, beats,
 bars, a segment, or everything before a point = continuation). Conditions, each dropped at random
-for classifier-free guidance: a style word and an emotion quadrant derived from the performance
-(see `window_conditions`), and the intended tempo. Resumable: checkpoints in the run directory.
+for classifier-free guidance: a style word derived from the performance, an emotion quadrant from
+the `emotion` model's reading of the performance (`emotion_timelines`; `--emotion-labels proxy`
+for perform-v1's proxy; see `window_conditions`), and the intended tempo. Resumable: checkpoints in the run directory.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import require
-from ..perform_features import (FEATURE_NAMES, N_FEATURES, TARGETS, encode_performance, params_to_targets,
-                                score_features)
+from ..perform_features import (FEATURE_NAMES, N_FEATURES, TARGETS, encode_pedal, encode_performance,
+                                params_to_targets, score_features)
 from .perform_data import load_cache
 
 WINDOW = 256
@@ -41,6 +43,8 @@ def prepare(rows: list[dict]) -> list[dict]:
         feats = score_features(a["onset"], a["duration"], a["pitch"], a["pos_in_bar"], a["bar_len"],
                                a["beat_unit"], a["staff"])
         params = encode_performance(a["onset"], a["duration"], a["perf_onset"], a["perf_duration"], a["velocity"])
+        pedal = encode_pedal(a["onset"], a["perf_onset"], a["perf_duration"], a["pedal_time"], a["pedal_value"])
+        params = np.concatenate([params, pedal[:, None]], axis=1)
         ok = np.isfinite(params).all(axis=1) & (params[:, 0] > 0)
         if ok.sum() < 64:
             continue
@@ -51,7 +55,8 @@ def prepare(rows: list[dict]) -> list[dict]:
 
 
 def target_stats(perfs: list[dict]) -> dict:
-    x = params_to_targets(np.concatenate([p["params"] for p in perfs]), {"mean": [0] * 4, "std": [1] * 4})
+    k = perfs[0]["params"].shape[1]
+    x = params_to_targets(np.concatenate([p["params"] for p in perfs]), {"mean": [0] * k, "std": [1] * k})
     return {"mean": x.mean(0).tolist(), "std": np.maximum(x.std(0), 1e-3).tolist()}
 
 
@@ -75,11 +80,44 @@ def condition_thresholds(perfs: list[dict]) -> dict:
             "nps_mean": float(np.mean(nps)), "nps_std": float(np.std(nps))}
 
 
+EMOTION_LABELS = "emotion-v1.json"  # in the cache directory: the emotion model's timeline per performance
+
+
+def emotion_timelines(cache: Path, rows: list[dict]) -> dict:
+    """{performance id: [[start_sec, end_sec, pQ1, pQ2, pQ3, pQ4], ...]} from the `emotion` model.
+
+    Each performance (performed onsets, durations, velocities; no beat grid) is read by the
+    `emotion` task in its default 16-second windows; cached in the cache directory.
+    """
+    import math
+
+    from ..piece import Piece, notes_from_columns
+    from ..registry import run
+
+    path = cache / EMOTION_LABELS
+    done = json.loads(path.read_text()) if path.exists() else {}
+    todo = [r for r in rows if r["id"] not in done]
+    for k, r in enumerate(todo):
+        a = r["arrays"]
+        nan = np.full(len(a["pitch"]), math.nan)
+        perf = Piece(notes=notes_from_columns(onset_sec=a["perf_onset"], duration_sec=a["perf_duration"],
+                                              pitch=a["pitch"], velocity=a["velocity"], onset_beat=nan,
+                                              duration_beat=nan))
+        done[r["id"]] = [[w["start_sec"], w["end_sec"], *[w["probabilities"][q] for q in ("Q1", "Q2", "Q3", "Q4")]]
+                         for w in run("emotion", perf).data["timeline"]]
+        if k % 20 == 19 or k == len(todo) - 1:
+            path.write_text(json.dumps(done))
+            print(f"emotion labels {k + 1}/{len(todo)}", flush=True)
+    return done
+
+
 def window_conditions(p: dict, lo: int, hi: int, th: dict) -> tuple[list[int], int]:
-    """Style words that fit the window (indices into STYLE_WORDS) and a proxy emotion quadrant.
+    """Style words that fit the window (indices into STYLE_WORDS) and its emotion quadrant.
 
     Words: brisk/broad = faster/slower than the performance's own mean tempo (outer quartiles),
-    loud/gentle and legato/staccato = outer terciles of the training windows. Emotion proxy:
+    loud/gentle and legato/staccato = outer terciles of the training windows. Emotion: the quadrant
+    of the `emotion` model's mean probabilities over its 16-second windows that overlap the window's
+    performed time span (`emotion_timelines`), when the performance has them. Otherwise a proxy:
     arousal = loudness plus notes per second above their means; valence = the window's key is
     major (Krumhansl–Kessler correlation via the key task). Q1 = +v+a, Q2 = -v+a, Q3 = -v-a, Q4 = +v-a.
     """
@@ -99,6 +137,12 @@ def window_conditions(p: dict, lo: int, hi: int, th: dict) -> tuple[list[int], i
         words.append(5)
     elif art < th["articulation"][0]:
         words.append(6)
+    tl = p.get("emotion_timeline")
+    if tl is not None and len(tl):
+        t0, t1 = p["perf_onset"][lo:hi].min(), p["perf_onset"][lo:hi].max()
+        hit = (tl[:, 0] <= t1) & (tl[:, 1] > t0)
+        if hit.any():
+            return words, int(np.argmax(tl[hit, 2:].mean(axis=0))) + 1
     arousal = (vel - th["vel_mean"]) / th["vel_std"] + (nps - th["nps_mean"]) / th["nps_std"] > 0
     on = p["onset"][lo:hi]
     h = window_histograms(on, p["duration"][lo:hi], p["pitch"][lo:hi].astype(int), np.array([on.min()]),
@@ -173,7 +217,7 @@ def loss_on(model, b: dict, objective: str, gen) -> "torch.Tensor":
         pred = model(f, zeros, x1, m, torch.zeros(B), emo, sty, tempo)
         target = x1
     w = 1 - m
-    return (((pred - target) ** 2) * w).sum() / (w.sum() * 4).clamp(min=1)
+    return (((pred - target) ** 2) * w).sum() / (w.sum() * x1.shape[-1]).clamp(min=1)
 
 
 def _pretrain_running() -> bool:
@@ -198,7 +242,12 @@ def train(args: argparse.Namespace) -> None:
         log.flush()
 
     cache = Path(args.cache)
-    train_p, valid_p = prepare(load_cache(cache, "train")), prepare(load_cache(cache, "valid"))
+    train_rows, valid_rows = load_cache(cache, "train"), load_cache(cache, "valid")
+    timelines = emotion_timelines(cache, train_rows + valid_rows) if args.emotion_labels == "model" else {}
+    train_p, valid_p = prepare(train_rows), prepare(valid_rows)
+    for p in train_p + valid_p:
+        if p["id"] in timelines:
+            p["emotion_timeline"] = np.asarray(timelines[p["id"]], dtype=float).reshape(-1, 6)
     stats = target_stats(train_p)
     for p in train_p + valid_p:
         p["x1"] = params_to_targets(p["params"], stats)
@@ -206,7 +255,8 @@ def train(args: argparse.Namespace) -> None:
     th = condition_thresholds(train_p)
     say(f"train {len(train_p)} performances / {sum(len(p['x1']) for p in train_p)} notes; "
         f"valid {len(valid_p)} / {sum(len(p['x1']) for p in valid_p)}")
-    model = PerformNet(N_FEATURES, d=args.d, layers=args.layers, heads=args.heads)
+    n_params = train_p[0]["params"].shape[1]
+    model = PerformNet(N_FEATURES, d=args.d, layers=args.layers, heads=args.heads, n_params=n_params)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     ckpt = run / "last.pt"
     step, best, spent = 0, math.inf, 0.0
@@ -216,7 +266,7 @@ def train(args: argparse.Namespace) -> None:
         step, best, spent = state["step"], state["best"], state.get("spent_sec", 0.0)
         say(f"resumed at step {step} (best valid {best:.4f})")
     config = {"objective": args.objective, "d": args.d, "layers": args.layers, "heads": args.heads,
-              "window": WINDOW, "stats": stats, "thresholds": th}
+              "n_params": n_params, "window": WINDOW, "emotion_labels": args.emotion_labels, "stats": stats, "thresholds": th}
     vrng = np.random.default_rng(1234)
     vbatches = []
     for _ in range(args.valid_batches):
@@ -271,13 +321,14 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
 
     state = torch.load(run / "best.pt", weights_only=False)
     cfg = state["config"]
-    model = PerformNet(N_FEATURES, d=cfg["d"], layers=cfg["layers"], heads=cfg["heads"])
+    k = cfg.get("n_params", 4)
+    model = PerformNet(N_FEATURES, d=cfg["d"], layers=cfg["layers"], heads=cfg["heads"], n_params=k)
     model.load_state_dict(state["model"])
     model.eval()
     B, N = 2, 37
     g = torch.Generator().manual_seed(0)
-    ex = (torch.randn(B, N, N_FEATURES, generator=g), torch.randn(B, N, 4, generator=g),
-          torch.randn(B, N, 4, generator=g), (torch.rand(B, N, 1, generator=g) > 0.5).float(),
+    ex = (torch.randn(B, N, N_FEATURES, generator=g), torch.randn(B, N, k, generator=g),
+          torch.randn(B, N, k, generator=g), (torch.rand(B, N, 1, generator=g) > 0.5).float(),
           torch.rand(B, generator=g), torch.tensor([0, 3]), torch.tensor([2, 0]), torch.tensor([[0.3, 1.0], [0.0, 0.0]]))
     dyn = {k: {0: "batch", 1: "notes"} for k in ("features", "x", "known", "mask")}
     dyn.update({k: {0: "batch"} for k in ("t", "emotion", "style", "tempo")})
@@ -292,9 +343,12 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
     fields = {
         "objective": cfg["objective"], "architecture": f"transformer {cfg['layers']} layers, d={cfg['d']}, "
                                                        f"{cfg['heads']} heads, adaptive-norm conditioning",
-        "window_notes": cfg["window"], "features": list(FEATURE_NAMES), "targets": list(TARGETS),
+        "window_notes": cfg["window"], "features": list(FEATURE_NAMES), "targets": list(TARGETS[:k]),
         "target_space": "log2 beat period (s/quarter), velocity/127, timing (s, clipped ±0.5), "
-                        "articulation log2 ratio (clipped -5..3); standardised by stats",
+                        "articulation log2 ratio (clipped -5..3)" + (", pedal fraction of the onset span "
+                        "(0..1)" if k > 4 else "") + "; standardised by stats",
+        "emotion_labels": ("the emotion-v1 model on each training performance (16 s windows)"
+                           if cfg.get("emotion_labels") == "model" else "loudness/density/key proxy"),
         "stats": cfg["stats"], "thresholds": cfg["thresholds"], "emotions": list(EMOTIONS),
         "style_words": list(STYLE_WORDS), "train_step": state["step"], "valid_loss": state["valid"],
         "training_data": [
@@ -341,10 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--valid-batches", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--emotion-labels", choices=("model", "proxy"), default="model",
+                    help="training windows' emotion: the `emotion` model on the performance, or the "
+                         "loudness/density/key proxy of perform-v1")
     ap.add_argument("--export", metavar="ONNX", help="export the run's best checkpoint and exit")
     args = ap.parse_args(argv)
     if args.export:
-        print(json.dumps(export(Path(args.run), Path(args.export)), indent=1)[:2000])
+        version = Path(args.export).stem.split("-")[-1]
+        print(json.dumps(export(Path(args.run), Path(args.export), version=version), indent=1)[:2000])
         return 0
     train(args)
     return 0

@@ -3,14 +3,15 @@ or as a direct regressor, with the same inputs so one ONNX signature serves both
 
 Inputs, per window of N notes (batch B):
   features (B, N, F)  score features (`perform_features.score_features`)
-  x        (B, N, 4)  the flow state x_t in standardised parameter space (zeros for regression)
-  known    (B, N, 4)  given values where `mask` is 1 (inpainting / continuation), else 0
+  x        (B, N, P)  the flow state x_t in standardised parameter space (zeros for regression);
+                      P = 5 (beat period, velocity, timing, articulation, pedal), 4 in perform-v1
+  known    (B, N, P)  given values where `mask` is 1 (inpainting / continuation), else 0
   mask     (B, N, 1)  1 for notes whose performance is given
   t        (B,)       flow time in [0, 1]
   emotion  (B,)       0 = none, 1..4 = Q1..Q4
   style    (B,)       0 = none, 1.. = STYLE_WORDS
   tempo    (B, 2)     [log2 seconds per quarter of the intended tempo (standardised), known flag]
-Output: v (B, N, 4), the velocity field (flow) or the parameters themselves (regression).
+Output: v (B, N, P), the velocity field (flow) or the parameters themselves (regression).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from torch import nn
 
 EMOTIONS = ("none", "Q1", "Q2", "Q3", "Q4")
 STYLE_WORDS = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
-N_PARAMS = 4
+N_PARAMS = 5  # perform-v1 had 4 (no pedal); PerformNet(n_params=4) rebuilds it
 
 
 def sinusoid(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -57,17 +58,17 @@ class Block(nn.Module):
 
 class PerformNet(nn.Module):
     def __init__(self, n_features: int, d: int = 192, layers: int = 4, heads: int = 4,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, n_params: int = N_PARAMS) -> None:
         super().__init__()
         self.d = d
-        self.inp = nn.Linear(n_features + 2 * N_PARAMS + 1, d)
+        self.inp = nn.Linear(n_features + 2 * n_params + 1, d)
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.emotion = nn.Embedding(len(EMOTIONS), d)
         self.style = nn.Embedding(len(STYLE_WORDS), d)
         self.tempo = nn.Linear(2, d)
         self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
-        self.out = nn.Linear(d, N_PARAMS)
+        self.out = nn.Linear(d, n_params)
 
     def forward(self, features: torch.Tensor, x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
                 t: torch.Tensor, emotion: torch.Tensor, style: torch.Tensor, tempo: torch.Tensor) -> torch.Tensor:
