@@ -7,12 +7,15 @@ For each test performance of ASAP and Batik (from the `perform_data` cache), the
 matched notes is rendered (seed 0, 10 steps, no emotion or style; the tempo input is the human's mean tempo, as a
 metronome mark would give it), and the four
 parameters (beat period, velocity, timing, log articulation; partitura's codec in quarter notes)
-are compared with the human's: Pearson r per performance, averaged per piece and then over pieces
+and, for models that render it, the sustain pedal (`perform_features.encode_pedal`: the fraction of
+each onset span with the pedal down) are compared with the human's: Pearson r per performance, averaged per piece and then over pieces
 (as the human–human figures are), and the KL divergence of the pooled distributions
 (KL(human ‖ model), 64 bins over the human 1–99 % range, smoothed). A deadpan rendering (constant
 tempo at the human's mean, velocity 64, no timing deviation, articulation 0) is scored alongside;
 its r is undefined (constant) and printed as null. `--samples K` adds the first model's mean of K
-seeded renders (the flow model's estimate of the expected performance).
+seeded renders (the flow model's estimate of the expected performance); `--temperatures` adds the
+first model at each initial-noise scale (with every `--samples` count). Use `--split valid` to
+choose the task's defaults, `--split test` to report.
 `--control N` renders N test windows under each emotion quadrant and style word and reports how
 the arousal proxies move (see docs/benchmarks.md). Prints one JSON line.
 """
@@ -28,9 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from symbolic_ai.perform_features import TARGETS, encode_performance, score_features, targets_to_params  # noqa: E402
+from symbolic_ai.perform_features import (TARGETS, encode_pedal, encode_performance, score_features,  # noqa: E402
+                                          targets_to_params)
 from symbolic_ai.runtime import load_model  # noqa: E402
-from symbolic_ai.tasks.perform import sample  # noqa: E402
+from symbolic_ai.tasks.perform import DEFAULT_TEMPERATURE, sample  # noqa: E402
 from symbolic_ai.training.perform_data import load_cache  # noqa: E402
 
 HUMAN_HUMAN = {"beat_period": 0.61, "velocity": 0.64, "timing": 0.31, "articulation_log": 0.58}
@@ -63,7 +67,9 @@ def render_params(model, a: dict, samples: int = 1, **kw) -> np.ndarray:
     f = features_of(a)
     n = len(f)
     seed = kw.pop("seed", 0)
-    x = np.mean([sample(model, f, np.zeros((n, 4), np.float32), np.zeros(n, np.float32), seed=seed + k, **kw)
+    P = len(model.card["stats"]["mean"])
+    kw.setdefault("temperature", DEFAULT_TEMPERATURE)  # the task's default unless asked
+    x = np.mean([sample(model, f, np.zeros((n, P), np.float32), np.zeros(n, np.float32), seed=seed + k, **kw)
                  for k in range(samples)], axis=0)
     return targets_to_params(x, model.card["stats"])
 
@@ -76,11 +82,13 @@ def evaluate(rows: list[dict], renderers: dict) -> dict:
         a = r["arrays"]
         human = encode_performance(a["onset"], a["duration"], a["perf_onset"], a["perf_duration"], a["velocity"])
         ok = np.isfinite(human).all(axis=1) & (human[:, 0] > 0)
+        pedal = encode_pedal(a["onset"], a["perf_onset"], a["perf_duration"], a["pedal_time"], a["pedal_value"])
+        human = np.concatenate([human, pedal[:, None]], axis=1)
         for j, k in enumerate(TARGETS):
             human_pool[k].append(human[ok, j])
         for name, fn in renderers.items():
             pred = fn(a, human)
-            for j, k in enumerate(TARGETS):
+            for j, k in enumerate(TARGETS[:pred.shape[1]]):  # perform-v1 and the baseline have no pedal
                 per_piece[name][r["work_id"]][k].append(pearson(pred[ok, j], human[ok, j]))
                 pooled[name][k].append(pred[ok, j])
     out = {}
@@ -91,7 +99,7 @@ def evaluate(rows: list[dict], renderers: dict) -> dict:
             piece_means = [np.mean([x for x in v[k] if x is not None]) for v in per_piece[name].values()
                            if any(x is not None for x in v[k])]
             res[f"r_{k}"] = round(float(np.mean(piece_means)), 3) if piece_means else None
-            res[f"kl_{k}"] = round(kl(hp[k], np.concatenate(pooled[name][k])), 3)
+            res[f"kl_{k}"] = round(kl(hp[k], np.concatenate(pooled[name][k])), 3) if pooled[name][k] else None
         out[name] = res
     return out
 
@@ -157,7 +165,10 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=["perform-v1"])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--control", type=int, default=0)
-    ap.add_argument("--samples", type=int, default=1, help="also score the mean of this many renders (first model)")
+    ap.add_argument("--samples", type=int, nargs="+", default=[1],
+                    help="also score the mean of this many renders (first model)")
+    ap.add_argument("--temperatures", type=float, nargs="+", default=[],
+                    help="also score the first model at these initial-noise scales")
     ap.add_argument("--limit", type=int, default=0, help="first N performances per dataset (smoke runs)")
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -173,17 +184,25 @@ def main() -> int:
     renderers = {name: (lambda a, h, m=m: render_params(m, a, steps=args.steps, seed=0,
                                                         tempo=tempo_of(h, m.card["stats"])))
                  for name, m in models.items()}
+    name, m = next(iter(models.items()))
+    for temp in args.temperatures:
+        for k in args.samples:
+            if temp == 0 and k > 1:
+                continue  # temperature 0 is deterministic: every seed gives the same render
+            renderers[f"{name} T={temp:g}" + (f" mean of {k}" if k > 1 else "")] = (
+                lambda a, h, temp=temp, k=k: render_params(m, a, samples=k, steps=args.steps, seed=0,
+                                                           temperature=temp, tempo=tempo_of(h, m.card["stats"])))
 
     def deadpan(a: dict, human: np.ndarray) -> np.ndarray:
         p = np.zeros_like(human)
         p[:, 0], p[:, 1] = np.exp(np.log(human[:, 0]).mean()), 64 / 127
-        return p
+        return p  # no pedal (its column is 0)
 
-    if args.samples > 1:
-        name, m = next(iter(models.items()))
-        renderers[f"{name} mean of {args.samples}"] = (
-            lambda a, h: render_params(m, a, samples=args.samples, steps=args.steps, seed=0,
-                                       tempo=tempo_of(h, m.card["stats"])))
+    for k in args.samples if not args.temperatures else []:
+        if k > 1:
+            renderers[f"{name} mean of {k}"] = (
+                lambda a, h, k=k: render_params(m, a, samples=k, steps=args.steps, seed=0,
+                                                tempo=tempo_of(h, m.card["stats"])))
     renderers["deadpan"] = deadpan
     result = {"split": args.split, "n_performances": len(rows), "steps": args.steps, "human_human_asap": HUMAN_HUMAN}
     for ds in ("asap", "batik_mozart"):

@@ -1,10 +1,11 @@
 """`perform`: a score in, a human-sounding piano performance out.
 
-Per score note the model predicts four expressive parameters (local beat period, onset timing
-deviation, velocity, log articulation ratio; see `symbolic_ai.perform_features`) which are decoded
-into seconds and velocities. The network is a transformer vector field trained by conditional
-flow matching (the PianoFlow / SyMuPe recipe): sampling integrates an ODE from Gaussian noise in
-`steps` Euler steps, seeded. Scores of any length are rendered in overlapping windows whose
+Per score note the model predicts five expressive parameters (local beat period, onset timing
+deviation, velocity, log articulation ratio and the sustain pedal; see
+`symbolic_ai.perform_features`) which are decoded into seconds, velocities and pedal presses. The network is a transformer vector field trained by conditional
+flow matching (the PianoFlow / SyMuPe recipe): sampling integrates an ODE from Gaussian noise
+(scaled by `temperature`) in `steps` Euler steps, seeded; `samples` > 1 averages that many seeded
+renders in the model's parameter space (closer to the expected performance, less varied). Scores of any length are rendered in overlapping windows whose
 velocity fields are averaged on the shared notes at every step, so neighbouring windows agree.
 
 Control: `emotion` (a Russell quadrant or a word for one, or `valence`/`arousal` whose signs pick the
@@ -15,9 +16,11 @@ choose). `keep` infills: the notes of the listed bars keep the input's own timin
 (their expressive parameters are given to the model, which renders the rest around them).
 
 Input: MusicXML/MXL/ABC/kern or MIDI (a MIDI score is taken as written, i.e. as deadpan).
-Output: a performance (seconds only; written to MIDI at a nominal 120 qpm); JSON `notes` give each
-score note's `score_id`, `pitch`, performed `onset_sec`, `duration_sec` and `velocity`.
-The sustain pedal is not modelled.
+Output: a performance (seconds only; written to MIDI at a nominal 120 qpm, the pedal as CC64 and
+as `pedal` annotations in nominal beats); JSON `notes` give each score note's `score_id`, `pitch`,
+performed `onset_sec`, `duration_sec` and `velocity`, and `pedal` the sustain-pedal events
+`{"time_sec", "value"}` (127 down, 0 up). A kept bar keeps the input's pedal too (its `pedal`
+annotations or CC64).
 """
 from __future__ import annotations
 
@@ -28,9 +31,9 @@ from typing import Annotated, Literal
 import numpy as np
 
 from ..errors import InputError, ModelError, ParameterError
-from ..perform_features import decode_performance, encode_performance, params_to_targets, score_features, \
-    targets_to_params
-from ..piece import Piece, empty_notes
+from ..perform_features import decode_pedal, decode_performance, encode_pedal, encode_performance, \
+    params_to_targets, score_features, targets_to_params
+from ..piece import Annotation, Piece, empty_notes
 from ..registry import Arg, Result, task
 
 MAX_NOTES = int(os.environ.get("SYMBOLIC_AI_PERFORM_MAX_NOTES", "20000"))
@@ -38,6 +41,8 @@ EMOTION_WORDS = {"none": 0, "Q1": 1, "Q2": 2, "Q3": 3, "Q4": 4, "happy": 1, "ten
                  "sad": 3, "calm": 4}
 STYLES = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
 HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
+DEFAULT_TEMPERATURE = 1.0  # scale of the initial noise (chosen on the valid split, docs/benchmarks.md)
+DEFAULT_SAMPLES = 1  # seeded renders averaged
 
 
 # -- score side ---------------------------------------------------------------------------------
@@ -121,14 +126,18 @@ def windows(n: int, size: int) -> list[tuple[int, int]]:
 
 def sample(model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, emotion: int = 0,
            style: int = 0, tempo: np.ndarray | None = None, guidance: float = 1.0, steps: int = 10,
-           seed: int = 0) -> np.ndarray:
-    """(N, 4) standardised parameters: Euler ODE from noise (flow) or one pass (regression).
+           seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+    """(N, P) standardised parameters: Euler ODE from noise (flow) or one pass (regression).
+
+    P = known.shape[1] (the model's parameter count). `temperature` scales the initial noise
+    (0 = start from the mean, a deterministic render).
 
     `model.run(**inputs)` is the ONNX vector field; windows are batched into one call per step and
     their velocities averaged over shared notes. Guidance > 0 with a condition doubles the batch
     with the unconditioned copy: v = v_u + guidance (v_c - v_u).
     """
     n = len(features)
+    P = known.shape[1]
     size = int(model.card.get("window_notes", 256))
     wins = windows(n, size)
     L = wins[0][1] - wins[0][0]
@@ -154,13 +163,13 @@ def sample(model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, 
         out = model.run(x=np.tile(x[idx], (C, 1, 1)).astype(np.float32),
                         t=np.full(C * W, t, dtype=np.float32), **feed)["v"]
         v = out[:W] if not cfg else out[W:] + guidance * (out[:W] - out[W:])
-        acc = np.zeros((n, 4))
-        np.add.at(acc, idx.ravel(), v.reshape(-1, 4))
+        acc = np.zeros((n, P))
+        np.add.at(acc, idx.ravel(), v.reshape(-1, P))
         return acc / cover[:, None]
 
     if model.card.get("objective") == "regression":
-        return m * known + (1 - m) * field(np.zeros((n, 4), np.float32), 0.0)
-    x = np.random.default_rng(seed).standard_normal((n, 4)).astype(np.float32)
+        return m * known + (1 - m) * field(np.zeros((n, P), np.float32), 0.0)
+    x = (temperature * np.random.default_rng(seed).standard_normal((n, P))).astype(np.float32)
     for i in range(steps):
         x = m * known + (1 - m) * x
         x = x + field(x, i / steps) / steps
@@ -178,9 +187,23 @@ def quadrant_of(emotion: str, valence: float, arousal: float) -> str:
     return ("Q1" if valence >= 0 else "Q2") if arousal >= 0 else ("Q4" if valence >= 0 else "Q3")
 
 
+def pedal_events_of(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
+    """The piece's `pedal` annotations as CC64 events (seconds, 127/0), for `encode_pedal`."""
+    spans = piece.annotations_of("pedal")
+    if not spans:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    beats = np.array([[a.start_beat, a.end_beat] for a in spans], dtype=float)
+    sec = piece.beat_to_sec(beats.ravel()).reshape(-1, 2) if piece.has_beats else beats / 2.0  # nominal 120 qpm
+    order = np.argsort(sec[:, 0], kind="mergesort")
+    times = sec[order].ravel()
+    values = np.tile([127, 0], len(order))
+    return times, values
+
+
 def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", guidance: float = 2.0,
            steps: int = 10, seed: int = 0, keep: str = "", qpm: float = 0.0, free_tempo: bool = False,
-           valence: float = 0.0, arousal: float = 0.0) -> tuple[Piece, dict]:
+           valence: float = 0.0, arousal: float = 0.0, temperature: float = DEFAULT_TEMPERATURE,
+           samples: int = DEFAULT_SAMPLES) -> tuple[Piece, dict]:
     """The performance Piece and its JSON summary (what the `perform` task returns)."""
     if qpm > 0 and free_tempo:
         raise ParameterError(f"perform: qpm={qpm:g} and free_tempo contradict each other; give one of them")
@@ -188,35 +211,46 @@ def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", g
     stats = model.card.get("stats")
     if not stats:
         raise ModelError(f"{model.name}: its card has no 'stats'; re-export the model")
+    n_params = len(stats["mean"])
     notes = score_notes(piece)
     keep_mask = parse_keep(keep, piece, notes)
     features = piece_features(piece, notes)
-    known = np.zeros((len(notes), 4), dtype=np.float32)
+    known = np.zeros((len(notes), n_params), dtype=np.float32)
     if keep_mask.any():
         given = encode_performance(notes["onset_beat"], notes["duration_beat"], notes["onset_sec"],
                                    notes["duration_sec"], notes["velocity"])
+        if n_params > 4:
+            pedal = encode_pedal(notes["onset_beat"], notes["onset_sec"], notes["duration_sec"], *pedal_events_of(piece))
+            given = np.concatenate([given, pedal[:, None]], axis=1)
         known[keep_mask] = params_to_targets(given, stats)[keep_mask]
-    x = sample(model, features, known, keep_mask.astype(np.float32), emotion=EMOTION_WORDS[emotion],
-               style=STYLES.index(style), tempo=tempo_condition(piece, notes, qpm, free_tempo, stats),
-               guidance=guidance, steps=steps, seed=seed)
+    kw = dict(emotion=EMOTION_WORDS[emotion], style=STYLES.index(style),
+              tempo=tempo_condition(piece, notes, qpm, free_tempo, stats), guidance=guidance, steps=steps,
+              temperature=temperature)
+    x = np.mean([sample(model, features, known, keep_mask.astype(np.float32), seed=seed + k, **kw)
+                 for k in range(samples)], axis=0)
     params = targets_to_params(x, stats)
     onset, duration, velocity = decode_performance(notes["onset_beat"], notes["duration_beat"], params)
+    duration = np.maximum(duration, 0.02)
+    pedal_events = decode_pedal(notes["onset_beat"], onset, duration, params[:, 4]) if n_params > 4 else []
     out = empty_notes(len(notes))
-    out["onset_sec"], out["duration_sec"] = onset, np.maximum(duration, 0.02)
+    out["onset_sec"], out["duration_sec"] = onset, duration
     out["pitch"], out["velocity"], out["track"] = notes["pitch"], velocity, notes["track"]
     out["id"], out["voice"] = notes["id"], notes["voice"]
     out["onset_beat"], out["duration_beat"] = np.nan, np.nan
+    presses = [Annotation("pedal", 2.0 * d[0], 2.0 * u[0])  # nominal beats at 120 qpm, as MIDI writes a performance
+               for d, u in zip(pedal_events[0::2], pedal_events[1::2])]
     perf = Piece(notes=out, tracks=piece.tracks, tempos=(), time_signatures=(),
                  key_signatures=tuple(k for k in piece.key_signatures if k.start_beat == 0),
-                 metadata={**piece.metadata, "performed_by": model.name})
+                 annotations=tuple(presses), metadata={**piece.metadata, "performed_by": model.name})
     data = {
         "model": model.name, "n_notes": int(len(notes)), "duration_sec": round(perf.duration_sec, 3),
         "emotion": emotion, "style": style, "guidance": guidance, "steps": steps, "seed": seed,
-        "kept_notes": int(keep_mask.sum()),
+        "temperature": temperature, "samples": samples, "kept_notes": int(keep_mask.sum()),
         "notes": [{"score_id": int(i), "pitch": int(p), "onset_sec": round(float(o), 4),
                    "duration_sec": round(float(d), 4), "velocity": int(v)}
                   for i, p, o, d, v in zip(out["id"], out["pitch"], out["onset_sec"], out["duration_sec"],
                                            out["velocity"])],
+        "pedal": [{"time_sec": round(t, 4), "value": int(v)} for t, v in pedal_events],
     }
     return perf, data
 
@@ -240,8 +274,15 @@ def perform(piece: Piece, *,
             valence: Annotated[float, Arg("instead of emotion: valence; its sign with arousal's picks the "
                                           "quadrant (0 and 0 = none)", ge=-1, le=1)] = 0.0,
             arousal: Annotated[float, Arg("instead of emotion: arousal (see valence)", ge=-1, le=1)] = 0.0,
+            temperature: Annotated[float, Arg("scale of the starting noise: 0 = the model's most typical "
+                                              "rendering, 1 = as trained (more varied)", ge=0, le=1.5)]
+            = DEFAULT_TEMPERATURE,
+            samples: Annotated[int, Arg("seeded renders averaged into one (smoother, closer to the "
+                                        "expected performance; costs that many renders)", ge=1, le=16)]
+            = DEFAULT_SAMPLES,
             model=None) -> Result:
     """Score → expressive piano performance (see the module docstring)."""
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
-                        keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal)
+                        keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal,
+                        temperature=temperature, samples=samples)
     return Result("perform", perf, data)
