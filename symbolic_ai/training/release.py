@@ -1,19 +1,24 @@
 """One command from `../shared/data` to the shipped encoder:
 
-    python -m symbolic_ai.training.release            # corpus -> pre-training -> checkpoint -> ONNX
+    python -m symbolic_ai.training.release --version 2   # corpus -> pre-training -> checkpoint -> ONNX
 
 1. tokenizes the train splits into `runs/encoder/corpus-v1.npz` (skipped when present);
-2. pre-trains (denoising + pianoroll, 512 tokens, batch 8, lr 5e-4, 33 min of training time, seed 0,
-   1 torch thread) in `runs/encoder/main` (resumes there if interrupted);
-3. writes the committed checkpoint `symbolic_ai/models/encoder-v1.pt`: weights stored
+2. pre-trains with denoising + pianoroll, seed 0, 1 torch thread, in stages (each resumes from its
+   run directory's `ckpt.pt` if interrupted; a later stage starts from the previous stage's
+   `ckpt.pt`, optimizer state included):
+   - stage 1 (v1): 512 tokens, batch 8, lr 5e-4, 33 min of training time, in `runs/encoder/main`;
+   - stage 2 (v2): 1024 tokens, batch 4, peak lr 3e-4 on the same cosine schedule stretched to
+     113 min (a warm restart at about 0.8 of the peak), in `runs/encoder/v2`;
+3. writes the committed checkpoint `symbolic_ai/models/encoder-v<N>.pt`: weights stored
    as bfloat16 (half the size; loading casts back to float32), no optimizer state;
-4. exports `symbolic_ai/models/encoder-v1.onnx` (+ int8) with cards and `tokens-v1.json`.
+4. exports `symbolic_ai/models/encoder-v<N>.onnx` (+ int8) with cards and `tokens-v1.json`.
 The shipped ONNX is exported from the bf16-rounded checkpoint, so the two agree.
 A time budget makes the step count depend on the machine's speed: the card records the steps.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import torch
@@ -36,6 +41,13 @@ def write_checkpoint(run_ckpt: Path, out: Path = CHECKPOINT) -> Path:
     return out
 
 
+STAGES = [  # (run directory, pretrain arguments); version N runs stages 1..N
+    ("runs/encoder/main", ["--max-len", "512", "--batch", "8", "--minutes", "33"]),
+    ("runs/encoder/v2", ["--max-len", "1024", "--batch", "4", "--lr", "3e-4", "--minutes", "113",
+                         "--save-minutes", "10"]),
+]
+
+
 def main(argv: list[str] | None = None) -> None:
     from symbolic_ai.exports.onnx import export_encoder
     from symbolic_ai.runtime import PACKAGE_MODELS
@@ -43,18 +55,23 @@ def main(argv: list[str] | None = None) -> None:
     from . import corpus, pretrain
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--minutes", type=float, default=33.0)
-    ap.add_argument("--run", default="runs/encoder/main")
+    ap.add_argument("--version", type=int, default=len(STAGES), choices=range(1, len(STAGES) + 1))
     ap.add_argument("--skip-training", action="store_true", help="only checkpoint + export an existing run")
     a = ap.parse_args(argv)
     corpus_path = Path("runs/encoder/corpus-v1.npz")
     if not corpus_path.exists():
         print(corpus.build(corpus_path), flush=True)
-    if not a.skip_training:
-        pretrain.main(["--run", a.run, "--objective", "denoise+roll", "--minutes", str(a.minutes),
-                       "--max-len", "512", "--batch", "8", "--corpus", str(corpus_path)])
-    ckpt = write_checkpoint(Path(a.run) / "encoder.pt")
-    card = export_encoder(ckpt, PACKAGE_MODELS)
+    run = Path(STAGES[a.version - 1][0])
+    for i, (stage_run, args) in enumerate(STAGES[:a.version]):
+        if a.skip_training:
+            break
+        if i and not (Path(stage_run) / "ckpt.pt").exists():  # continue from the previous stage
+            Path(stage_run).mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(STAGES[i - 1][0]) / "ckpt.pt", Path(stage_run) / "ckpt.pt")
+        pretrain.main(["--run", stage_run, "--objective", "denoise+roll", "--threads", "1",
+                       "--corpus", str(corpus_path), *args])
+    ckpt = write_checkpoint(run / "encoder.pt", CHECKPOINT.with_name(f"encoder-v{a.version}.pt"))
+    card = export_encoder(ckpt, PACKAGE_MODELS, version=a.version)
     print(card["name"], card["sha256"], card["metrics"])
 
 
