@@ -19,6 +19,7 @@ from ..tasks.key import _time_axis
 from ..tokens import Tokenizer
 
 CACHE = Path("runs/emotion")
+MAX_TOKENS = DEFAULT_MAX_TOKENS  # notes per window (set by emotion_train --max-tokens)
 
 
 @dataclass
@@ -73,8 +74,9 @@ def augment(piece: Piece, rng: np.random.Generator, transpose: int = 5,
 
 
 def random_window(piece: Piece, rng: np.random.Generator, window_beats: float,
-                  max_tokens: int = DEFAULT_MAX_TOKENS) -> Piece:
+                  max_tokens: int | None = None) -> Piece:
     """A window of `window_beats` at a random start (the whole clip when it is shorter)."""
+    max_tokens = max_tokens or MAX_TOKENS
     notes = piece.pitched()
     onset, dur, _ = _time_axis(piece, notes)
     end = float((onset + dur).max())
@@ -93,8 +95,9 @@ def encode(pieces: list[Piece], tok: Tokenizer, guide: str = "mode") -> tuple[np
 
 
 def eval_set(items: list[Item], tok: Tokenizer, window_beats: float, hop_beats: float,
-             max_tokens: int = DEFAULT_MAX_TOKENS, guide: str = "mode") -> list[tuple[list[np.ndarray], np.ndarray, int]]:
+             max_tokens: int | None = None, guide: str = "mode") -> list[tuple[list[np.ndarray], np.ndarray, int]]:
     """Per clip: its windows' token arrays, their guide features and the label (computed once)."""
+    max_tokens = max_tokens or MAX_TOKENS
     out = []
     for it in items:
         wins = [c for _, _, c in windows(it.piece, window_beats, hop_beats, max_tokens)]

@@ -27,13 +27,14 @@ TRAINING_DATA = [
 ]
 
 
-def example_inputs(tok, guide: str = "mode") -> list[dict[str, np.ndarray]]:
+def example_inputs(tok, guide: str = "mode", window_beats: float = WINDOW_BEATS, hop_beats: float = HOP_BEATS,
+                   max_tokens: int = DEFAULT_MAX_TOKENS) -> list[dict[str, np.ndarray]]:
     """Real inputs: the example pieces' task windows, one window each and one padded batch."""
     from .. import load
 
     wins = []
     for f in ("maple_leaf_rag.mid", "chorale_bwv66_6.musicxml", "folk_melody.mid"):
-        wins += [c for _, _, c in windows(load(EXAMPLES / f), WINDOW_BEATS, HOP_BEATS)]
+        wins += [c for _, _, c in windows(load(EXAMPLES / f), window_beats, hop_beats, max_tokens)]
     singles = [{"tokens": tok.encode(c)[None], "mask": np.ones((1, len(tok.encode(c))), dtype=bool),
                 "guide": guide_features(c, guide)[None]} for c in wins[:3]]
     tokens, mask = pad_batch([tok.encode(c) for c in wins])
@@ -52,7 +53,11 @@ def export_emotion(checkpoint: Path, out_dir: Path, *, version: int = 1, metrics
 
     model = load(checkpoint)
     tok = Tokenizer(model.encoder.tokenizer_config)
-    inputs = example_inputs(tok, model.guide)
+    trained = torch.load(checkpoint, map_location="cpu", weights_only=False).get("report", {}).get("args", {})
+    win = {"window_beats": float(trained.get("window_beats", WINDOW_BEATS)),
+           "hop_beats": float(trained.get("hop_beats", HOP_BEATS)),
+           "max_tokens": int(trained.get("max_tokens", DEFAULT_MAX_TOKENS))}
+    inputs = example_inputs(tok, model.guide, **win)
     batch = inputs[-1]
     example = {k: torch.from_numpy(v[:2].copy()) for k, v in batch.items()}
     name = f"emotion-v{version}"
@@ -71,7 +76,7 @@ def export_emotion(checkpoint: Path, out_dir: Path, *, version: int = 1, metrics
                       "film_layer": model.film_layer, "guide": model.guide,
                       "guide_features": list(GUIDES[model.guide]),
                       "head": "mean pooling -> Linear-GELU-Linear"},
-        max_tokens=DEFAULT_MAX_TOKENS, window_beats=WINDOW_BEATS, hop_beats=HOP_BEATS,
+        **win,
         usage="symbolic_ai.run('emotion', piece): windows of window_beats, probabilities averaged",
         licence_note="trained on EMOPIA (CC BY-NC-SA 4.0): research and non-commercial use")
     card = cards.make_card(onnx_model, name=name, metrics={**(metrics or {}), **fig}, **common)

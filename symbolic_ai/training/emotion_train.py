@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..tasks.emotion import HOP_BEATS, WINDOW_BEATS, pad_batch
+from ..tasks.emotion import DEFAULT_MAX_TOKENS, HOP_BEATS, WINDOW_BEATS, pad_batch
 from ..tokens import Tokenizer
-from . import emotion_model
+from . import emotion_data, emotion_model
 from .emotion_data import Item, augment, encode, eval_set, load_items, random_window
 from .emotion_eval import grouped_folds, metrics
 from .model import CHECKPOINT, Encoder
@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crops", type=int, default=2, help="augmented windows per training clip")
     ap.add_argument("--window-beats", type=float, default=WINDOW_BEATS)
     ap.add_argument("--hop-beats", type=float, default=HOP_BEATS)
+    ap.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="notes per window (longer ones are cut)")
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--balance", action="store_true", help="class-weighted loss")
     ap.add_argument("--limit", type=int, default=0, help="only the first N clips per split (smoke tests)")
@@ -325,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     items = load_items(args.dataset)
     split = {s: [it for it in items if it.split == s][: args.limit or None] for s in ("train", "valid", "test")}
     report: dict = {"name": args.name, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
-    tag = f"{args.dataset}{args.limit or ''}_w{args.window_beats:g}" + ("" if not args.no_augment else "_noaug")
+    emotion_data.MAX_TOKENS = args.max_tokens
+    tag = (f"{args.dataset}{args.limit or ''}_w{args.window_beats:g}" + ("" if not args.no_augment else "_noaug")
+           + ("" if args.max_tokens == DEFAULT_MAX_TOKENS else f"_t{args.max_tokens}"))
     kw = dict(epochs=args.epochs, budget_min=args.budget_min, train_blocks=args.train_blocks, crops=args.crops,
               window_beats=args.window_beats, hop_beats=args.hop_beats, lr=args.lr, head_lr=args.head_lr,
               balance=args.balance, augment_on=not args.no_augment)
