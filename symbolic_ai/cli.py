@@ -48,6 +48,10 @@ def _add_task_parser(sub: argparse._SubParsersAction, spec: TaskSpec) -> None:
                    help="file type when OUT is a directory (default: mid)")
     p.add_argument("--json", action="store_true", help="print one JSON document per input, one per line")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="execution device for models")
+    if spec.model:
+        p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                       help=f"another model for this task (e.g. {spec.model}-int8, or a path to an .onnx file); "
+                            f"default {spec.model}")
     group = p.add_argument_group("task parameters")
     for prm in spec.params:
         extra = f" (one of: {', '.join(map(str, prm.choices))})" if prm.choices else \
@@ -165,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             out = _output_path(args, src, many, clash)
             if out is not None:
                 io.encoder_for(out)  # unsupported suffix: fail before the work
-            result = run(args.task, io.load(src), device=args.device, **params)
+            result = run(args.task, io.load(src), device=args.device, model=getattr(args, "model", None), **params)
             if out is not None:
                 if out.suffix.lower() == ".json":
                     io.write_atomic(out, dumps(result.to_dict(include_piece=True)))

@@ -203,15 +203,22 @@ def get(name: str) -> TaskSpec:
         raise UnknownTaskError(f"unknown task {name!r}; tasks are {', '.join(sorted(TASKS))}") from None
 
 
-def run(name: str, piece: Piece, *, device: str = "auto", **params: Any) -> Result:
-    """Run task `name` on `piece` with validated parameters."""
+def run(name: str, piece: Piece, *, device: str = "auto", model: str | None = None, **params: Any) -> Result:
+    """Run task `name` on `piece` with validated parameters. `model` picks another model for the task
+    than its default (a name such as 'emotion-v2-int8', or a path to an .onnx file with its card)."""
     spec = get(name)
     if not isinstance(piece, Piece):
         raise ParameterError(f"{name}: expected a Piece, got {type(piece).__name__}; use symbolic_ai.load(path)")
     values = spec.validate(params)
     kwargs = dict(values)
+    if model is not None and not spec.model:
+        raise ParameterError(f"{name}: this task uses no model, got model={model!r}")
     if spec.model:
         from .runtime import load_model
-        kwargs["model"] = load_model(spec.model, device=device)
+        loaded = load_model(model or spec.model, device=device)
+        if model is not None and loaded.card.get("task") != name:
+            raise ParameterError(f"{name}: model {model!r} is a model for task {loaded.card.get('task')!r}, "
+                                 f"not {name!r}")
+        kwargs["model"] = loaded
     result = spec.func(piece, **kwargs)
     return Result(result.task, result.piece, result.data, values)

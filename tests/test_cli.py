@@ -151,3 +151,15 @@ def test_readme_python_quick_start_runs(tmp_path, monkeypatch, capsys):
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "F# minor" in out and (tmp_path / "chorale_with_keys.mid").exists()
+
+
+def test_model_override_picks_a_variant_and_refuses_a_wrong_one(capsys):
+    folk = str(EXAMPLES / "folk_melody.mid")
+    code, out, _ = run_cli(capsys, "run", "chords", folk, "--model", "chords-v1", "--json")
+    assert code == 0 and json.loads(out)["task"] == "chords"
+    code, _, err = run_cli(capsys, "run", "chords", folk, "--model", "harmonize-v1")
+    assert code != 0 and "model for task 'harmonize'" in err
+    code, _, err = run_cli(capsys, "run", "chords", folk, "--model", "no-such-model-v9")
+    assert code != 0 and "no-such-model-v9" in err
+    with pytest.raises(sai.errors.ParameterError, match="uses no model"):
+        sai.run("key", sai.load(folk), model="chords-v1")
