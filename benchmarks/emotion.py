@@ -56,7 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--model", default="emotion-v1")
+    ap.add_argument("--model", default=None, help="default: the task's model")
     args = ap.parse_args()
     import symbolic_ai as sai
     from symbolic_ai import runtime
@@ -64,6 +64,9 @@ def main() -> None:
     runtime.set_threads(args.threads)
     piece, what = three_minutes()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from symbolic_ai.registry import get
+
+    args.model = args.model or get("emotion").model
     model = runtime.load_model(args.model, device="cpu")
     spent = []
     real_run = model.run
@@ -76,13 +79,13 @@ def main() -> None:
 
     model.run = timed_run
     t = time.perf_counter()
-    first = sai.run("emotion", piece, device="cpu")
+    first = sai.run("emotion", piece, device="cpu", model=args.model)
     cold = time.perf_counter() - t
     total, onnx = [], []
     for _ in range(args.runs):
         spent.clear()
         t = time.perf_counter()
-        sai.run("emotion", piece, device="cpu")
+        sai.run("emotion", piece, device="cpu", model=args.model)
         total.append(time.perf_counter() - t)
         onnx.append(sum(spent))
     ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1000, 1)  # noqa: E731

@@ -5,7 +5,7 @@ per dataset split; `--figures DIR` also saves the confusion matrices as PNGs (em
 Needs the datasets (../shared/data or $SYMBOLIC_AI_DATA) and matplotlib for the figures.
 
     python benchmarks/emotion_eval.py --sets emopia:test vgmidi:test --figures docs/figures
-    python benchmarks/emotion_eval.py --model emotion-v1-int8 --sets emopia:test
+    python benchmarks/emotion_eval.py --model emotion-v2-int8 --sets emopia:test
 """
 from __future__ import annotations
 
@@ -16,22 +16,15 @@ import time
 import numpy as np
 
 
-def evaluate(dataset: str, split: str, model_name: str) -> dict:
+def evaluate(dataset: str, split: str, model_name: str | None) -> dict:
     import symbolic_ai as sai
     from symbolic_ai.data import iter_examples
-    from symbolic_ai.registry import get
-    from symbolic_ai.runtime import load_model
     from symbolic_ai.tasks.emotion import QUADRANTS
     from symbolic_ai.training.emotion_eval import metrics
 
     y, probs = [], []
     for ex in iter_examples(dataset, split=split):
-        piece = ex.load()
-        if model_name == "emotion-v1":
-            data = sai.run("emotion", piece).data
-        else:  # another file with the same signature (e.g. the int8 copy), same parameters
-            spec = get("emotion")
-            data = spec.func(piece, **spec.validate({}), model=load_model(model_name)).data
+        data = sai.run("emotion", ex.load(), model=model_name).data
         y.append(QUADRANTS.index(ex.labels["quadrant"]))
         probs.append([data["probabilities"][q] for q in QUADRANTS])
     return metrics(np.array(y), np.array(probs))
@@ -40,9 +33,12 @@ def evaluate(dataset: str, split: str, model_name: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", default=["emopia:test", "vgmidi:test"], help="dataset:split ...")
-    ap.add_argument("--model", default="emotion-v1")
+    ap.add_argument("--model", default=None, help="a model for the task (default: the task's own)")
     ap.add_argument("--figures", default=None, help="directory for confusion-matrix PNGs")
     args = ap.parse_args()
+    from symbolic_ai.registry import get
+
+    args.model = args.model or get("emotion").model
     out = {"benchmark": "emotion_eval", "model": args.model, "results": {}}
     t = time.time()
     for s in args.sets:
