@@ -99,12 +99,29 @@ def pc_histogram(piece, order_ids: np.ndarray) -> np.ndarray:
     return v
 
 
-def features(pieces: dict, embed, max_notes: int) -> dict:
-    """{task: {split: (X, y)}} with `embed(piece) -> (vectors [n, d], note_ids)`."""
+def transposed(piece, k: int):
+    """`piece` moved by k semitones, its key annotations with it (for the transposed key probe)."""
+    from symbolic_ai.piece import Annotation
+    from symbolic_ai.tasks.key import key_name, parse_key
+
+    n = piece.notes.copy()
+    n["pitch"] = np.clip(n["pitch"].astype(int) + k, 0, 127)
+    anns = tuple(Annotation(a.kind, a.start_beat, a.end_beat,
+                            key_name((parse_key(a.value) % 12 + k) % 12 + 12 * (parse_key(a.value) >= 12)))
+                 if a.kind == "key" else a for a in piece.annotations)
+    return piece.replace(notes=n, annotations=anns)
+
+
+def features(pieces: dict, embed, max_notes: int, transpose_key: bool = False) -> dict:
+    """{task: {split: (X, y)}} with `embed(piece) -> (vectors [n, d], note_ids)`. With
+    `transpose_key`, the local-key probe trains on all 12 transpositions of its train pieces (so it
+    cannot learn keys from which piece a span comes from)."""
     out: dict = {}
     for task, splits in pieces.items():
         out[task] = {}
         for split, ps in splits.items():
+            if transpose_key and task == "local_key" and split == "train":
+                ps = [transposed(p, k) for p in ps for k in range(-5, 7)]
             xs, ys = [], []
             for p in ps:
                 spans, labels = segments(p, task, max_notes)
@@ -233,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--onnx", nargs="*", default=[], help="runtime model names to probe (e.g. encoder-v1-int8)")
     ap.add_argument("--hist", action="store_true", help="also the pitch-class-histogram baseline")
     ap.add_argument("--markdown", type=Path, help="print the table of a results JSON file and exit")
+    ap.add_argument("--transpose-key", action="store_true",
+                    help="train the local-key probe on all 12 transpositions of the train pieces")
     ap.add_argument("--train-songs", type=int, default=150)
     ap.add_argument("--max-notes", type=int, default=768)
     ap.add_argument("--limit", type=int, nargs=2, default=[60, 43], metavar=("TRAIN", "VALID"),
@@ -255,13 +274,14 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for name, emb in runs:
         t0 = time.time()
-        results[name] = probe(features(pieces, emb, a.max_notes))
+        results[name] = probe(features(pieces, emb, a.max_notes, a.transpose_key))
         results[name]["seconds"] = round(time.time() - t0, 1)
         print(name, json.dumps(results[name]), file=sys.stderr, flush=True)
     print(json.dumps({"benchmark": "encoder-ablation-probes",
                       "pop909_cl_songs": {s: len(v) for s, v in cq.items()},
                       "bps_fh_pieces": {s: len(v) for s, v in pieces["local_key"].items()},
-                      "max_notes_per_piece": a.max_notes, "results": results}, indent=1))
+                      "max_notes_per_piece": a.max_notes, "transpose_key": a.transpose_key,
+                      "results": results}, indent=1))
 
 
 if __name__ == "__main__":
