@@ -18,4 +18,4 @@ $PY benchmarks/encoder_ablation.py --hist --model random=random \
     --model mlm-512=$R/abl-mlm-512/encoder.pt --model denoise-512=$R/abl-denoise-512/encoder.pt \
     --model denoise+roll-512=$R/abl-denoise+roll-512/encoder.pt \
     --model denoise+roll-1024=$R/abl-denoise+roll-1024/encoder.pt \
-    --onnx encoder-v1 encoder-v1-int8 > $R/ablation.json
+    --onnx encoder-v2 encoder-v2-int8 > $R/ablation.json

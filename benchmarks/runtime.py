@@ -52,7 +52,7 @@ def one(backend: str, n: int, runs: int, threads: int) -> dict:
         from symbolic_ai import runtime
 
         runtime.set_threads(threads)
-        m = runtime.load_model("encoder-v1" if backend == "onnx-fp32" else "encoder-v1-int8", device="cpu")
+        m = runtime.load_model("encoder-v2" if backend == "onnx-fp32" else "encoder-v2-int8", device="cpu")
 
         def call():
             m.run(tokens=tok, mask=mask)

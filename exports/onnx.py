@@ -6,7 +6,7 @@ onnxruntime on real inputs (max abs difference recorded in the card; fails above
 add a dynamically quantized int8 copy `<name>-v<N>-int8.onnx` with its own parity figures.
 `export_encoder()` does this for the shared encoder:
 
-    python -m symbolic_ai.exports.onnx --checkpoint symbolic_ai/models/encoder-v1.pt
+    python -m symbolic_ai.exports.onnx --checkpoint symbolic_ai/models/encoder-v2.pt
 """
 from __future__ import annotations
 

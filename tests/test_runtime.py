@@ -14,7 +14,7 @@ from symbolic_ai.errors import ModelError, ParameterError
 
 from conftest import EXAMPLES, REPO
 
-SHIPPED = runtime.PACKAGE_MODELS / "encoder-v1.onnx"
+SHIPPED = runtime.PACKAGE_MODELS / "encoder-v2.onnx"
 
 
 def test_torch_free_environment_loads_the_encoder_and_encodes_a_piece():
@@ -25,7 +25,7 @@ def test_torch_free_environment_loads_the_encoder_and_encodes_a_piece():
         from symbolic_ai import load, runtime
         from symbolic_ai.encoder import encode
         e = encode(load({str(EXAMPLES / "folk_melody.abc")!r}), device="cpu")
-        m = runtime.load_model("encoder-v1-int8", device="cpu")
+        m = runtime.load_model("encoder-v2-int8", device="cpu")
         print(json.dumps({{"shape": list(e.notes.shape), "bars": len(e.bars),
                           "int8_inputs": m.input_names, "torch": sys.modules["torch"] is None}}))
     """)
@@ -39,13 +39,13 @@ def test_torch_free_environment_loads_the_encoder_and_encodes_a_piece():
 def test_package_models_come_first_then_the_user_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMBOLIC_AI_MODELS", str(tmp_path))
     assert runtime.model_dirs() == [runtime.PACKAGE_MODELS, tmp_path]
-    assert runtime.find_model("encoder-v1") == SHIPPED
+    assert runtime.find_model("encoder-v2") == SHIPPED
     shutil.copy(SHIPPED, tmp_path / "mine-v1.onnx")
     shutil.copy(SHIPPED.with_suffix(".json"), tmp_path / "mine-v1.json")
     assert runtime.find_model("mine-v1") == tmp_path / "mine-v1.onnx"
     assert runtime.find_model(str(tmp_path / "mine-v1.onnx")) == tmp_path / "mine-v1.onnx"
     names = [m["name"] for m in runtime.available_models()]
-    assert "encoder-v1" in names and "mine-v1" in names
+    assert "encoder-v2" in names and "mine-v1" in names
     with pytest.raises(ModelError, match="nope-v1"):
         runtime.find_model("nope-v1")
     with pytest.raises(ModelError, match="not found"):
@@ -53,11 +53,11 @@ def test_package_models_come_first_then_the_user_directory(tmp_path, monkeypatch
 
 
 def test_sessions_are_cached_per_device_and_threads():
-    a = runtime.load_model("encoder-v1", device="cpu")
-    assert runtime.load_model("encoder-v1", device="cpu") is a
+    a = runtime.load_model("encoder-v2", device="cpu")
+    assert runtime.load_model("encoder-v2", device="cpu") is a
     runtime.set_threads(1)
     try:
-        b = runtime.load_model("encoder-v1", device="cpu")
+        b = runtime.load_model("encoder-v2", device="cpu")
         assert b is not a and b.session.get_session_options().intra_op_num_threads == 1
     finally:
         runtime.set_threads(0)
@@ -91,12 +91,12 @@ def test_corrupt_model_and_missing_card_are_model_errors(tmp_path, monkeypatch):
 
 
 def test_missing_input_is_a_model_error():
-    m = runtime.load_model("encoder-v1", device="cpu")
+    m = runtime.load_model("encoder-v2", device="cpu")
     with pytest.raises(ModelError, match="mask"):
         m.run(tokens=None)
 
 
-@pytest.mark.parametrize("name", ["encoder-v1", "encoder-v1-int8"])
+@pytest.mark.parametrize("name", ["encoder-v2", "encoder-v2-int8"])
 def test_shipped_cards_match_their_files(name):
     from symbolic_ai.exports.card import REQUIRED, verify
 
@@ -108,5 +108,5 @@ def test_shipped_cards_match_their_files(name):
     assert card["inputs"][0]["dtype"] == "int64" and card["inputs"][1]["dtype"] == "bool"
     assert card["inputs"][0]["shape"][:2] == ["batch", "seq"]
     assert path.stat().st_size < 20e6
-    if name == "encoder-v1":
+    if name == "encoder-v2":
         assert max(card["metrics"]["parity_max_abs_diff"].values()) <= card["metrics"]["parity_tolerance"]

@@ -22,8 +22,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TRAINING_DATA = [
     {"dataset": "EMOPIA (symbolic clips)", "split": "train = official song-level split (split_song), 784 clips;"
      " selection on valid (206); test (88) reported once", "licence": "CC BY-NC-SA 4.0 (non-commercial, share-alike)"},
-    {"dataset": "shared encoder pre-training (see encoder-v1 card)", "split": "train splits only",
-     "licence": "see encoder-v1.json"},
+    {"dataset": "shared encoder pre-training (see encoder-v2 card)", "split": "train splits only",
+     "licence": "see encoder-v2.json"},
 ]
 
 

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ..tokens import FIELDS, TokenizerConfig
 
-CHECKPOINT = Path(__file__).parents[1] / "models" / "encoder-v1.pt"  # torch weights beside the ONNX
+CHECKPOINT = Path(__file__).parents[1] / "models" / "encoder-v2.pt"  # torch weights beside the ONNX
 ROLL_PITCHES = (22, 108)  # 86 pitches of the bar-level pianoroll target
 ROLL_STEPS = 16
 
