@@ -11,7 +11,7 @@ histogram, and on a randomly initialised (untrained) encoder. Each encoder encod
 of its own pre-training length.
 
     python benchmarks/encoder_ablation.py --model mlm=runs/encoder/abl-mlm/encoder.pt ... > out.json
-    python benchmarks/encoder_ablation.py --onnx encoder-v1 encoder-v1-int8    # fp32 vs int8 features
+    python benchmarks/encoder_ablation.py --onnx encoder-v2 encoder-v2-int8    # fp32 vs int8 features
 """
 from __future__ import annotations
 
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                     help="a torch checkpoint to probe ('random' = untrained encoder)")
-    ap.add_argument("--onnx", nargs="*", default=[], help="runtime model names to probe (e.g. encoder-v1-int8)")
+    ap.add_argument("--onnx", nargs="*", default=[], help="runtime model names to probe (e.g. encoder-v2-int8)")
     ap.add_argument("--hist", action="store_true", help="also the pitch-class-histogram baseline")
     ap.add_argument("--markdown", type=Path, help="print the table of a results JSON file and exit")
     ap.add_argument("--transpose-key", action="store_true",
