@@ -1,6 +1,6 @@
 """`perform` accuracy on held-out performances: per-note Pearson r and KL divergence with humans.
 
-    python benchmarks/perform_metrics.py [--split test] [--models perform-v1 runs/perform-reg.onnx]
+    python benchmarks/perform_metrics.py [--split test] [--models perform-v2 runs/perform-reg.onnx]
                                          [--control 12] [--out runs/perform_metrics.json]
 
 For each test performance of ASAP and Batik (from the `perform_data` cache), the score of its
@@ -162,7 +162,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default="runs/perform_cache")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--models", nargs="+", default=["perform-v1"])
+    ap.add_argument("--models", nargs="+", default=["perform-v2"])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--control", type=int, default=0)
     ap.add_argument("--samples", type=int, nargs="+", default=[1],

@@ -171,6 +171,39 @@ def test_keep_preserves_the_given_bars(chorale):
     assert all(out[int(i)] == int(v) for i, v in zip(n["id"][kept], n["velocity"][kept]))
 
 
+def test_pedal_in_json_annotations_and_midi(tmp_path):
+    import mido
+
+    score = sai.load(EXAMPLES / "maple_leaf_rag.musicxml")
+    r = sai.run("perform", score, seed=0)
+    ev = r.data["pedal"]
+    assert ev and [e["value"] for e in ev] == [127, 0] * (len(ev) // 2)
+    times = [e["time_sec"] for e in ev]
+    assert times == sorted(times) and times[0] >= 0 and times[-1] <= r.data["duration_sec"] + 1e-3
+    presses = r.piece.annotations_of("pedal")  # nominal beats at 120 qpm (a performance has no beats)
+    np.testing.assert_allclose([(a.start_beat / 2, a.end_beat / 2) for a in presses],
+                               np.reshape(times, (-1, 2)), atol=1e-4)
+    out = sai.save(r.piece, tmp_path / "perf.mid")
+    cc = [m for tr in mido.MidiFile(out).tracks for m in tr if m.type == "control_change" and m.control == 64]
+    assert len(cc) == len(ev) * len(r.piece.tracks)
+    back = sai.load(out)
+    assert not back.has_beats and back.annotations_of("pedal") == presses
+
+
+def test_keep_keeps_the_given_pedal(chorale):
+    from symbolic_ai.piece import Annotation
+
+    starts = chorale.bar_starts()
+    held = chorale.annotate([Annotation("pedal", float(starts[1]), float(starts[3]))])  # bars 1–2 under pedal
+    r = sai.run("perform", held, keep="1-2", seed=0)
+    out = r.piece.notes
+    kept_ids = chorale.notes["id"][(chorale.notes["bar"] >= 1) & (chorale.notes["bar"] <= 2)]
+    on = np.unique(np.round(out["onset_sec"][np.isin(out["id"], kept_ids)], 4))
+    mids = (on[:-1] + on[1:]) / 2  # between consecutive kept onsets the pedal is down
+    ev = np.reshape([e["time_sec"] for e in r.data["pedal"]], (-1, 2))
+    assert all(((ev[:, 0] <= t) & (t <= ev[:, 1])).any() for t in mids)
+
+
 def test_emotion_and_style_change_the_rendering(chorale):
     base = sai.run("perform", chorale, seed=2).piece.notes
     for kw in ({"emotion": "calm"}, {"style": "staccato"}):
@@ -186,6 +219,18 @@ def test_valence_arousal_pick_the_quadrant(chorale):
     a = sai.run("perform", chorale, valence=-0.8, arousal=-0.8, seed=3).piece.notes
     b = sai.run("perform", chorale, emotion="Q3", seed=3).piece.notes
     np.testing.assert_array_equal(a["onset_sec"], b["onset_sec"])
+
+
+def test_temperature_and_samples(chorale):
+    cold = [sai.run("perform", chorale, temperature=0.0, seed=s).piece.notes for s in (1, 2)]
+    np.testing.assert_array_equal(cold[0]["onset_sec"], cold[1]["onset_sec"])  # no noise: seed-free
+    one = sai.run("perform", chorale, temperature=1.0, seed=1)
+    four = sai.run("perform", chorale, temperature=1.0, seed=1, samples=4)
+    assert four.data["samples"] == 4 and four.data["temperature"] == 1.0
+    assert not np.allclose(one.piece.notes["onset_sec"], four.piece.notes["onset_sec"])
+    # averaging seeds pulls the render toward the noise-free one
+    ref = cold[0]["velocity"].astype(float)
+    assert np.abs(four.piece.notes["velocity"] - ref).mean() < np.abs(one.piece.notes["velocity"] - ref).mean()
 
 
 def test_qpm_sets_the_tempo(chorale):
@@ -229,6 +274,11 @@ def test_bad_input_and_contradictory_parameters(chorale):
         sai.run("perform", chorale, keep="200")
     with pytest.raises(ParameterError):
         sai.run("perform", chorale, emotion="ecstatic")
+    for kw, msg in (({"temperature": 2.0}, "'temperature' must be in"), ({"temperature": -0.1}, "'temperature' must be in"),
+                    ({"samples": 0}, "'samples' must be in"), ({"samples": 17}, "'samples' must be in"),
+                    ({"temperature": 0.0, "samples": 4}, "same performance for every seed")):
+        with pytest.raises(ParameterError, match=msg):
+            sai.run("perform", chorale, **kw)
     seconds_only = Piece(notes=notes_from_columns(pitch=[60], onset_sec=[0.0], duration_sec=[1.0]), tempos=())
     with pytest.raises(InputError, match="beat grid"):
         sai.run("perform", seconds_only)
@@ -260,8 +310,13 @@ def test_shipped_card_matches_the_model_and_the_task():
     from symbolic_ai.runtime import PACKAGE_MODELS
     from symbolic_ai.tasks.perform import EMOTION_WORDS, STYLES
 
-    card = verify(PACKAGE_MODELS / "perform-v1.onnx")
+    from symbolic_ai.perform_features import TARGETS
+    from symbolic_ai.registry import get
+
+    assert get("perform").model == "perform-v2"
+    card = verify(PACKAGE_MODELS / "perform-v2.onnx")
     assert card["task"] == "perform" and card["objective"] == "flow"
+    assert card["labels"] == list(TARGETS) and len(card["stats"]["mean"]) == 5  # with the pedal
     assert tuple(card["vocabulary"]["style_words"]) == STYLES
     assert card["vocabulary"]["emotions"] == ["none", "Q1", "Q2", "Q3", "Q4"]
     assert set(EMOTION_WORDS.values()) == set(range(5))

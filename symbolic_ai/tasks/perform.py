@@ -41,7 +41,7 @@ EMOTION_WORDS = {"none": 0, "Q1": 1, "Q2": 2, "Q3": 3, "Q4": 4, "happy": 1, "ten
                  "sad": 3, "calm": 4}
 STYLES = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
 HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
-DEFAULT_TEMPERATURE = 1.0  # scale of the initial noise (chosen on the valid split, docs/benchmarks.md)
+DEFAULT_TEMPERATURE = 0.5  # scale of the initial noise (chosen on the valid split, docs/benchmarks.md)
 DEFAULT_SAMPLES = 1  # seeded renders averaged
 
 
@@ -207,6 +207,10 @@ def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", g
     """The performance Piece and its JSON summary (what the `perform` task returns)."""
     if qpm > 0 and free_tempo:
         raise ParameterError(f"perform: qpm={qpm:g} and free_tempo contradict each other; give one of them")
+    if temperature == 0 and samples > 1:
+        raise ParameterError(f"perform: temperature=0 renders the same performance for every seed, so "
+                             f"samples={samples} would average {samples} copies of it; give samples=1 or a "
+                             f"temperature above 0")
     emotion = quadrant_of(emotion, valence, arousal)
     stats = model.card.get("stats")
     if not stats:
@@ -255,7 +259,7 @@ def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", g
     return perf, data
 
 
-@task("perform", model="perform-v1", input="score", output="piece",
+@task("perform", model="perform-v2", input="score", output="piece",
       summary="Score → expressive piano performance (flow matching; emotion/style control, infilling)")
 def perform(piece: Piece, *,
             emotion: Annotated[Literal["none", "Q1", "Q2", "Q3", "Q4", "happy", "tense", "angry", "sad", "calm"],
