@@ -214,8 +214,9 @@ def main() -> int:
         first = next(iter(models.values()))
         result["control"] = control(first, rows, args.control, first.card["stats"])
         try:
+            from symbolic_ai.registry import get
             from symbolic_ai.runtime import find_model
-            find_model("emotion-v1")
+            find_model(get("emotion").model)
         except Exception as exc:  # the emotion model is optional here
             result["emotion_control"] = f"skipped: {exc}"
         else:

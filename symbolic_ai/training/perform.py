@@ -80,21 +80,23 @@ def condition_thresholds(perfs: list[dict]) -> dict:
             "nps_mean": float(np.mean(nps)), "nps_std": float(np.std(nps))}
 
 
-EMOTION_LABELS = "emotion-v1.json"  # in the cache directory: the emotion model's timeline per performance
-
-
-def emotion_timelines(cache: Path, rows: list[dict]) -> dict:
-    """{performance id: [[start_sec, end_sec, pQ1, pQ2, pQ3, pQ4], ...]} from the `emotion` model.
+def emotion_timelines(cache: Path, rows: list[dict], model: str | None = None) -> dict:
+    """{performance id: [[start_sec, end_sec, pQ1, pQ2, pQ3, pQ4], ...]} from an `emotion` model.
 
     Each performance (performed onsets, durations, velocities; no beat grid) is read by the
-    `emotion` task in its default 16-second windows; cached in the cache directory.
+    `emotion` task in its default 16-second windows with `model` (default: the task's model);
+    cached in the cache directory as `<model name>.json`. perform-v2 was trained on emotion-v1's
+    labels (the file is in git history, commit 949bc6f: pass its path to reproduce exactly).
     """
     import math
 
     from ..piece import Piece, notes_from_columns
     from ..registry import run
 
-    path = cache / EMOTION_LABELS
+    from ..registry import get
+
+    model = model or get("emotion").model
+    path = cache / f"{Path(model).stem}.json"
     done = json.loads(path.read_text()) if path.exists() else {}
     todo = [r for r in rows if r["id"] not in done]
     for k, r in enumerate(todo):
@@ -104,7 +106,7 @@ def emotion_timelines(cache: Path, rows: list[dict]) -> dict:
                                               pitch=a["pitch"], velocity=a["velocity"], onset_beat=nan,
                                               duration_beat=nan))
         done[r["id"]] = [[w["start_sec"], w["end_sec"], *[w["probabilities"][q] for q in ("Q1", "Q2", "Q3", "Q4")]]
-                         for w in run("emotion", perf).data["timeline"]]
+                         for w in run("emotion", perf, model=model).data["timeline"]]
         if k % 20 == 19 or k == len(todo) - 1:
             path.write_text(json.dumps(done))
             print(f"emotion labels {k + 1}/{len(todo)}", flush=True)
@@ -241,9 +243,12 @@ def train(args: argparse.Namespace) -> None:
         log.write(msg + "\n")
         log.flush()
 
+    from ..registry import get as get_task
+
     cache = Path(args.cache)
     train_rows, valid_rows = load_cache(cache, "train"), load_cache(cache, "valid")
-    timelines = emotion_timelines(cache, train_rows + valid_rows) if args.emotion_labels == "model" else {}
+    timelines = (emotion_timelines(cache, train_rows + valid_rows, args.emotion_model)
+                 if args.emotion_labels == "model" else {})
     train_p, valid_p = prepare(train_rows), prepare(valid_rows)
     for p in train_p + valid_p:
         if p["id"] in timelines:
@@ -266,7 +271,8 @@ def train(args: argparse.Namespace) -> None:
         step, best, spent = state["step"], state["best"], state.get("spent_sec", 0.0)
         say(f"resumed at step {step} (best valid {best:.4f})")
     config = {"objective": args.objective, "d": args.d, "layers": args.layers, "heads": args.heads,
-              "n_params": n_params, "window": WINDOW, "emotion_labels": args.emotion_labels, "stats": stats, "thresholds": th}
+              "n_params": n_params, "window": WINDOW, "emotion_labels": args.emotion_labels,
+              "emotion_model": Path(args.emotion_model or get_task("emotion").model).stem, "stats": stats, "thresholds": th}
     vrng = np.random.default_rng(1234)
     vbatches = []
     for _ in range(args.valid_batches):
@@ -347,7 +353,7 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
         "target_space": "log2 beat period (s/quarter), velocity/127, timing (s, clipped ±0.5), "
                         "articulation log2 ratio (clipped -5..3)" + (", pedal fraction of the onset span "
                         "(0..1)" if k > 4 else "") + "; standardised by stats",
-        "emotion_labels": ("the emotion-v1 model on each training performance (16 s windows)"
+        "emotion_labels": (f"the {cfg.get('emotion_model', 'emotion-v1')} model on each training performance (16 s windows)"
                            if cfg.get("emotion_labels") == "model" else "loudness/density/key proxy"),
         "stats": cfg["stats"], "thresholds": cfg["thresholds"], "emotions": list(EMOTIONS),
         "style_words": list(STYLE_WORDS), "train_step": state["step"], "valid_loss": state["valid"],
@@ -395,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--valid-batches", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--emotion-model", default=None, help="emotion model for the labels (name or .onnx path; "
+                    "default: the task's model; perform-v2 used emotion-v1)")
     ap.add_argument("--emotion-labels", choices=("model", "proxy"), default="model",
                     help="training windows' emotion: the `emotion` model on the performance, or the "
                          "loudness/density/key proxy of perform-v1")
