@@ -153,9 +153,10 @@ def test_golden_answers():
 def test_emopia_test_accuracy_matches_the_card(data_root):
     """Done-when of the issue: run through symbolic_ai.run, the model reaches its reported test accuracy."""
     from symbolic_ai.data import iter_examples
+    from symbolic_ai.registry import get
     from symbolic_ai.runtime import load_model
 
-    card = load_model("emotion-v1").card
+    card = load_model(get("emotion").model).card
     correct = n = 0
     for ex in iter_examples("emopia", split="test", root=data_root):
         correct += sai.run("emotion", ex.load()).data["quadrant"] == ex.labels["quadrant"]

@@ -1,10 +1,11 @@
 """`emotion`: Russell-quadrant emotion of a piece, with a timeline of windows.
 
 Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
-The model (`emotion-v1`) is the shared compound-word encoder fine-tuned on EMOPIA, with the
-Krumhansl–Kessler mode and key confidence of each window (from the `key` task) injected into
-one encoder layer by FiLM. It reads one window of `window_beats` quarter notes at a time (at
-most `max_tokens` notes, as in training); the piece's answer is the mean of its windows'.
+The model (`emotion-v2`) is the shared compound-word encoder fine-tuned on EMOPIA, guided by FiLM
+after its last block: the window's clip statistics — the Krumhansl–Kessler mode and key
+confidence (from the `key` task, as in MoFi) plus register, velocity, density and articulation —
+scale and shift the encoder's output. It reads one window of `window_beats` quarter notes at a
+time (at most `max_tokens` notes, as in training); the piece's answer is the mean of its windows'.
 """
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ def predict(clips: list[Piece], model) -> np.ndarray:
     return np.concatenate(out).astype(float)
 
 
-@task("emotion", model="emotion-v1", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
+@task("emotion", model="emotion-v2", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
 def emotion(
     piece: Piece,
     *,

@@ -17,7 +17,7 @@ Steps (each writes runs/emotion/<name>.json and is skipped when that exists):
   vg_*         the selected and the base model fine-tuned on VGMIDI train (valid selects), test once
   cv_*         5-fold grouped CV on VGMIDI from the EMOPIA models (fixed epochs)
   noaug        the base variant trained without augmentation (the effect of augmentation)
-Then `--ship symbolic_ai/models` exports the selected model as emotion-v1 (card with the metrics),
+Then `--ship symbolic_ai/models --version N` exports the selected model as emotion-vN (card with the metrics),
 and `--table` prints the results table.
 Budgets are per step in minutes (the CPU is shared): a step stops after the epoch that passes it;
 each step runs single-threaded by default.
