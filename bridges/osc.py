@@ -37,7 +37,7 @@ from symbolic_ai.errors import SymbolicAIError
 from . import files
 from .config import Config
 from .engine import Engine, Job
-from .errors import BadRequest, Busy, NotFound, TooLarge, Unauthorized
+from .errors import BadRequest, Busy, NotFound, Unauthorized
 from .wire import as_float, as_int, check_note, osc_value, options, piece_from_notes, result_messages
 
 log = logging.getLogger("symbolic_ai.daemon.osc")

@@ -148,7 +148,7 @@ def export_encoder(checkpoint: Path, out_dir: Path, *, version: int = 1, int8: b
     tokenizer config `tokens-v1.json`; returns the fp32 card."""
     import torch
 
-    from symbolic_ai.tokens import Tokenizer, TokenizerConfig
+    from symbolic_ai.tokens import Tokenizer
     from symbolic_ai.training.model import Encoder, ExportWrapper
 
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)

@@ -8,7 +8,6 @@ voicings in a pattern on the piece's beat grid.
 """
 from __future__ import annotations
 
-from itertools import product
 from typing import Sequence
 
 import numpy as np

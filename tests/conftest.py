@@ -1,7 +1,6 @@
 """Shared fixtures: paths to the tiny test files and the optional dataset root."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -9,7 +9,7 @@ import pytest
 import symbolic_ai as sai
 from symbolic_ai import harmony
 from symbolic_ai.errors import InputError
-from symbolic_ai.piece import Piece, TimeSignature, Track, notes_from_columns
+from symbolic_ai.piece import Piece, Track, notes_from_columns
 from symbolic_ai.registry import run
 from symbolic_ai.tasks.chords import decode, frame_features, recognize, template_scores
 

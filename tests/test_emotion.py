@@ -225,3 +225,20 @@ def test_stats_guide_is_standardised_once():
     assert torch.allclose(m.film.mean, x.mean(0))
     tokens, mask = torch.randint(4, 12, (2, 7, 5)), torch.ones(2, 7, dtype=torch.bool)
     assert m(tokens, mask, x[:2]).shape == (2, 4)
+
+
+def test_checkpoint_with_foreign_film_weights_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    from symbolic_ai.training import emotion_model
+    from symbolic_ai.training.model import Encoder, EncoderConfig
+
+    enc = Encoder(EncoderConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64))
+    m = emotion_model.EmotionModel(enc, 1, guide="stats")
+    path = tmp_path / "e.pt"
+    emotion_model.save(m, path)
+    assert emotion_model.load(path).guide == "stats"
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["film"]["extra.weight"] = torch.zeros(1)
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="FiLM weights do not match"):
+        emotion_model.load(path)

@@ -181,18 +181,14 @@ def _key_from_mido(beat: float, key: str) -> KeySignature:
 
 def _pedal_annotations(sustain: dict, tpq: int, end_beat: float) -> list[Annotation]:
     """`pedal` annotations (one per press, in beats) from CC64 events; presses of all channels merged."""
+    from ..perform_features import pedal_spans
+
     spans = []
     for events in sustain.values():
-        down = None
-        for tick, value in sorted(events, key=lambda e: e[0]):
-            if value >= 64 and down is None:
-                down = tick
-            elif value < 64 and down is not None:
-                spans.append((down, tick))
-                down = None
-        if down is not None:  # never released: held to the end of the piece
-            spans.append((down, max(down, int(round(end_beat * tpq)))))
-    merged: list[list[int]] = []
+        ticks, values = zip(*sorted(events, key=lambda e: e[0]))
+        for down, up in pedal_spans(ticks, values):  # up = inf: never released, held to the end
+            spans.append((down, up if up != math.inf else max(down, end_beat * tpq)))
+    merged: list[list[float]] = []
     for a, b in sorted(set(spans)):
         if b <= a:
             continue

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import harmony
 from ..errors import InputError
-from ..piece import Annotation, Piece, Track
+from ..piece import Piece, Track
 from ..registry import Arg, Result, task
 from ..voicing import accompaniment_notes
 from .chords import to_json

@@ -140,7 +140,6 @@ def sample(model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, 
     P = known.shape[1]
     size = int(model.card.get("window_notes", 256))
     wins = windows(n, size)
-    L = wins[0][1] - wins[0][0]
     tempo = np.zeros(2, np.float32) if tempo is None else tempo.astype(np.float32)
     conditioned = emotion or style
     cfg = conditioned and guidance != 1.0

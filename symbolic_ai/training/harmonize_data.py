@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from ..piece import Piece, Track
 from .chords_cache import cache_path, load_cached
-from .chords_data import Span, chord_spans
+from .chords_data import Span
 
 STYLES = ("pop", "folk", "chorale")
 

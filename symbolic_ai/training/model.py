@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..tokens import FIELDS, TokenizerConfig
+from ..tokens import TokenizerConfig
 
 CHECKPOINT = Path(__file__).parents[1] / "models" / "encoder-v2.pt"  # torch weights beside the ONNX
 ROLL_PITCHES = (22, 108)  # 86 pitches of the bar-level pianoroll target

@@ -88,12 +88,8 @@ def emotion_timelines(cache: Path, rows: list[dict], model: str | None = None) -
     cached in the cache directory as `<model name>.json`. perform-v2 was trained on emotion-v1's
     labels (the file is in git history, commit 949bc6f: pass its path to reproduce exactly).
     """
-    import math
-
     from ..piece import Piece, notes_from_columns
-    from ..registry import run
-
-    from ..registry import get
+    from ..registry import get, run
 
     model = model or get("emotion").model
     path = cache / f"{Path(model).stem}.json"

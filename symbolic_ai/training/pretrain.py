@@ -148,7 +148,7 @@ def train(args: argparse.Namespace) -> Path:
     except ImportError:
         bar = None
     t_prev = time.time()
-    tokens_seen = 0
+    tokens_seen, elapsed0 = 0, elapsed  # tokens of this process (a resumed run starts at elapsed0)
     while elapsed < budget_s and step < est_total:
         progress = step / args.steps if args.steps else elapsed / budget_s
         for group in opt.param_groups:
@@ -168,7 +168,7 @@ def train(args: argparse.Namespace) -> Path:
         t_prev = now
         if step % 20 == 0:
             log.write(json.dumps({"kind": "train", "step": step, "elapsed_s": round(elapsed, 1),
-                                  "tok_per_s": round(tokens_seen / max(elapsed, 1e-9)), **parts}) + "\n")
+                                  "tok_per_s": round(tokens_seen / max(elapsed - elapsed0, 1e-9)), **parts}) + "\n")
             log.flush()
         if now - last_save > args.save_minutes * 60 or elapsed >= budget_s:
             ev = evaluate(model, held, args.objective, args.eval_batches, args.batch)
