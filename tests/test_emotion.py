@@ -13,8 +13,9 @@ import pytest
 import symbolic_ai as sai
 from symbolic_ai.errors import InputError, ParameterError
 from symbolic_ai.piece import Piece, Track, notes_from_columns
-from symbolic_ai.tasks.emotion import (QUADRANTS, STAT_FEATURES, clip_statistics, guide_features, key_mode,
-                                       summarize, window_starts)
+from symbolic_ai.tasks.emotion import (HARMONY_FEATURES, HOP_BEATS, QUADRANTS, STAT_FEATURES, WINDOW_BEATS,
+                                       clip_statistics, guide_features, harmony_features, key_mode, summarize,
+                                       window_starts)
 
 from conftest import DATA, EXAMPLES, GOLDEN
 
@@ -47,14 +48,14 @@ def test_json_contract_and_timeline_on_a_score():
     r = sai.run("emotion", piece)
     d = r.data
     _check_summary(d)
-    assert d["window_beats"] == 32.0 and d["hop_beats"] == 32.0
+    assert d["window_beats"] == WINDOW_BEATS and d["hop_beats"] == HOP_BEATS
     tl = d["timeline"]
-    starts = window_starts(piece.duration_beat, 32.0, 32.0)
+    starts = window_starts(piece.duration_beat, WINDOW_BEATS, HOP_BEATS)
     kept = [w["start_beat"] for w in tl]
     assert set(kept) <= set(starts) and kept == sorted(kept)
     on, pitch = piece.notes["onset_beat"], piece.notes["pitch"]
     for s in set(starts) - set(kept):  # left out only when the window holds fewer than two pitches
-        assert len(set(pitch[(on >= s) & (on < s + 32)])) < 2
+        assert len(set(pitch[(on >= s) & (on < s + WINDOW_BEATS)])) < 2
     for w in tl:
         _check_summary(w)
         assert w["start_beat"] < w["end_beat"] <= piece.duration_beat + 1e-6
@@ -71,7 +72,9 @@ def test_overlapping_windows_and_parameters():
     piece = sai.load(EXAMPLES / "maple_leaf_rag.mid")
     d = sai.run("emotion", piece, window_beats=16, hop_beats=4).data
     starts = [w["start_beat"] for w in d["timeline"]]
-    assert starts[0] == 0.0 and all(b - a == 4.0 for a, b in zip(starts, starts[1:]))
+    assert starts[0] == 0.0 and all(b - a == 4.0 for a, b in zip(starts, starts[1:-1]))
+    assert 0 < starts[-1] - starts[-2] <= 4.0
+    assert all(w["end_beat"] - w["start_beat"] == pytest.approx(16.0) for w in d["timeline"])  # full windows only
     assert d["timeline"][-1]["end_beat"] == pytest.approx(piece.duration_beat)
     with pytest.raises(ParameterError, match="hop_beats"):
         sai.run("emotion", piece, window_beats=16, hop_beats=32)
@@ -84,9 +87,37 @@ def test_long_performance_without_beats():
     piece = _scale_piece(C_MAJOR, repeats=75, tempos=False)  # 1200 notes, 600 s
     d = sai.run("emotion", piece).data
     tl = d["timeline"]
-    assert len(tl) == 38 and all(w["start_beat"] is None and w["end_beat"] is None for w in tl)
+    assert len(tl) == len(window_starts(1200.0, WINDOW_BEATS, HOP_BEATS)) == 18
+    assert all(w["start_beat"] is None and w["end_beat"] is None for w in tl)
     assert tl[0]["start_sec"] == 0.0 and tl[-1]["end_sec"] == pytest.approx(piece.duration_sec)
     json.dumps(d, allow_nan=False)
+
+
+@pytest.mark.parametrize("end, window, hop, want", [
+    (100, 96, 48, [0, 4]), (79, 32, 32, [0, 32, 47]), (20, 32, 32, [0]), (128, 128, 64, [0]),
+    (360, 128, 64, [0, 64, 128, 192, 232]), (96, 32, 32, [0, 32, 64]),
+])
+def test_window_starts_keep_every_window_whole(end, window, hop, want):
+    assert window_starts(end, window, hop).tolist() == want
+
+
+def _chord_piece(chords: list[list[int]], beats: float = 4.0) -> Piece:
+    on = np.concatenate([[i * beats] * len(c) for i, c in enumerate(chords)])
+    return Piece(notes=notes_from_columns(onset_beat=on, duration_beat=np.full(len(on), beats),
+                                          pitch=[p for c in chords for p in c]))
+
+
+def test_harmony_features_hear_chords_and_key():
+    """I–IV–V–I in C major vs i–iv–V–i in A minor (chords-v1 reads them)."""
+    major = harmony_features(_chord_piece([[48, 64, 67, 72], [53, 65, 69, 72], [55, 62, 67, 71], [48, 64, 67, 72]] * 2))
+    minor = harmony_features(_chord_piece([[45, 60, 64, 69], [50, 62, 65, 69], [52, 59, 64, 68], [45, 60, 64, 69]] * 2))
+    assert major.shape == minor.shape == (len(HARMONY_FEATURES),) and np.isfinite(major).all()
+    f = {n: (a, b) for n, a, b in zip(HARMONY_FEATURES, major, minor)}
+    assert f["quality_maj"][0] > 0.7 and f["quality_min"][1] > 0.5
+    assert f["root_rel_0"][0] > 0.3 and f["root_rel_0"][1] > 0.3  # the tonic, in either key
+    assert f["minor_key_frac"][0] < 0.5 < f["minor_key_frac"][1]
+    g = guide_features(_chord_piece([[48, 64, 67, 72], [55, 62, 67, 71]]), "harmony")
+    assert g.shape == (len(STAT_FEATURES) + len(HARMONY_FEATURES),)
 
 
 def test_key_mode_features():
@@ -242,3 +273,51 @@ def test_checkpoint_with_foreign_film_weights_is_refused(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(ValueError, match="FiLM weights do not match"):
         emotion_model.load(path)
+
+
+def test_fusion_weights_pick_each_model_or_mix_them():
+    torch = pytest.importorskip("torch")
+    from symbolic_ai.training.emotion_fuse import fuse
+    from symbolic_ai.training.emotion_model import EmotionModel, FusedExport, LinearGuide
+    from symbolic_ai.training.model import Encoder, EncoderConfig
+
+    torch.manual_seed(0)
+    n = len(STAT_FEATURES) + len(HARMONY_FEATURES)
+    lin = LinearGuide(torch.rand(n), torch.rand(n) + 0.5, torch.randn(n, 4), torch.randn(4))
+    with pytest.raises(ValueError, match=r"W must be \[3, 4\]"):
+        LinearGuide(torch.zeros(3), torch.ones(3), torch.zeros(4, 4), torch.zeros(4))
+    enc = Encoder(EncoderConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64)).eval()
+    nn_model = EmotionModel(enc, 1, guide="stats").eval()
+    torch.nn.init.normal_(nn_model.film.net[-1].weight, std=0.5)
+    tokens, mask, guide = torch.randint(4, 12, (3, 7, 5)), torch.ones(3, 7, dtype=torch.bool), torch.rand(3, n)
+    with torch.no_grad():
+        p_lin = lin(guide).softmax(-1)
+        p_nn = nn_model(tokens, mask, guide[:, :len(STAT_FEATURES)]).softmax(-1)  # FiLM reads its own columns
+        assert torch.allclose(FusedExport([nn_model], lin, 1.0)(tokens, mask, guide), p_lin, atol=1e-6)
+        assert torch.allclose(FusedExport([nn_model], lin, 0.0)(tokens, mask, guide), p_nn, atol=1e-6)
+        assert torch.allclose(FusedExport([nn_model, nn_model], lin, 0.0)(tokens, mask, guide), p_nn, atol=1e-6)
+        assert torch.allclose(FusedExport([], lin, 1.0)(tokens, mask, guide), p_lin, atol=1e-6)
+        half = FusedExport([nn_model], lin, 0.5)(tokens, mask, guide)
+        want = (p_lin * p_nn).sqrt()
+        assert torch.allclose(half, want / want.sum(-1, keepdim=True), atol=1e-6)
+    for bad in (([nn_model], 1.5), ([], 0.5)):
+        with pytest.raises(ValueError, match="linear_weight"):
+            FusedExport(bad[0], lin, bad[1])
+    # per clip: the mean over its windows of the fused window probabilities
+    lp = np.log(np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]))
+    got = fuse(None, lp, np.array([0, 0, 1]), 1.0)
+    assert np.allclose(got, [[0.4, 0.4, 0.1, 0.1], [0.25] * 4])
+
+
+def test_logistic_regression_floor_learns_and_cross_validates():
+    pytest.importorskip("torch")
+    from symbolic_ai.training.emotion_baseline import LogisticRegression, cv5
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 30)
+    X = rng.normal(size=(120, 6)) * 0.5 + np.eye(4, 6)[y] * 3 + 100  # offset: standardisation matters
+    m = LogisticRegression(1e-2).fit(X[::2], y[::2])
+    assert (m.predict_proba(X[1::2]).argmax(1) == y[1::2]).mean() > 0.9
+    assert np.allclose(m.predict_proba(X).sum(1), 1.0)
+    cv = cv5(X, y, [f"w{i // 2}" for i in range(120)], 1e-2)  # pairs of clips share a work
+    assert set(cv) == {"acc_4q", "acc_valence", "acc_arousal", "macro_f1"} and cv["acc_4q"][0] > 0.9

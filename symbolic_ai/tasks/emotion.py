@@ -1,11 +1,13 @@
 """`emotion`: Russell-quadrant emotion of a piece, with a timeline of windows.
 
 Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
-The model (`emotion-v2`) is the shared compound-word encoder fine-tuned on EMOPIA, guided by FiLM
-after its last block: the window's clip statistics — the Krumhansl–Kessler mode and key
-confidence (from the `key` task, as in MoFi) plus register, velocity, density and articulation —
-scale and shift the encoder's output. It reads one window of `window_beats` quarter notes at a
-time (at most `max_tokens` notes, as in training); the piece's answer is the mean of its windows'.
+The model (`emotion-v3`) reads one window of `window_beats` quarter notes at a time (at most
+`max_tokens` notes, as in training) with its guide: the window's clip statistics — the
+Krumhansl–Kessler mode and key confidence (from the `key` task, as in MoFi) plus register,
+velocity, density and articulation — and its harmony as the `chords` task hears it (chord
+qualities, roots relative to the local key, minor-key share). Inside the graph the shared encoder,
+fine-tuned and FiLM-guided by those features after its last block, is fused with a logistic
+regression on the same features. The piece's answer is the mean of its windows'.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 from ..errors import InputError, ParameterError
 from ..piece import Annotation, Piece
 from ..registry import Arg, Result, task
+from ..harmony import QUALITIES, key_tonic_mode, pitch_class
 from .key import _time_axis, correlations, key_name, window_histograms
 
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
@@ -28,11 +31,14 @@ STAT_FEATURES = (
     + tuple(f"pc_rel_{i}" for i in range(12)) + MODE_FEATURES
     + ("vel_mean", "vel_std", "vel_hi_frac", "notes_per_sec", "onsets_per_sec", "polyphony",
        "log_dur_mean", "log_dur_std", "log_ioi_mean", "log_ioi_std", "staccato_frac", "chord_frac"))
-GUIDES = {"mode": MODE_FEATURES, "stats": STAT_FEATURES}
+HARMONY_FEATURES = (tuple(f"quality_{q}" for q in QUALITIES) + tuple(f"root_rel_{i}" for i in range(12))
+                    + ("inversion_frac", "minor_key_frac", "chords_per_beat"))
+GUIDES = {"mode": MODE_FEATURES, "stats": STAT_FEATURES, "harmony": STAT_FEATURES + HARMONY_FEATURES}
+CHORDS_MODEL = "chords-v1"  # what the `harmony` guide reads chords with
 PROFILE = "krumhansl"
 DEFAULT_MAX_TOKENS = 384
-WINDOW_BEATS = 32.0
-HOP_BEATS = 32.0
+WINDOW_BEATS = 128.0
+HOP_BEATS = 64.0
 BATCH = 16
 
 
@@ -99,19 +105,51 @@ def clip_statistics(piece: Piece) -> np.ndarray:
     return np.asarray(feats, dtype=np.float32)
 
 
-def guide_features(piece: Piece, guide: str = "mode") -> np.ndarray:
-    """The FiLM input of one window: the mode features ('mode') or the clip statistics ('stats')."""
+def harmony_features(piece: Piece, chords_model=None) -> np.ndarray:
+    """What the `chords` task hears (see HARMONY_FEATURES): the share of the piece's beats under each
+    chord quality, the share under each root relative to the local tonic, the share in inversion
+    and in minor keys, and chord changes per beat."""
+    from ..runtime import load_model
+    from .chords import recognize
+
+    check_input(piece)
+    rows, _ = recognize(piece, model=chords_model or load_model(CHORDS_MODEL))
+    quality, root = np.zeros(len(QUALITIES)), np.zeros(12)
+    inverted = minor = total = 0.0
+    for r in rows:
+        beats = float(r["end_beat"] - r["start_beat"]) if piece.has_beats else float(r["end_sec"] - r["start_sec"]) * 2
+        total += beats
+        if r["root"] is None:
+            continue
+        tonic, is_minor = key_tonic_mode(r["key"])
+        quality[QUALITIES.index(r["quality"])] += beats
+        root[(pitch_class(r["root"]) - tonic) % 12] += beats
+        inverted += beats * (r["inversion"] > 0)
+        minor += beats * is_minor
+    total = max(total, 1e-9)
+    return np.concatenate([quality / total, root / total, [inverted / total, minor / total, len(rows) / total]]
+                          ).astype(np.float32)
+
+
+def guide_features(piece: Piece, guide: str = "mode", chords_model=None) -> np.ndarray:
+    """The guide of one window: the mode features ('mode'), the clip statistics ('stats') or the clip
+    statistics and the harmony features ('harmony')."""
     if guide == "mode":
         return mode_features(piece)
     if guide == "stats":
         return clip_statistics(piece)
+    if guide == "harmony":
+        return np.concatenate([clip_statistics(piece), harmony_features(piece, chords_model)])
     raise ValueError(f"unknown emotion guide {guide!r}; expected one of {sorted(GUIDES)}")
 
 
 def window_starts(end_beat: float, window_beats: float, hop_beats: float) -> np.ndarray:
-    """Starts of windows [s, s + window) every hop, the last one reaching `end_beat`."""
+    """Starts of windows [s, s + window) every hop; the last one is moved back to end at `end_beat`,
+    so every window of a piece longer than one window is a full window."""
     n = int(np.ceil(max(end_beat - window_beats, 0.0) / hop_beats - 1e-9)) + 1
-    return np.arange(n) * float(hop_beats)
+    starts = np.arange(n) * float(hop_beats)
+    starts[-1] = max(0.0, min(starts[-1], end_beat - window_beats))
+    return np.unique(starts)
 
 
 def clip(piece: Piece, start_beat: float, end_beat: float, max_tokens: int = DEFAULT_MAX_TOKENS) -> Piece | None:
@@ -180,11 +218,11 @@ def predict(clips: list[Piece], model) -> np.ndarray:
     return np.concatenate(out).astype(float)
 
 
-@task("emotion", model="emotion-v2", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
+@task("emotion", model="emotion-v3", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
 def emotion(
     piece: Piece,
     *,
-    window_beats: Annotated[float, Arg("window length in quarter notes (the model was trained on 32)",
+    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v3 was trained on whole clips of up to 128)",
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
     model=None,

@@ -6,6 +6,7 @@ global statistics of a clip: register, key-relative pitch-class profile, mode an
 a floor that we measured ourselves.
 
     python -m symbolic_ai.training.emotion_baseline --out runs/emotion/baseline.json
+    python -m symbolic_ai.training.emotion_baseline --guide harmony --out runs/emotion4/lr_harmony.json
 """
 from __future__ import annotations
 
@@ -15,10 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tasks.emotion import QUADRANTS, STAT_FEATURES, clip_statistics
-
-FEATURE_NAMES = list(STAT_FEATURES)
-clip_features = clip_statistics  # the baseline's features are the task's clip statistics
+from ..tasks.emotion import GUIDES, QUADRANTS, guide_features
 
 
 class LogisticRegression:
@@ -54,48 +52,60 @@ class LogisticRegression:
         return z / z.sum(1, keepdims=True)
 
 
-def load_features(dataset: str, split: str | None = None) -> tuple[np.ndarray, np.ndarray, list, list]:
-    """Features, labels (0..3), splits and groups (work ids) of every clip of `dataset`."""
+def load_features(dataset: str, split: str | None = None, guide: str = "stats"
+                  ) -> tuple[np.ndarray, np.ndarray, list, list]:
+    """Whole-clip guide features, labels (0..3), splits and groups (work ids) of every clip of `dataset`."""
     from ..data import iter_examples
 
     X, y, splits, groups = [], [], [], []
     for ex in iter_examples(dataset, split=split):
-        X.append(clip_features(ex.load()))
+        X.append(guide_features(ex.load(), guide))
         y.append(QUADRANTS.index(ex.labels["quadrant"]))
         splits.append(ex.split)
         groups.append(ex.work_id)
     return np.stack(X), np.asarray(y), splits, groups
 
 
-def main(argv: list[str] | None = None) -> int:
+def cv5(X: np.ndarray, y: np.ndarray, groups: list, l2: float, seed: int = 0) -> dict:
+    """Mean and std over 5 grouped folds (no work in two folds) of each headline metric."""
     from .emotion_eval import grouped_folds, metrics
+
+    folds = [metrics(y[b], LogisticRegression(l2).fit(X[a], y[a]).predict_proba(X[b]))
+             for a, b in grouped_folds(groups, y, k=5, seed=seed)]
+    return {k: [float(np.mean([f[k] for f in folds])), float(np.std([f[k] for f in folds]))]
+            for k in ("acc_4q", "acc_valence", "acc_arousal", "macro_f1")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .emotion_eval import metrics
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/emotion/baseline.json")
-    ap.add_argument("--l2", type=float, nargs="*", default=[1e-3, 1e-2, 1e-1, 1.0])
+    ap.add_argument("--guide", default="stats", choices=["stats", "harmony"],
+                    help="features: clip statistics, or clip statistics + harmony (chords-v1)")
+    ap.add_argument("--l2", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0])
     args = ap.parse_args(argv)
-    report: dict = {"model": "logistic regression on clip statistics", "features": FEATURE_NAMES}
+    report: dict = {"model": f"logistic regression on whole-clip {args.guide} features", "guide": args.guide,
+                    "features": list(GUIDES[args.guide])}
     for ds in ("emopia", "vgmidi"):
-        X, y, splits, groups = load_features(ds)
-        sp = np.asarray(splits)
+        X, y, splits, groups = load_features(ds, guide=args.guide)
+        sp, groups = np.asarray(splits), np.asarray(groups)
         tr, va, te = sp == "train", sp == "valid", sp == "test"
         valid = {l2: metrics(y[va], LogisticRegression(l2).fit(X[tr], y[tr]).predict_proba(X[va]))["acc_4q"]
                  for l2 in args.l2}
         best = max(valid, key=lambda k: (valid[k], k))
         fit = LogisticRegression(best).fit(X[tr], y[tr])
-        entry = {"valid_acc_by_l2": valid, "l2": best, "test": metrics(y[te], fit.predict_proba(X[te]))}
-        if ds == "vgmidi":
-            cv = []
-            for train_idx, test_idx in grouped_folds(groups, y, k=5, seed=0):
-                m = LogisticRegression(best).fit(X[train_idx], y[train_idx])
-                cv.append(metrics(y[test_idx], m.predict_proba(X[test_idx])))
-            entry["cv5"] = {k: [float(np.mean([c[k] for c in cv])), float(np.std([c[k] for c in cv]))]
-                            for k in ("acc_4q", "acc_valence", "acc_arousal", "macro_f1")}
+        entry = {"valid_acc_by_l2": valid, "l2": best, "valid": metrics(y[va], fit.predict_proba(X[va])),
+                 "test": metrics(y[te], fit.predict_proba(X[te])),
+                 "params": {k: getattr(fit, k).tolist() for k in ("mean", "std", "W", "b")}}
+        tv = np.flatnonzero(tr | va)  # 5-fold grouped CV over train + valid: how much valid's 206 clips say
+        entry["cv5_train_valid" if ds == "emopia" else "cv5"] = (
+            cv5(X[tv], y[tv], list(groups[tv]), best) if ds == "emopia" else cv5(X, y, list(groups), best))
         report[ds] = entry
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
-    print(json.dumps({k: (v["test"] if isinstance(v, dict) and "test" in v else None) for k, v in report.items()
-                      if k in ("emopia", "vgmidi")}))
+    print(json.dumps({ds: {"l2": report[ds]["l2"], "valid": round(report[ds]["valid"]["acc_4q"], 3),
+                           "test": round(report[ds]["test"]["acc_4q"], 3)} for ds in ("emopia", "vgmidi")}))
     return 0
 
 

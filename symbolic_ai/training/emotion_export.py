@@ -25,6 +25,8 @@ TRAINING_DATA = [
     {"dataset": "shared encoder pre-training (see encoder-v2 card)", "split": "train splits only",
      "licence": "see encoder-v2.json"},
 ]
+HARMONY_DATA = {"dataset": "chords-v1, which reads the chords of the harmony guide", "split": "see chords-v1.json",
+                "licence": "see chords-v1.json"}
 
 
 def example_inputs(tok, guide: str = "mode", window_beats: float = WINDOW_BEATS, hop_beats: float = HOP_BEATS,
@@ -41,41 +43,60 @@ def example_inputs(tok, guide: str = "mode", window_beats: float = WINDOW_BEATS,
     return singles + [{"tokens": tokens, "mask": mask, "guide": np.stack([guide_features(c, guide) for c in wins])}]
 
 
-def export_emotion(checkpoint: Path, out_dir: Path, *, version: int = 1, metrics: dict | None = None,
-                   extra_training: list[dict] | None = None, int8: bool = False) -> dict:
+def export_emotion(checkpoint: Path | list[Path], out_dir: Path, *, version: int = 1, metrics: dict | None = None,
+                   extra_training: list[dict] | None = None, int8: bool = False, linear: dict | None = None,
+                   linear_weight: float = 0.0, window: dict | None = None) -> dict:
+    """Export a fine-tuned checkpoint, or (with `linear`: logistic-regression parameters on the
+    harmony guide) the late fusion of a list of checkpoints (possibly empty) with the linear model."""
     import torch
 
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import export, parity, quantize
 
-    from ..tokens import Tokenizer
-    from .emotion_model import ExportWrapper, load
+    from ..tokens import Tokenizer, default_tokenizer
+    from .emotion_model import ExportWrapper, FusedExport, LinearGuide, load
 
-    model = load(checkpoint)
-    tok = Tokenizer(model.encoder.tokenizer_config)
-    trained = torch.load(checkpoint, map_location="cpu", weights_only=False).get("report", {}).get("args", {})
+    ckpts = [Path(c) for c in checkpoint] if isinstance(checkpoint, (list, tuple)) else [Path(checkpoint)]
+    if linear is None and len(ckpts) != 1:
+        raise ValueError(f"export_emotion: one checkpoint without a linear model, got {len(ckpts)}")
+    models = [load(c) for c in ckpts]
+    model = models[0] if models else None
+    tok = Tokenizer(model.encoder.tokenizer_config) if model is not None else default_tokenizer()
+    trained = (torch.load(ckpts[0], map_location="cpu", weights_only=False).get("report", {}).get("args", {})
+               if ckpts else {})
     win = {"window_beats": float(trained.get("window_beats", WINDOW_BEATS)),
            "hop_beats": float(trained.get("hop_beats", HOP_BEATS)),
-           "max_tokens": int(trained.get("max_tokens", DEFAULT_MAX_TOKENS))}
-    inputs = example_inputs(tok, model.guide, **win)
+           "max_tokens": int(trained.get("max_tokens", DEFAULT_MAX_TOKENS))} | (window or {})
+    guide = "harmony" if linear is not None else model.guide
+    module = (FusedExport(models, LinearGuide(**linear), linear_weight) if linear is not None
+              else ExportWrapper(model)).eval()
+    inputs = example_inputs(tok, guide, **win)
     batch = inputs[-1]
     example = {k: torch.from_numpy(v[:2].copy()) for k, v in batch.items()}
     name = f"emotion-v{version}"
     path = Path(out_dir) / f"{name}.onnx"
-    onnx_model, fig = export(ExportWrapper(model).eval(), example, path, output_names=["probabilities"],
+    onnx_model, fig = export(module, example, path, output_names=["probabilities"],
                              dynamic={"tokens": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"},
                                       "guide": {0: "batch"}}, parity_inputs=inputs, tol=1e-3)
     reference = fig.pop("_reference")
-    c = model.encoder.config
+    arch: dict = {"guide": guide, "guide_features": list(GUIDES[guide])}
+    if model is not None:
+        c = model.encoder.config
+        arch |= {"encoder": {"d_model": c.d_model, "n_layers": c.n_layers, "n_heads": c.n_heads},
+                 "film_layer": model.film_layer, "film_guide": model.guide,
+                 "head": "mean pooling -> Linear-GELU-Linear", "encoder_models": len(models)}
+    if linear is not None:
+        arch["fusion"] = {"linear_model": "logistic regression on the standardised harmony guide",
+                          "linear_weight": linear_weight,
+                          "rule": "softmax(w * log p_linear + (1 - w) * mean log p_encoder) per window"}
     common = dict(
         task="emotion", version=version, vocabulary=tok.config.to_dict(), tokenizer=tok.config.to_dict(),
-        labels={q: LABELS[q] for q in QUADRANTS}, training_data=TRAINING_DATA + (extra_training or []),
+        labels={q: LABELS[q] for q in QUADRANTS},
+        training_data=(TRAINING_DATA if model is not None else TRAINING_DATA[:1]) + ([HARMONY_DATA] if guide == "harmony"
+                                                                                   else []) + (extra_training or []),
         splits={"emopia": "official song-level split (split_song): train 784 / valid 206 / test 88 clips",
                 "vgmidi": "splits.csv (grouped by game + theme): 162 / 22 / 20 phrases; 5-fold grouped CV"},
-        architecture={"encoder": {"d_model": c.d_model, "n_layers": c.n_layers, "n_heads": c.n_heads},
-                      "film_layer": model.film_layer, "guide": model.guide,
-                      "guide_features": list(GUIDES[model.guide]),
-                      "head": "mean pooling -> Linear-GELU-Linear"},
+        architecture=arch,
         **win,
         usage="symbolic_ai.run('emotion', piece): windows of window_beats, probabilities averaged",
         licence_note="trained on EMOPIA (CC BY-NC-SA 4.0): research and non-commercial use")

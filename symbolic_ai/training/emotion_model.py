@@ -124,6 +124,46 @@ class ExportWrapper(nn.Module):
         return logits.softmax(dim=-1)
 
 
+class LinearGuide(nn.Module):
+    """Multinomial logistic regression on standardised guide features (fitted outside torch:
+    `emotion_baseline`), as a module so it can join the exported graph."""
+
+    def __init__(self, mean, std, W, b) -> None:
+        super().__init__()
+        for name, v in (("mean", mean), ("std", std), ("W", W), ("b", b)):
+            self.register_buffer(name, torch.as_tensor(v, dtype=torch.float32))
+        if self.W.shape != (len(self.mean), len(QUADRANTS)):
+            raise ValueError(f"LinearGuide: W must be [{len(self.mean)}, {len(QUADRANTS)}], got {tuple(self.W.shape)}")
+
+    def forward(self, guide: torch.Tensor) -> torch.Tensor:
+        return ((guide - self.mean) / self.std) @ self.W + self.b
+
+
+class FusedExport(nn.Module):
+    """(tokens, mask, guide) → probabilities: the weighted geometric mean of the encoder models'
+    probabilities (their mean log-probability; weight 1 − w) and the linear model's (weight w).
+    Each encoder model reads the first columns of `guide` (its own guide's features); the linear
+    model reads all of them."""
+
+    def __init__(self, models: list[EmotionModel], linear: LinearGuide, linear_weight: float) -> None:
+        super().__init__()
+        if not 0.0 <= linear_weight <= 1.0 or (not models and linear_weight != 1.0):
+            raise ValueError(f"linear_weight must be in [0, 1] (1 without an encoder model), got {linear_weight!r}")
+        self.models, self.linear, self.w = nn.ModuleList(models), linear, float(linear_weight)
+        self.n_film = [len(GUIDES[m.guide]) for m in models]
+        for m in models:
+            for blk in m.encoder.blocks:
+                blk.fused = False
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        z = self.w * self.linear(guide).log_softmax(-1)
+        for m, n in zip(self.models, self.n_film):
+            z = z + (1 - self.w) / len(self.models) * m(tokens, mask, guide[:, :n]).log_softmax(-1)
+        if not self.models:  # keep `tokens` and `mask` in the graph so every emotion model has one signature
+            z = z + 0.0 * mask.to(z.dtype).sum(-1, keepdim=True) + 0.0 * tokens[..., 0].to(z.dtype).sum(-1, keepdim=True)
+        return z.softmax(dim=-1)
+
+
 def save(model: EmotionModel, path, **extra) -> None:
     torch.save(model.encoder.checkpoint(emotion=model.spec(), head=model.head.state_dict(),
                                         film=model.film.state_dict() if model.film is not None else None,

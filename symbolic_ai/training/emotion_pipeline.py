@@ -4,6 +4,9 @@
     python -m symbolic_ai.training.emotion_pipeline --recipe frozen --out runs/emotion      # emotion-v1
     python -m symbolic_ai.training.emotion_pipeline --only probe base film_last
 
+emotion-v3 (harmony guide, whole-clip windows, fused with a logistic regression) is three commands,
+listed in `symbolic_ai.training.emotion_fuse` and docs/models/emotion-v3.md.
+
 Recipes: `frozen` (emotion-v1) trains FiLM and the head on a frozen encoder; `finetune` (emotion-v2)
 fine-tunes every encoder block (lr 5e-5, 8 epochs) and adds `stats_last`, FiLM at the last block
 guided by the clip statistics (mode + register, velocity, density, articulation) instead of the

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..tasks.emotion import DEFAULT_MAX_TOKENS, HOP_BEATS, WINDOW_BEATS, pad_batch
+from ..tasks.emotion import DEFAULT_MAX_TOKENS, GUIDES, HOP_BEATS, WINDOW_BEATS, pad_batch
 from ..tokens import Tokenizer
 from . import emotion_data, emotion_model
 from .emotion_data import Item, augment, encode, eval_set, load_items, random_window
@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="emotion")
     ap.add_argument("--dataset", default="emopia", choices=["emopia", "vgmidi"])
     ap.add_argument("--film", default="none", help="none, first, middle, last or a block index")
-    ap.add_argument("--guide", default="mode", choices=["mode", "stats"],
-                    help="FiLM input: mode features (MoFi) or clip statistics (mode + register, velocity, density)")
+    ap.add_argument("--guide", default="mode", choices=sorted(GUIDES),
+                    help="FiLM input: mode features (MoFi), clip statistics (mode + register, velocity, density) or harmony (statistics + chords-v1)")
     ap.add_argument("--init", default="pretrained", help="pretrained, random (smoke only) or a checkpoint")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--budget-min", type=float, default=10.0)

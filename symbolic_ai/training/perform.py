@@ -84,7 +84,7 @@ def emotion_timelines(cache: Path, rows: list[dict], model: str | None = None) -
     """{performance id: [[start_sec, end_sec, pQ1, pQ2, pQ3, pQ4], ...]} from an `emotion` model.
 
     Each performance (performed onsets, durations, velocities; no beat grid) is read by the
-    `emotion` task in its default 16-second windows with `model` (default: the task's model);
+    `emotion` task in 16-second windows (32 nominal beats, no overlap) with `model` (default: the task's model);
     cached in the cache directory as `<model name>.json`. perform-v2 was trained on emotion-v1's
     labels (the file is in git history, commit 949bc6f: pass its path to reproduce exactly).
     """
@@ -102,7 +102,7 @@ def emotion_timelines(cache: Path, rows: list[dict], model: str | None = None) -
                                               pitch=a["pitch"], velocity=a["velocity"], onset_beat=nan,
                                               duration_beat=nan))
         done[r["id"]] = [[w["start_sec"], w["end_sec"], *[w["probabilities"][q] for q in ("Q1", "Q2", "Q3", "Q4")]]
-                         for w in run("emotion", perf, model=model).data["timeline"]]
+                         for w in run("emotion", perf, model=model, window_beats=32.0, hop_beats=32.0).data["timeline"]]
         if k % 20 == 19 or k == len(todo) - 1:
             path.write_text(json.dumps(done))
             print(f"emotion labels {k + 1}/{len(todo)}", flush=True)
