@@ -321,3 +321,11 @@ def test_logistic_regression_floor_learns_and_cross_validates():
     assert np.allclose(m.predict_proba(X).sum(1), 1.0)
     cv = cv5(X, y, [f"w{i // 2}" for i in range(120)], 1e-2)  # pairs of clips share a work
     assert set(cv) == {"acc_4q", "acc_valence", "acc_arousal", "macro_f1"} and cv["acc_4q"][0] > 0.9
+
+
+def test_export_refuses_several_checkpoints_without_the_linear_model(tmp_path):
+    pytest.importorskip("torch")
+    from symbolic_ai.training.emotion_export import export_emotion
+
+    with pytest.raises(ValueError, match="one checkpoint without a linear model, got 2"):
+        export_emotion([tmp_path / "a.pt", tmp_path / "b.pt"], tmp_path)
