@@ -329,3 +329,33 @@ def test_export_refuses_several_checkpoints_without_the_linear_model(tmp_path):
 
     with pytest.raises(ValueError, match="one checkpoint without a linear model, got 2"):
         export_emotion([tmp_path / "a.pt", tmp_path / "b.pt"], tmp_path)
+
+
+def test_weight_averaging_is_the_mean_of_the_epochs_and_fresh_crops_need_no_cache(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from symbolic_ai.training import emotion_train
+    from symbolic_ai.training.emotion_data import Item
+    from symbolic_ai.training.emotion_model import EmotionModel
+    from symbolic_ai.training.emotion_train import fit
+    from symbolic_ai.training.model import Encoder, EncoderConfig
+
+    monkeypatch.setattr(emotion_train, "OUT", tmp_path)  # the training log
+
+    items = [Item(f"c{i}", "train", f"g{i}", i % 4, _scale_piece(C_MAJOR if i % 2 else A_MINOR, repeats=1 + i % 3))
+             for i in range(8)]
+
+    def trained(**kw) -> dict:
+        torch.manual_seed(0)
+        m = EmotionModel(Encoder(EncoderConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64)), 1, guide="mode")
+        report = fit(m, items, None, epochs=2, seed=0, name="t", tag="", crops=1, batch=4, fresh_crops=True,
+                     **{"budget_min": 60.0, "train_blocks": 2, **kw})
+        return {"state": {k: v.clone() for k, v in m.state_dict().items()}, **report}
+
+    first, last, mean = trained(budget_min=0.0), trained(), trained(average_from=1)
+    assert first["epochs_run"] == 1 and last["epochs_run"] == 2 and mean["averaged_epochs"] == 2
+    for k, v in mean["state"].items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (first["state"][k] + last["state"][k]) / 2, atol=1e-6), k
+    assert not torch.allclose(first["state"]["head.1.weight"], last["state"]["head.1.weight"])
+    with pytest.raises(ValueError, match="fresh_crops needs every block trained"):
+        trained(train_blocks=1)

@@ -191,15 +191,22 @@ def train_windows(items: list[Item], tok: Tokenizer, crops: int, seed: int, wind
 def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] | None, *, epochs: int,
         budget_min: float, seed: int, name: str, tag: str, train_blocks: int = 1, crops: int = 2,
         window_beats: float = WINDOW_BEATS, hop_beats: float = HOP_BEATS, lr: float = 1e-4, head_lr: float = 1e-3,
-        batch: int = 16, balance: bool = False, augment_on: bool = True) -> dict:
+        batch: int = 16, balance: bool = False, augment_on: bool = True, fresh_crops: bool = False,
+        average_from: int = 0) -> dict:
     """Train the top `train_blocks` blocks, FiLM and head on `crops` augmented windows per clip (one
-    epoch = one pass over them); keep the state with the best valid accuracy (or the last one)."""
+    epoch = one pass over them); keep the state with the best valid accuracy (or the last one).
+
+    `fresh_crops`: draw new augmented windows every epoch (only when nothing is cached, i.e. every
+    block is trained). `average_from` K > 0: keep instead the mean of the weights at the end of
+    epochs K, K+1, ... (weight averaging, no selection on valid)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tok = Tokenizer(model.encoder.tokenizer_config)
     n = model.encoder.config.n_layers
     first = model.freeze_below(train_blocks)
     start = min(first - 1, n if model.film_layer is None else model.film_layer)
+    if fresh_crops and start >= 0:
+        raise ValueError(f"fresh_crops needs every block trained (nothing cached); block {start}'s output is cached")
     t0 = time.time()
     wins, labels = train_windows(train, tok, crops, seed, window_beats, augment_on, model.guide)
     tr = Cached(model, wins, list(range(len(wins))), labels, start, f"{tag}_train_c{crops}_s{seed}")
@@ -222,8 +229,11 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
     if balance:
         counts = np.bincount(y_all, minlength=4).astype(float)
         weight = torch.tensor(counts.sum() / (4 * np.maximum(counts, 1)), dtype=torch.float32)
-    best, best_key, step, history = None, None, 0, []
+    best, best_key, step, history, avg, n_avg = None, None, 0, [], None, 0
     for epoch in range(epochs):
+        if fresh_crops and epoch:
+            wins, labels = train_windows(train, tok, crops, seed + 1000 * epoch, window_beats, augment_on, model.guide)
+            tr, y_all = Cached(model, wins, list(range(len(wins))), labels, start, ""), np.asarray(labels)
         model.train()
         model.encoder.embed.eval()
         for i, blk in enumerate(model.encoder.blocks):
@@ -253,16 +263,26 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
             if best_key is None or key > best_key:
                 best_key, rec["best"] = key, True
                 best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if average_from and epoch + 1 >= average_from:
+            n_avg += 1
+            state = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+            avg = state if avg is None else {k: avg[k] + (state[k] - avg[k]) / n_avg for k in avg}
         log(logp, name=name, **rec)
         history.append(rec)
         if (time.time() - t0) / 60 > budget_min:
             log(logp, name=name, note=f"time budget of {budget_min} min reached after epoch {epoch + 1}")
             break
-    if best is not None:
+    if avg is not None:
+        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in avg.items()})
+        if va is not None:
+            m = metrics(va.labels, va.predict(model))
+            log(logp, name=name, averaged_epochs=n_avg, valid_acc=m["acc_4q"], valid_f1=m["macro_f1"])
+    elif best is not None:
         model.load_state_dict(best)
     model.eval()
     return {"history": history, "epochs_run": len(history), "minutes": round((time.time() - t0) / 60, 2),
-            "train_blocks": train_blocks, "crops": crops, "cached_block": start}
+            "train_blocks": train_blocks, "crops": crops, "cached_block": start, "averaged_epochs": n_avg,
+            "fresh_crops": fresh_crops}
 
 
 def evaluate(model: emotion_model.EmotionModel, items: list[Item], window_beats: float, hop_beats: float) -> dict:
@@ -313,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hop-beats", type=float, default=HOP_BEATS)
     ap.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="notes per window (longer ones are cut)")
     ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--fresh-crops", action="store_true", help="new augmented windows every epoch (all blocks trained)")
+    ap.add_argument("--average-from", type=int, default=0,
+                    help="K > 0: the model is the mean of the weights after epochs K.. (no selection on valid)")
     ap.add_argument("--balance", action="store_true", help="class-weighted loss")
     ap.add_argument("--limit", type=int, default=0, help="only the first N clips per split (smoke tests)")
     ap.add_argument("--test", action="store_true", help="evaluate the selected model on the test split")
@@ -331,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
            + ("" if args.max_tokens == DEFAULT_MAX_TOKENS else f"_t{args.max_tokens}"))
     kw = dict(epochs=args.epochs, budget_min=args.budget_min, train_blocks=args.train_blocks, crops=args.crops,
               window_beats=args.window_beats, hop_beats=args.hop_beats, lr=args.lr, head_lr=args.head_lr,
-              balance=args.balance, augment_on=not args.no_augment)
+              balance=args.balance, augment_on=not args.no_augment, fresh_crops=args.fresh_crops,
+              average_from=args.average_from)
     if args.command == "probe":
         report["probe_valid_acc"] = probe(build("none", args.init).eval(), split["train"], split["valid"], tag=tag,
                                           crops=args.crops, seed=args.seed, window_beats=args.window_beats,
