@@ -359,3 +359,5 @@ def test_weight_averaging_is_the_mean_of_the_epochs_and_fresh_crops_need_no_cach
     assert not torch.allclose(first["state"]["head.1.weight"], last["state"]["head.1.weight"])
     with pytest.raises(ValueError, match="fresh_crops needs every block trained"):
         trained(train_blocks=1)
+    with pytest.raises(ValueError, match="average_from must be 0 .* got 3"):
+        trained(average_from=3)

@@ -205,6 +205,8 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
     n = model.encoder.config.n_layers
     first = model.freeze_below(train_blocks)
     start = min(first - 1, n if model.film_layer is None else model.film_layer)
+    if not 0 <= average_from <= epochs:
+        raise ValueError(f"average_from must be 0 (off) or an epoch in 1..{epochs}, got {average_from}")
     if fresh_crops and start >= 0:
         raise ValueError(f"fresh_crops needs every block trained (nothing cached); block {start}'s output is cached")
     t0 = time.time()
