@@ -5,7 +5,7 @@ per dataset split; `--figures DIR` also saves the confusion matrices as PNGs (em
 Needs the datasets (../shared/data or $SYMBOLIC_AI_DATA) and matplotlib for the figures.
 
     python benchmarks/emotion_eval.py --sets emopia:test vgmidi:test --figures docs/figures
-    python benchmarks/emotion_eval.py --model emotion-v3-int8 --sets emopia:test
+    python benchmarks/emotion_eval.py --model emotion-v4 --sets emopia:test
 """
 from __future__ import annotations
 

@@ -205,7 +205,7 @@ def get(name: str) -> TaskSpec:
 
 def run(name: str, piece: Piece, *, device: str = "auto", model: str | None = None, **params: Any) -> Result:
     """Run task `name` on `piece` with validated parameters. `model` picks another model for the task
-    than its default (a name such as 'emotion-v3-int8', or a path to an .onnx file with its card)."""
+    than its default (a name such as 'emotion-v4', or a path to an .onnx file with its card)."""
     spec = get(name)
     if not isinstance(piece, Piece):
         raise ParameterError(f"{name}: expected a Piece, got {type(piece).__name__}; use symbolic_ai.load(path)")

@@ -128,6 +128,9 @@ def load_model(name: str, device: str = "auto") -> Model:
         if _threads:
             opts.intra_op_num_threads = _threads
         opts.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: a task calls several models in turn (emotion
+        # calls chords-v1 between its own calls), and a spinning pool steals the cores from the next one.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers(device))
         except Exception as exc:  # onnxruntime raises its own types for corrupt files

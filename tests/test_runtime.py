@@ -59,6 +59,8 @@ def test_sessions_are_cached_per_device_and_threads():
     try:
         b = runtime.load_model("encoder-v2", device="cpu")
         assert b is not a and b.session.get_session_options().intra_op_num_threads == 1
+        # tasks call several models in turn: a pool left spinning would steal the cores from the next
+        assert b.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
     finally:
         runtime.set_threads(0)
 

@@ -1,7 +1,7 @@
 """`emotion`: Russell-quadrant emotion of a piece, with a timeline of windows.
 
 Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
-The model (`emotion-v3`) reads one window of `window_beats` quarter notes at a time (at most
+The model (`emotion-v4`, int8 by default) reads one window of `window_beats` quarter notes at a time (at most
 `max_tokens` notes, as in training) with its guide: the window's clip statistics — the
 Krumhansl–Kessler mode and key confidence (from the `key` task, as in MoFi) plus register,
 velocity, density and articulation — and its harmony as the `chords` task hears it (chord
@@ -38,7 +38,7 @@ CHORDS_MODEL = "chords-v1"  # what the `harmony` guide reads chords with
 PROFILE = "krumhansl"
 DEFAULT_MAX_TOKENS = 384
 WINDOW_BEATS = 128.0
-HOP_BEATS = 64.0
+HOP_BEATS = 128.0  # = the window: each note is read once (emotion-v4's selection rule, docs/benchmarks.md)
 BATCH = 16
 
 
@@ -218,11 +218,11 @@ def predict(clips: list[Piece], model) -> np.ndarray:
     return np.concatenate(out).astype(float)
 
 
-@task("emotion", model="emotion-v3", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
+@task("emotion", model="emotion-v4-int8", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
 def emotion(
     piece: Piece,
     *,
-    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v3 was trained on whole clips of up to 128)",
+    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v4 was trained on whole clips of up to 128)",
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
     model=None,

@@ -2,13 +2,16 @@
 
     python -m symbolic_ai.training.emotion_fuse --nn runs/emotion4/harmony_last_w128.pt \\
         runs/emotion4/harmony_last_w128_s1.pt --linear runs/emotion4/lr_harmony.json --out runs/emotion4/fused.json
-    ... --ship symbolic_ai/models --version 3      # export that fusion as emotion-v3
+    ... --ship symbolic_ai/models --version 4      # export that fusion as emotion-v4 (+ int8)
 
 Every EMOPIA valid/test clip is read as the task reads it (windows of the task's defaults, each
 window's probabilities averaged). Per window the encoder models' log-probabilities are averaged
 and combined with the linear model's as a weighted geometric mean, weight w on the linear model;
 EMOPIA valid picks w from a fixed grid (w = 0: the encoder models alone, w = 1: the linear model
-alone) and test is reported once.
+alone) and test is reported once. A shipped fusion is then run through the task itself
+(`symbolic_ai.run`'s code path, task defaults) on valid and test, fp32 and int8; each card records
+its own file's through-task figures (the int8 card also counts the clips whose quadrant differs
+from fp32's), and the golden answers are written with the file the task uses by default.
 """
 from __future__ import annotations
 
@@ -64,6 +67,30 @@ def fuse(lp_nn: np.ndarray | None, lp_lin: np.ndarray, clip_of: np.ndarray, w: f
     return np.stack([p[clip_of == i].mean(0) for i in range(int(clip_of.max()) + 1)])
 
 
+def through_task(onnx_path: Path, items: list) -> tuple[dict, list[str]]:
+    """Metrics of one exported model run through the `emotion` task with its defaults, and its answers."""
+    from ..registry import get
+    from ..runtime import load_model
+    from ..tasks.emotion import QUADRANTS
+
+    spec, model = get("emotion"), load_model(str(onnx_path))
+    probs = [spec.func(it.piece, **spec.validate({}), model=model).data["probabilities"] for it in items]
+    p = np.array([[d[q] for q in QUADRANTS] for d in probs])
+    return metrics(np.array([it.label for it in items]), p), [QUADRANTS[int(i)] for i in p.argmax(1)]
+
+
+def record(onnx_path: Path, measured: dict) -> dict:
+    """Merge `measured` into the card's metrics (card file and ONNX metadata) and return the card."""
+    import onnx
+
+    from symbolic_ai.exports import card as cards
+
+    card = json.loads(onnx_path.with_suffix(".json").read_text())
+    card["metrics"] = {**card["metrics"], **measured}
+    cards.write(onnx.load(str(onnx_path)), card, onnx_path)
+    return card
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -77,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-beats", type=float, default=WINDOW_BEATS)
     ap.add_argument("--hop-beats", type=float, default=HOP_BEATS)
     ap.add_argument("--ship", type=Path, default=None, metavar="MODELS_DIR")
-    ap.add_argument("--version", type=int, default=3)
+    ap.add_argument("--version", type=int, default=4)
     ap.add_argument("--golden", type=Path, default=Path("tests/golden/emotion_examples.json"))
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -117,8 +144,24 @@ def main(argv: list[str] | None = None) -> int:
                               linear=lr["emopia"]["params"], linear_weight=best,
                               window={"window_beats": a.window_beats, "hop_beats": a.hop_beats,
                                       "max_tokens": max_tokens})
-        write_golden(a.ship / f"emotion-v{a.version}.onnx", a.golden)
-        print(json.dumps({"shipped": card["name"], "sha256": card["sha256"]}))
+        fp32 = a.ship / f"emotion-v{a.version}.onnx"
+        paths = [fp32] + ([fp32.with_name(f"emotion-v{a.version}-int8.onnx")] if a.nn else [])
+        answers = {}
+        for path in paths:
+            got = {s: through_task(path, its) for s, its in items.items()}
+            answers[path] = [q for s in items for q in got[s][1]]
+            measured = {"through_task": {f"emopia_{s}": got[s][0] for s in items}}
+            if path != fp32:
+                measured |= {f"emopia_{s}": got[s][0] for s in items} | {"answers_equal_fp32": {
+                    "clips": len(answers[fp32]), "same_quadrant": sum(
+                        x == y for x, y in zip(answers[fp32], answers[path]))}}
+            record(path, measured)
+            print(json.dumps({"model": path.name} | {s: round(got[s][0]["acc_4q"], 4) for s in items}))
+        from ..registry import get
+
+        default = next((p for p in paths if p.stem == get("emotion").model), fp32)
+        write_golden(default, a.golden)
+        print(json.dumps({"shipped": card["name"], "sha256": card["sha256"], "golden_written_with": default.name}))
     return 0
 
 

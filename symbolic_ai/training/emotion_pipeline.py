@@ -4,8 +4,8 @@
     python -m symbolic_ai.training.emotion_pipeline --recipe frozen --out runs/emotion      # emotion-v1
     python -m symbolic_ai.training.emotion_pipeline --only probe base film_last
 
-emotion-v3 (harmony guide, whole-clip windows, fused with a logistic regression) is three commands,
-listed in `symbolic_ai.training.emotion_fuse` and docs/models/emotion-v3.md.
+emotion-v3 and emotion-v4 (harmony guide, whole-clip windows, fused with a logistic regression) are
+three commands, listed in `symbolic_ai.training.emotion_fuse` and docs/models/emotion-v4.md.
 
 Recipes: `frozen` (emotion-v1) trains FiLM and the head on a frozen encoder; `finetune` (emotion-v2)
 fine-tunes every encoder block (lr 5e-5, 8 epochs) and adds `stats_last`, FiLM at the last block
