@@ -309,9 +309,37 @@ def test_fusion_weights_pick_each_model_or_mix_them():
     assert np.allclose(got, [[0.4, 0.4, 0.1, 0.1], [0.25] * 4])
 
 
+def test_through_task_figures_match_the_task_and_are_recorded_in_a_consistent_card(tmp_path):
+    """emotion_fuse --ship measures each exported file through the task and writes the figures into
+    its card and metadata; the card must still verify against the file."""
+    import shutil
+
+    from symbolic_ai.exports.card import verify
+    from symbolic_ai.registry import get
+    from symbolic_ai.runtime import PACKAGE_MODELS
+    from symbolic_ai.training.emotion_data import Item
+    from symbolic_ai.training.emotion_fuse import record, through_task
+
+    name = get("emotion").model
+    src = PACKAGE_MODELS / f"{name}.onnx"
+    files = ("folk_melody.mid", "maple_leaf_rag.mid")
+    want = [sai.run("emotion", sai.load(EXAMPLES / f)).data["quadrant"] for f in files]
+    labels = [QUADRANTS.index(want[0]), (QUADRANTS.index(want[1]) + 1) % 4]  # one right, one wrong
+    items = [Item(f, "test", f, y, sai.load(EXAMPLES / f)) for f, y in zip(files, labels)]
+    m, answers = through_task(src, items)
+    assert answers == want and m["n"] == 2 and m["acc_4q"] == 0.5
+    dst = tmp_path / src.name
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    card = record(dst, {"emopia_examples": m})
+    assert card["metrics"]["emopia_examples"]["acc_4q"] == 0.5
+    assert card["metrics"]["emopia_test"] == json.loads(src.with_suffix(".json").read_text())["metrics"]["emopia_test"]
+    assert verify(dst)["metrics"]["emopia_examples"]["n"] == 2
+
+
 def test_logistic_regression_floor_learns_and_cross_validates():
     pytest.importorskip("torch")
-    from symbolic_ai.training.emotion_baseline import LogisticRegression, cv5
+    from symbolic_ai.training.emotion_baseline import LogisticRegression, cv5, fit_lr
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(4), 30)
@@ -321,6 +349,17 @@ def test_logistic_regression_floor_learns_and_cross_validates():
     assert np.allclose(m.predict_proba(X).sum(1), 1.0)
     cv = cv5(X, y, [f"w{i // 2}" for i in range(120)], 1e-2)  # pairs of clips share a work
     assert set(cv) == {"acc_4q", "acc_valence", "acc_arousal", "macro_f1"} and cv["acc_4q"][0] > 0.9
+    # extra rows per clip (deadpan copies) join the training rows only: copies whose class signal sits
+    # in another column teach the model that column too
+    X_extra = X.copy()
+    X_extra[:, :4] = rng.normal(size=(120, 4)) * 0.5 + 100
+    X_extra[:, 4] += 3 * (y == 0)
+    rows = np.arange(0, 120, 2)
+    plain, both = fit_lr(X, y, rows, 1e-2), fit_lr(X, y, rows, 1e-2, X_extra)
+    assert plain.mean[4] == pytest.approx(X[rows, 4].mean())
+    assert both.mean[4] == pytest.approx(np.concatenate([X[rows, 4], X_extra[rows, 4]]).mean())
+    probe = X_extra[1::2][y[1::2] == 0]
+    assert both.predict_proba(probe)[:, 0].mean() > plain.predict_proba(probe)[:, 0].mean() + 0.2
 
 
 def test_export_refuses_several_checkpoints_without_the_linear_model(tmp_path):
@@ -361,3 +400,30 @@ def test_weight_averaging_is_the_mean_of_the_epochs_and_fresh_crops_need_no_cach
         trained(train_blocks=1)
     with pytest.raises(ValueError, match="average_from must be 0 .* got 3"):
         trained(average_from=3)
+
+
+def test_deadpan_flattens_velocity_only_and_reaches_the_training_windows():
+    pytest.importorskip("torch")
+    from symbolic_ai.training.emotion_data import Item, deadpan
+    from symbolic_ai.training.emotion_train import train_windows
+    from symbolic_ai.tokens import default_tokenizer
+
+    base = _scale_piece(A_MINOR, repeats=2)
+    n = base.notes.copy()
+    n["velocity"] = np.linspace(30, 110, len(n)).astype(n["velocity"].dtype)
+    piece = base.replace(notes=n)
+    flat = deadpan(piece, np.random.default_rng(0))
+    assert len(np.unique(flat.notes["velocity"])) == 1 and 48 <= int(flat.notes["velocity"][0]) <= 96
+    for field in ("pitch", "onset_beat", "duration_beat"):
+        assert np.array_equal(flat.notes[field], piece.notes[field]), field
+    assert len(np.unique(piece.notes["velocity"])) > 1  # the input is left alone
+
+    items = [Item(f"c{i}", "train", f"g{i}", i % 4, piece) for i in range(6)]
+    vel_std = STAT_FEATURES.index("vel_std")
+    spread = {}
+    for p in (0.0, 1.0):
+        wins, labels = train_windows(items, default_tokenizer(), 1, 0, 16.0, False, "stats", deadpan_p=p)
+        assert labels == [0, 1, 2, 3, 0, 1]
+        spread[p] = np.stack([g for _, g in wins])[:, vel_std]  # each window: (tokens, guide features)
+    assert (spread[1.0] == 0).all() and (spread[0.0] > 0).all()
+

@@ -52,28 +52,41 @@ class LogisticRegression:
         return z / z.sum(1, keepdims=True)
 
 
-def load_features(dataset: str, split: str | None = None, guide: str = "stats"
+def load_features(dataset: str, split: str | None = None, guide: str = "stats", deadpan_seed: int | None = None
                   ) -> tuple[np.ndarray, np.ndarray, list, list]:
-    """Whole-clip guide features, labels (0..3), splits and groups (work ids) of every clip of `dataset`."""
+    """Whole-clip guide features, labels (0..3), splits and groups (work ids) of every clip of `dataset`
+    (with `deadpan_seed`: of each clip flattened to one random velocity, see `emotion_data.deadpan`)."""
     from ..data import iter_examples
+    from .emotion_data import deadpan
 
+    rng = np.random.default_rng(deadpan_seed)
     X, y, splits, groups = [], [], [], []
     for ex in iter_examples(dataset, split=split):
-        X.append(guide_features(ex.load(), guide))
+        piece = ex.load()
+        X.append(guide_features(piece if deadpan_seed is None else deadpan(piece, rng), guide))
         y.append(QUADRANTS.index(ex.labels["quadrant"]))
         splits.append(ex.split)
         groups.append(ex.work_id)
     return np.stack(X), np.asarray(y), splits, groups
 
 
-def cv5(X: np.ndarray, y: np.ndarray, groups: list, l2: float, seed: int = 0) -> dict:
-    """Mean and std over 5 grouped folds (no work in two folds) of each headline metric."""
+def cv5(X: np.ndarray, y: np.ndarray, groups: list, l2: float, seed: int = 0, X_extra: np.ndarray | None = None) -> dict:
+    """Mean and std over 5 grouped folds (no work in two folds) of each headline metric (`X_extra`:
+    more training rows per clip, e.g. deadpan copies, used in the training folds only)."""
     from .emotion_eval import grouped_folds, metrics
 
-    folds = [metrics(y[b], LogisticRegression(l2).fit(X[a], y[a]).predict_proba(X[b]))
+    folds = [metrics(y[b], fit_lr(X, y, a, l2, X_extra).predict_proba(X[b]))
              for a, b in grouped_folds(groups, y, k=5, seed=seed)]
     return {k: [float(np.mean([f[k] for f in folds])), float(np.std([f[k] for f in folds]))]
             for k in ("acc_4q", "acc_valence", "acc_arousal", "macro_f1")}
+
+
+def fit_lr(X: np.ndarray, y: np.ndarray, rows: np.ndarray, l2: float, X_extra: np.ndarray | None = None
+           ) -> LogisticRegression:
+    """The LR fitted on `rows` of X (and the same rows of X_extra, with the same labels, if given)."""
+    if X_extra is None:
+        return LogisticRegression(l2).fit(X[rows], y[rows])
+    return LogisticRegression(l2).fit(np.concatenate([X[rows], X_extra[rows]]), np.concatenate([y[rows], y[rows]]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,23 +97,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guide", default="stats", choices=["stats", "harmony"],
                     help="features: clip statistics, or clip statistics + harmony (chords-v1)")
     ap.add_argument("--l2", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0])
+    ap.add_argument("--deadpan", action="store_true",
+                    help="also train on a copy of every training clip flattened to one velocity")
     args = ap.parse_args(argv)
     report: dict = {"model": f"logistic regression on whole-clip {args.guide} features", "guide": args.guide,
+                    "deadpan_copies": args.deadpan,
                     "features": list(GUIDES[args.guide])}
     for ds in ("emopia", "vgmidi"):
         X, y, splits, groups = load_features(ds, guide=args.guide)
+        Xd = load_features(ds, guide=args.guide, deadpan_seed=0)[0] if args.deadpan else None
         sp, groups = np.asarray(splits), np.asarray(groups)
         tr, va, te = sp == "train", sp == "valid", sp == "test"
-        valid = {l2: metrics(y[va], LogisticRegression(l2).fit(X[tr], y[tr]).predict_proba(X[va]))["acc_4q"]
-                 for l2 in args.l2}
+        tr_rows = np.flatnonzero(tr)
+        valid = {l2: metrics(y[va], fit_lr(X, y, tr_rows, l2, Xd).predict_proba(X[va]))["acc_4q"] for l2 in args.l2}
         best = max(valid, key=lambda k: (valid[k], k))
-        fit = LogisticRegression(best).fit(X[tr], y[tr])
+        fit = fit_lr(X, y, tr_rows, best, Xd)
         entry = {"valid_acc_by_l2": valid, "l2": best, "valid": metrics(y[va], fit.predict_proba(X[va])),
                  "test": metrics(y[te], fit.predict_proba(X[te])),
                  "params": {k: getattr(fit, k).tolist() for k in ("mean", "std", "W", "b")}}
         tv = np.flatnonzero(tr | va)  # 5-fold grouped CV over train + valid: how much valid's 206 clips say
         entry["cv5_train_valid" if ds == "emopia" else "cv5"] = (
-            cv5(X[tv], y[tv], list(groups[tv]), best) if ds == "emopia" else cv5(X, y, list(groups), best))
+            cv5(X[tv], y[tv], list(groups[tv]), best, X_extra=None if Xd is None else Xd[tv]) if ds == "emopia"
+            else cv5(X, y, list(groups), best, X_extra=Xd))
+        if Xd is not None:
+            entry["deadpan"] = {"valid": metrics(y[va], fit.predict_proba(Xd[va])),
+                                "test": metrics(y[te], fit.predict_proba(Xd[te]))}
         report[ds] = entry
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))

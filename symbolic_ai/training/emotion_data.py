@@ -73,6 +73,14 @@ def augment(piece: Piece, rng: np.random.Generator, transpose: int = 5,
     return piece.replace(notes=n, annotations=())
 
 
+def deadpan(piece: Piece, rng: np.random.Generator, low: int = 48, high: int = 96) -> Piece:
+    """Every note at one velocity drawn from [low, high]: what a score (MusicXML, notation-program
+    MIDI) looks like to the model, so that it learns not to read a flat dynamic as an emotion."""
+    n = piece.notes.copy()
+    n["velocity"] = int(rng.integers(low, high + 1))
+    return piece.replace(notes=n)
+
+
 def random_window(piece: Piece, rng: np.random.Generator, window_beats: float,
                   max_tokens: int | None = None) -> Piece:
     """A window of `window_beats` at a random start (the whole clip when it is shorter)."""

@@ -94,6 +94,7 @@ def record(onnx_path: Path, measured: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
+    from ..registry import get
     from .emotion_data import load_items
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -157,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
                         x == y for x, y in zip(answers[fp32], answers[path]))}}
             record(path, measured)
             print(json.dumps({"model": path.name} | {s: round(got[s][0]["acc_4q"], 4) for s in items}))
-        from ..registry import get
-
         default = next((p for p in paths if p.stem == get("emotion").model), fp32)
         write_golden(default, a.golden)
         print(json.dumps({"shipped": card["name"], "sha256": card["sha256"], "golden_written_with": default.name}))

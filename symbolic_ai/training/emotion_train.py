@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from ..tasks.emotion import DEFAULT_MAX_TOKENS, GUIDES, HOP_BEATS, WINDOW_BEATS, pad_batch
 from ..tokens import Tokenizer
 from . import emotion_data, emotion_model
-from .emotion_data import Item, augment, encode, eval_set, load_items, random_window
+from .emotion_data import Item, augment, deadpan, encode, eval_set, load_items, random_window
 from .emotion_eval import grouped_folds, metrics
 from .model import CHECKPOINT, Encoder
 
@@ -175,13 +175,16 @@ def eval_windows(items: list[Item], tok: Tokenizer, window_beats: float, hop_bea
 
 
 def train_windows(items: list[Item], tok: Tokenizer, crops: int, seed: int, window_beats: float,
-                  augment_on: bool, guide: str = "mode") -> tuple[list, list[int]]:
-    """`crops` random (augmented) windows of every clip, fixed by the seed."""
+                  augment_on: bool, guide: str = "mode", deadpan_p: float = 0.0) -> tuple[list, list[int]]:
+    """`crops` random (augmented) windows of every clip, fixed by the seed; with probability
+    `deadpan_p` a window's notes all get one velocity (see `emotion_data.deadpan`)."""
     rng = np.random.default_rng(seed)
     wins, labels = [], []
     for _ in range(crops):
         for it in items:
             p = random_window(augment(it.piece, rng) if augment_on else it.piece, rng, window_beats)
+            if deadpan_p and rng.random() < deadpan_p:
+                p = deadpan(p, rng)
             t, _, m = encode([p], tok, guide)
             wins.append((t[0], m[0]))
             labels.append(it.label)
@@ -192,13 +195,14 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
         budget_min: float, seed: int, name: str, tag: str, train_blocks: int = 1, crops: int = 2,
         window_beats: float = WINDOW_BEATS, hop_beats: float = HOP_BEATS, lr: float = 1e-4, head_lr: float = 1e-3,
         batch: int = 16, balance: bool = False, augment_on: bool = True, fresh_crops: bool = False,
-        average_from: int = 0) -> dict:
+        average_from: int = 0, deadpan_p: float = 0.0) -> dict:
     """Train the top `train_blocks` blocks, FiLM and head on `crops` augmented windows per clip (one
     epoch = one pass over them); keep the state with the best valid accuracy (or the last one).
 
     `fresh_crops`: draw new augmented windows every epoch (only when nothing is cached, i.e. every
     block is trained). `average_from` K > 0: keep instead the mean of the weights at the end of
-    epochs K, K+1, ... (weight averaging, no selection on valid)."""
+    epochs K, K+1, ... (weight averaging, no selection on valid). `deadpan_p`: the share of
+    training windows flattened to one velocity."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tok = Tokenizer(model.encoder.tokenizer_config)
@@ -207,11 +211,14 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
     start = min(first - 1, n if model.film_layer is None else model.film_layer)
     if not 0 <= average_from <= epochs:
         raise ValueError(f"average_from must be 0 (off) or an epoch in 1..{epochs}, got {average_from}")
+    if not 0.0 <= deadpan_p <= 1.0:
+        raise ValueError(f"deadpan_p is a probability in [0, 1], got {deadpan_p}")
     if fresh_crops and start >= 0:
         raise ValueError(f"fresh_crops needs every block trained (nothing cached); block {start}'s output is cached")
     t0 = time.time()
-    wins, labels = train_windows(train, tok, crops, seed, window_beats, augment_on, model.guide)
-    tr = Cached(model, wins, list(range(len(wins))), labels, start, f"{tag}_train_c{crops}_s{seed}")
+    wins, labels = train_windows(train, tok, crops, seed, window_beats, augment_on, model.guide, deadpan_p)
+    tr = Cached(model, wins, list(range(len(wins))), labels, start,
+                f"{tag}_train_c{crops}_s{seed}" + (f"_dp{deadpan_p:g}" if deadpan_p else ""))
     if model.film is not None:
         model.film.fit_norm(tr.mode)
     va = None
@@ -234,7 +241,8 @@ def fit(model: emotion_model.EmotionModel, train: list[Item], valid: list[Item] 
     best, best_key, step, history, avg, n_avg = None, None, 0, [], None, 0
     for epoch in range(epochs):
         if fresh_crops and epoch:
-            wins, labels = train_windows(train, tok, crops, seed + 1000 * epoch, window_beats, augment_on, model.guide)
+            wins, labels = train_windows(train, tok, crops, seed + 1000 * epoch, window_beats, augment_on, model.guide,
+                                         deadpan_p)
             tr, y_all = Cached(model, wins, list(range(len(wins))), labels, start, ""), np.asarray(labels)
         model.train()
         model.encoder.embed.eval()
@@ -339,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--average-from", type=int, default=0,
                     help="K > 0: the model is the mean of the weights after epochs K.. (no selection on valid)")
     ap.add_argument("--balance", action="store_true", help="class-weighted loss")
+    ap.add_argument("--deadpan", type=float, default=0.0,
+                    help="share of training windows whose notes all get one velocity (robustness to scores)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N clips per split (smoke tests)")
     ap.add_argument("--test", action="store_true", help="evaluate the selected model on the test split")
     ap.add_argument("--seed", type=int, default=0)
@@ -357,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     kw = dict(epochs=args.epochs, budget_min=args.budget_min, train_blocks=args.train_blocks, crops=args.crops,
               window_beats=args.window_beats, hop_beats=args.hop_beats, lr=args.lr, head_lr=args.head_lr,
               balance=args.balance, augment_on=not args.no_augment, fresh_crops=args.fresh_crops,
-              average_from=args.average_from)
+              average_from=args.average_from, deadpan_p=args.deadpan)
     if args.command == "probe":
         report["probe_valid_acc"] = probe(build("none", args.init).eval(), split["train"], split["valid"], tag=tag,
                                           crops=args.crops, seed=args.seed, window_beats=args.window_beats,
