@@ -400,6 +400,8 @@ def test_weight_averaging_is_the_mean_of_the_epochs_and_fresh_crops_need_no_cach
         trained(train_blocks=1)
     with pytest.raises(ValueError, match="average_from must be 0 .* got 3"):
         trained(average_from=3)
+    with pytest.raises(ValueError, match=r"deadpan_p is a probability in \[0, 1\], got 1.5"):
+        trained(deadpan_p=1.5)
 
 
 def test_deadpan_flattens_velocity_only_and_reaches_the_training_windows():
