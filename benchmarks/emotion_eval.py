@@ -21,15 +21,12 @@ def evaluate(dataset: str, split: str, model_name: str | None, velocity: int = 0
     import symbolic_ai as sai
     from symbolic_ai.data import iter_examples
     from symbolic_ai.tasks.emotion import QUADRANTS
+    from symbolic_ai.training.emotion_data import flat_velocity
     from symbolic_ai.training.emotion_eval import metrics
 
     y, probs = [], []
     for ex in iter_examples(dataset, split=split):
-        piece = ex.load()
-        if velocity:  # a deadpan score: one velocity for every note
-            notes = piece.notes.copy()
-            notes["velocity"] = velocity
-            piece = piece.replace(notes=notes)
+        piece = flat_velocity(ex.load(), velocity) if velocity else ex.load()  # velocity: a deadpan score
         data = sai.run("emotion", piece, model=model_name).data
         y.append(QUADRANTS.index(ex.labels["quadrant"]))
         probs.append([data["probabilities"][q] for q in QUADRANTS])

@@ -406,7 +406,7 @@ def test_weight_averaging_is_the_mean_of_the_epochs_and_fresh_crops_need_no_cach
 
 def test_deadpan_flattens_velocity_only_and_reaches_the_training_windows():
     pytest.importorskip("torch")
-    from symbolic_ai.training.emotion_data import Item, deadpan
+    from symbolic_ai.training.emotion_data import Item, deadpan, flat_velocity
     from symbolic_ai.training.emotion_train import train_windows
     from symbolic_ai.tokens import default_tokenizer
 
@@ -419,6 +419,10 @@ def test_deadpan_flattens_velocity_only_and_reaches_the_training_windows():
     for field in ("pitch", "onset_beat", "duration_beat"):
         assert np.array_equal(flat.notes[field], piece.notes[field]), field
     assert len(np.unique(piece.notes["velocity"])) > 1  # the input is left alone
+    assert set(flat_velocity(piece, 64).notes["velocity"]) == {64}
+    for bad in (0, 128):
+        with pytest.raises(ValueError, match=f"velocity must be in 1..127, got {bad}"):
+            flat_velocity(piece, bad)
 
     items = [Item(f"c{i}", "train", f"g{i}", i % 4, piece) for i in range(6)]
     vel_std = STAT_FEATURES.index("vel_std")

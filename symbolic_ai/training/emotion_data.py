@@ -73,12 +73,20 @@ def augment(piece: Piece, rng: np.random.Generator, transpose: int = 5,
     return piece.replace(notes=n, annotations=())
 
 
-def deadpan(piece: Piece, rng: np.random.Generator, low: int = 48, high: int = 96) -> Piece:
-    """Every note at one velocity drawn from [low, high]: what a score (MusicXML, notation-program
-    MIDI) looks like to the model, so that it learns not to read a flat dynamic as an emotion."""
+def flat_velocity(piece: Piece, velocity: int) -> Piece:
+    """`piece` with every note at `velocity` (1..127): how a score (MusicXML, notation-program MIDI)
+    looks to the model."""
+    if not 1 <= velocity <= 127:
+        raise ValueError(f"velocity must be in 1..127, got {velocity!r}")
     n = piece.notes.copy()
-    n["velocity"] = int(rng.integers(low, high + 1))
+    n["velocity"] = velocity
     return piece.replace(notes=n)
+
+
+def deadpan(piece: Piece, rng: np.random.Generator, low: int = 48, high: int = 96) -> Piece:
+    """Every note at one velocity drawn from [low, high] (augmentation: the model learns not to
+    read a flat dynamic as an emotion)."""
+    return flat_velocity(piece, int(rng.integers(low, high + 1)))
 
 
 def random_window(piece: Piece, rng: np.random.Generator, window_beats: float,
