@@ -177,7 +177,6 @@ with OscClient(("127.0.0.1", 9010)) as c:
 
 
 def render() -> str:
-    registry.get("key")
     config = Config(osc_port=None, http_port=0, preload=False)
     engine = Engine(config)
     safety = SAFETY.format(dirs="the daemon's working directory and the system temp directory",

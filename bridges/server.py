@@ -28,7 +28,6 @@ class Daemon:
     """The engine and both adapters; `await start()`, then `await stop()`."""
 
     def __init__(self, config: Config) -> None:
-        registry.get("key")  # registers the built-in tasks
         self.config = config
         self.engine = Engine(config)
         self.osc: OscServer | None = None

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from symbolic_ai.channels import assign_channels
+from symbolic_ai.metre import beat_axis
 from symbolic_ai.piece import Annotation, Piece, Tempo, TimeSignature, Track, notes_from_columns
 from symbolic_ai.registry import Result, TaskSpec
 
@@ -108,12 +110,8 @@ def piece_from_notes(rows: Iterable[Sequence[Any]], *, qpm: float = 120.0, numer
 def note_rows(piece: Piece) -> list[tuple[int, int, float, float, int]]:
     """The Piece's notes as `pitch velocity start_beats duration_beats channel` records."""
     n = piece.notes[np.lexsort((piece.notes["pitch"], piece.notes["onset_sec"]))]
-    drums = [t.is_drum for t in piece.tracks]
-    chan, free = [], [c for c in range(1, 17) if c != 10]
-    for t in range(len(piece.tracks)):
-        chan.append(10 if drums[t] else free[t % len(free)])
-    on = n["onset_beat"] if piece.has_beats else n["onset_sec"] * 2.0
-    dur = n["duration_beat"] if piece.has_beats else n["duration_sec"] * 2.0
+    chan = [c + 1 for c in assign_channels(piece.tracks)]  # 1-based in the records
+    on, dur, _ = beat_axis(piece, n)
     return [(int(p), int(v), float(o), float(d), chan[int(t)])
             for p, v, o, d, t in zip(n["pitch"], n["velocity"], on, dur, n["track"])]
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from symbolic_ai.registry import TASKS, get
+from symbolic_ai.registry import TASKS
 
 HERE = Path(__file__).parent
 MELODIES = ["folk_melody.abc", "folk_melody.mid"]
@@ -26,7 +26,6 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="out")
     args = ap.parse_args()
-    get("key")
     failures = 0
     for name, spec in TASKS.items():
         out = Path(args.out) / name

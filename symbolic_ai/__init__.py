@@ -18,7 +18,6 @@ from .io import load, save  # noqa: E402
 from .piece import (NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo,  # noqa: E402
                     TimeSignature, Track)
 from .registry import TASKS, Result, run  # noqa: E402
-from . import tasks as _tasks  # noqa: E402,F401  (registers the built-in tasks)
 
 __all__ = ["load", "save", "run", "TASKS", "Piece", "Result", "NOTE_DTYPE", "Annotation", "Track",
            "Tempo", "TimeSignature", "KeySignature", "SymbolicAIError", "InputError",

@@ -61,7 +61,6 @@ def _add_task_parser(sub: argparse._SubParsersAction, spec: TaskSpec) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    get("key")  # make sure the built-in tasks are registered
     parser = _Parser(prog=PROG, description="Symbolic-music AI: music in, music out.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -314,10 +314,64 @@ def _figure(degree: str, chord: Chord, secondary: str, minor: bool) -> str:
     return s
 
 
+MAJOR_KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # tonic spellings in key names
+MINOR_KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key: `tonic` pitch class 0..11 and `minor`. `name` spells it ('F# minor', 'Eb major');
+    `index` numbers the 24 keys (0–11 major on C..B, 12–23 minor)."""
+
+    tonic: int
+    minor: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tonic, bool) or not isinstance(self.tonic, (int, np.integer)) or not 0 <= self.tonic < 12:
+            raise InputError(f"key tonic must be a pitch class 0..11, got {self.tonic!r}")
+        object.__setattr__(self, "tonic", int(self.tonic))
+        object.__setattr__(self, "minor", bool(self.minor))
+
+    @classmethod
+    def from_index(cls, index: int) -> "Key":
+        """Key index 0..23 → Key."""
+        if not 0 <= index < 24:
+            raise InputError(f"key index must be in 0..23, got {index!r}")
+        return cls(int(index) % 12, index >= 12)
+
+    @classmethod
+    def parse(cls, name: str) -> "Key":
+        """'F# minor', 'Eb major', 'Gb:maj', 'g' / 'A-' (BPS: lower case = minor, '-' = flat) → Key.
+        A mode word other than minor (maj, major, or a church mode's name) reads as major."""
+        s = name.strip()
+        parts = s.replace(":", " ").split()
+        if not parts:
+            raise InputError(f"not a key name: {name!r}")
+        if len(parts) >= 2:
+            return cls(pitch_class(parts[0]), parts[1].lower().startswith("min"))
+        return cls(pitch_class(s), s[:1].islower())
+
+    @property
+    def index(self) -> int:
+        return self.tonic + 12 * self.minor
+
+    @property
+    def mode(self) -> str:
+        return "minor" if self.minor else "major"
+
+    @property
+    def tonic_name(self) -> str:
+        return (MINOR_KEY_NAMES if self.minor else MAJOR_KEY_NAMES)[self.tonic]
+
+    @property
+    def name(self) -> str:
+        return f"{self.tonic_name} {self.mode}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def key_tonic_mode(name: str) -> tuple[int, bool]:
-    """'F# minor' / 'Eb major' / 'g' / 'A-' (BPS) → (tonic pitch class, is_minor)."""
-    s = name.strip()
-    parts = s.replace(":", " ").split()
-    if len(parts) >= 2:
-        return pitch_class(parts[0]), parts[1].lower().startswith("min")
-    return pitch_class(s), s[:1].islower()
+    """'F# minor' / 'Eb major' / 'g' / 'A-' (BPS) → (tonic pitch class, is_minor); see `Key.parse`."""
+    k = Key.parse(name)
+    return k.tonic, k.minor

@@ -1,28 +1,43 @@
 """The task registry: the single list of tasks that the API, CLI, daemon, docs and tests read.
 
-A task is a function `f(piece, *, param=default, ..., [model]) -> Result` decorated with `@task`.
-Its keyword-only parameters become the CLI flags, the daemon's OSC/HTTP options and the docs'
-tables. Types come from the annotations: `Literal[...]` gives choices, `Annotated[float, Arg(...)]`
-gives a help text and a range.
+A task is a function `f(piece, *, param=default, ..., [model], [models]) -> Output` decorated with
+`@task`; it returns `Output(piece, data)` (the new Piece and a JSON-ready dict) and `run` builds the
+`Result` (task name, piece, data, parameters). Its keyword-only parameters become the CLI flags, the
+daemon's OSC/HTTP options and the docs' tables. Types come from the annotations: `Literal[...]`
+gives choices, `Annotated[float, Arg(...)]` gives a help text and a range. Two names are not
+parameters: `model` receives the task's own model, loaded by `run`, and `models` a `Models` loader
+on the caller's device for the models the task borrows (emotion reads chords with chords-v1).
 
 ```python
 @task("key", summary="Global and local key and mode")
-def key(piece: Piece, *, window_beats: Annotated[float, Arg("window length", ge=4, le=256)] = 16.0) -> Result:
+def key(piece: Piece, *, window_beats: Annotated[float, Arg("window length", ge=4, le=256)] = 16.0) -> Output:
     ...
+    return Output(piece, data)
 ```
+
+The built-in tasks (`BUILTIN_TASKS`, modules of `symbolic_ai.tasks`) are loaded by
+`load_builtin_tasks`, which the first read of `TASKS` (or `get`, `run`) calls.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import typing
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, get_args, get_origin
 
 import numpy as np
 
 from .errors import ParameterError, UnknownTaskError
 from .piece import Piece
+
+if TYPE_CHECKING:
+    from .runtime import Model
+
+BUILTIN_TASKS = ("key", "chords", "harmonize", "perform", "emotion")  # modules of symbolic_ai.tasks, in list order
+NOT_PARAMETERS = ("model", "models")  # keyword-only names `run` fills in (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -107,9 +122,16 @@ class Param:
         return s
 
 
+class Output(NamedTuple):
+    """What a task function returns: the new Piece (annotated or transformed) and its JSON-ready data."""
+
+    piece: Piece
+    data: dict
+
+
 @dataclass(frozen=True)
 class Result:
-    """What a task returns: the new Piece (annotated or transformed) and a JSON-ready summary."""
+    """What `run` returns: the task's name, the new Piece, its JSON-ready summary and the parameters."""
 
     task: str
     piece: Piece
@@ -127,14 +149,30 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Models:
+    """Loads models on one execution device (cached per process by `runtime.load_model`). `run` gives
+    a task that declares a `models` parameter the caller's, so the models it borrows from other
+    tasks run where its own does."""
+
+    device: str = "auto"
+
+    def load(self, name: str) -> "Model":
+        """The model `name` (or a path to an .onnx file with its card) on this device."""
+        from .runtime import load_model
+
+        return load_model(name, device=self.device)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     name: str
     summary: str
-    func: Callable[..., Result]
+    func: Callable[..., Output]
     params: tuple[Param, ...]
     model: str | None = None
     input: str = "piece"    # what the task expects: "piece", "melody", "score", "performance"
     output: str = "annotations"  # "annotations" (same notes, new labels) or "piece" (new notes)
+    borrows_models: bool = False  # the function takes `models` (a Models loader on the caller's device)
 
     @property
     def doc(self) -> str:
@@ -155,7 +193,69 @@ class TaskSpec:
         return out
 
 
-TASKS: dict[str, TaskSpec] = {}
+class TaskTable(MutableMapping[str, TaskSpec]):
+    """name → TaskSpec of every registered task. Reading it first loads the built-in tasks
+    (`load_builtin_tasks`); they come first, in BUILTIN_TASKS order, then others in registration order."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, TaskSpec] = {}
+        self._loading = False
+        self._loaded = False
+
+    def load_builtins(self) -> None:
+        if self._loaded or self._loading:
+            return
+        self._loading = True
+        try:
+            for module in BUILTIN_TASKS:
+                importlib.import_module(f"{__package__}.tasks.{module}")
+            self._loaded = True
+        finally:
+            self._loading = False
+
+    def register(self, spec: TaskSpec) -> None:
+        """Add `spec` (without loading the built-ins: a task module registers while it is imported);
+        ValueError if its name is taken."""
+        if spec.name in self._specs:
+            raise ValueError(f"task {spec.name!r} is registered twice")
+        self._specs[spec.name] = spec
+
+    def _ordered(self) -> list[str]:
+        builtin = [n for n in BUILTIN_TASKS if n in self._specs]
+        return builtin + [n for n in self._specs if n not in BUILTIN_TASKS]
+
+    def __getitem__(self, name: str) -> TaskSpec:
+        self.load_builtins()
+        return self._specs[name]
+
+    def __setitem__(self, name: str, spec: TaskSpec) -> None:
+        if name != spec.name:
+            raise ValueError(f"task {spec.name!r} cannot be registered under the name {name!r}")
+        self.register(spec)
+
+    def __delitem__(self, name: str) -> None:
+        self.load_builtins()
+        del self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self.load_builtins()
+        return iter(self._ordered())
+
+    def __len__(self) -> int:
+        self.load_builtins()
+        return len(self._specs)
+
+    def __repr__(self) -> str:
+        return f"TaskTable({', '.join(self)})"
+
+
+TASKS = TaskTable()
+
+
+def load_builtin_tasks() -> None:
+    """Import the built-in task modules (BUILTIN_TASKS), each registering its task; once per process.
+    Reading TASKS calls it, so only code that registers tasks of its own needs to."""
+    TASKS.load_builtins()
 
 
 def _param_from(name: str, hint: Any, default: Any) -> Param:
@@ -173,21 +273,20 @@ def _param_from(name: str, hint: Any, default: Any) -> Param:
 
 
 def task(name: str, *, summary: str, model: str | None = None, input: str = "piece",
-         output: str = "annotations") -> Callable[[Callable[..., Result]], Callable[..., Result]]:
+         output: str = "annotations") -> Callable[[Callable[..., Output]], Callable[..., Output]]:
     """Register a task function under `name`."""
 
-    def register(func: Callable[..., Result]) -> Callable[..., Result]:
+    def register(func: Callable[..., Output]) -> Callable[..., Output]:
         hints = typing.get_type_hints(func, include_extras=True)
         params = []
-        for pname, p in inspect.signature(func).parameters.items():
-            if p.kind is not inspect.Parameter.KEYWORD_ONLY or pname == "model":
+        signature = inspect.signature(func).parameters
+        for pname, p in signature.items():
+            if p.kind is not inspect.Parameter.KEYWORD_ONLY or pname in NOT_PARAMETERS:
                 continue
             if p.default is inspect.Parameter.empty:
                 raise TypeError(f"task {name}: parameter {pname!r} needs a default")
             params.append(_param_from(pname, hints[pname], p.default))
-        if name in TASKS:
-            raise ValueError(f"task {name!r} is registered twice")
-        TASKS[name] = TaskSpec(name, summary, func, tuple(params), model, input, output)
+        TASKS.register(TaskSpec(name, summary, func, tuple(params), model, input, output, "models" in signature))
         return func
 
     return register
@@ -195,8 +294,6 @@ def task(name: str, *, summary: str, model: str | None = None, input: str = "pie
 
 def get(name: str) -> TaskSpec:
     """The TaskSpec for `name`; UnknownTaskError lists the registered tasks."""
-    from . import tasks  # noqa: F401  (registers the built-in tasks)
-
     try:
         return TASKS[name]
     except KeyError:
@@ -205,20 +302,25 @@ def get(name: str) -> TaskSpec:
 
 def run(name: str, piece: Piece, *, device: str = "auto", model: str | None = None, **params: Any) -> Result:
     """Run task `name` on `piece` with validated parameters. `model` picks another model for the task
-    than its default (a name such as 'emotion-v4', or a path to an .onnx file with its card)."""
+    than its default (a name such as 'emotion-v4', or a path to an .onnx file with its card); every
+    model the task loads, its own and any it borrows, runs on `device`."""
     spec = get(name)
     if not isinstance(piece, Piece):
         raise ParameterError(f"{name}: expected a Piece, got {type(piece).__name__}; use symbolic_ai.load(path)")
     values = spec.validate(params)
-    kwargs = dict(values)
+    kwargs: dict[str, Any] = dict(values)
     if model is not None and not spec.model:
         raise ParameterError(f"{name}: this task uses no model, got model={model!r}")
+    models = Models(device)
     if spec.model:
-        from .runtime import load_model
-        loaded = load_model(model or spec.model, device=device)
+        loaded = models.load(model or spec.model)
         if model is not None and loaded.card.get("task") != name:
             raise ParameterError(f"{name}: model {model!r} is a model for task {loaded.card.get('task')!r}, "
                                  f"not {name!r}")
         kwargs["model"] = loaded
-    result = spec.func(piece, **kwargs)
-    return Result(result.task, result.piece, result.data, values)
+    if spec.borrows_models:
+        kwargs["models"] = models
+    out = spec.func(piece, **kwargs)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Piece) and isinstance(out[1], dict)):
+        raise TypeError(f"task {name}: its function must return Output(piece, data), got {type(out).__name__}")
+    return Result(name, out[0], out[1], values)

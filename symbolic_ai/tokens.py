@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .metre import NOMINAL_QPM, nominal_beats
 from .piece import Piece, TimeSignature, empty_notes
 
 FIELDS = ("bar", "position", "pitch", "duration", "velocity")
 SPECIALS = ("PAD", "MASK", "BOS", "EOS")
 PAD, MASK, BOS, EOS = range(4)
 N_SPECIAL = len(SPECIALS)
-NOMINAL_QPM = 120.0
 CONFIG_PATH = Path(__file__).parent / "models" / "tokens-v1.json"
 
 
@@ -124,8 +124,7 @@ class Tokenizer:
             if (bar < 0).any() or not np.isfinite(pos).all():
                 bar, pos = piece.bar_position(onset)
         else:  # performance in seconds only: nominal 120 qpm, 4/4
-            onset = notes["onset_sec"] * NOMINAL_QPM / 60.0
-            dur = notes["duration_sec"] * NOMINAL_QPM / 60.0
+            onset, dur = nominal_beats(notes["onset_sec"]), nominal_beats(notes["duration_sec"])
             bar, pos = np.floor(onset / 4.0 + 1e-9), onset - 4.0 * np.floor(onset / 4.0 + 1e-9)
         pos_t = np.clip(np.round(np.asarray(pos) * tpq), 0, self.config.n_positions - 1).astype(np.int64)
         dur_t = np.maximum(np.asarray(dur, dtype=np.float64) * tpq, 1.0)

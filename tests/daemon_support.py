@@ -14,7 +14,6 @@ from symbolic_ai.bridges.server import start_background
 from symbolic_ai.bridges.wire import note_rows, piece_from_notes
 from symbolic_ai.errors import SymbolicAIError
 
-registry.get("key")  # registers the built-in tasks
 TASK_NAMES = sorted(registry.TASKS)
 INPUTS = {"melody": EXAMPLES / "folk_melody.mid", "score": EXAMPLES / "chorale_bwv66_6.musicxml",
           "performance": EXAMPLES / "maple_leaf_rag.mid", "piece": EXAMPLES / "chorale_bwv66_6.musicxml"}

@@ -9,9 +9,10 @@ import pytest
 import symbolic_ai as sai
 from symbolic_ai import harmony
 from symbolic_ai.errors import InputError
+from symbolic_ai.harmony import Chord, Key
 from symbolic_ai.piece import Piece, Track, notes_from_columns
 from symbolic_ai.registry import run
-from symbolic_ai.tasks.chords import decode, frame_features, recognize, template_scores
+from symbolic_ai.tasks.chords import ChordSegment, decode, frame_features, recognize, template_scores
 
 # C | F/A | G7 | C   (two bars of each, block chords re-struck every beat, with a bass)
 PROGRESSION = [("C", [48, 60, 64, 67]), ("F/A", [45, 60, 65, 69]), ("G7", [43, 59, 62, 65, 67]),
@@ -39,11 +40,15 @@ def test_frame_features():
 
 
 def test_template_baseline_finds_the_progression():
-    rows, keys = recognize(progression_piece(), method="template")
-    assert [r["symbol"] for r in rows] == ["C", "F/A", "G7", "C"]
-    assert [r["roman"] for r in rows] == ["I", "IV6", "V7", "I"]
-    assert keys["key"] == "C major"
-    assert rows[1]["start_beat"] == 8.0 and rows[1]["end_beat"] == 16.0
+    segs, keys = recognize(progression_piece(), method="template")
+    assert [s.symbol for s in segs] == ["C", "F/A", "G7", "C"]
+    assert [s.roman for s in segs] == ["I", "IV6", "V7", "I"]
+    assert keys.key == Key(0) and all(s.key == Key(0) for s in segs)
+    assert segs[1] == ChordSegment(8.0, 16.0, Chord(5, "maj", bass=9), Key(0), "IV6", "4")
+    row = segs[1].to_json(progression_piece())
+    assert row == {"start_beat": 8.0, "end_beat": 16.0, "start_sec": 4.0, "end_sec": 8.0, "key": "C major",
+                   "degree": "4", "symbol": "F/A", "root": "F", "quality": "maj", "bass": "A", "inversion": 1,
+                   "roman": "IV6"}
 
 
 def test_decode_switch_cost_merges_short_blips():
@@ -99,8 +104,29 @@ def test_performance_without_beats():
     notes = p.notes.copy()
     notes["onset_beat"] = notes["duration_beat"] = np.nan
     perf = Piece(notes=notes, tempos=(), time_signatures=())
-    rows, _ = recognize(perf, method="template")
+    segs, _ = recognize(perf, method="template")
+    rows = run("chords", perf, method="template").data["chords"]
+    assert segs[1].start_beat == 8.0  # nominal beats: 2 per second
     assert rows[0]["symbol"] == "C" and np.isnan(rows[0]["start_beat"]) and rows[1]["start_sec"] == 4.0
+
+
+def test_performance_chords_read_their_local_key():
+    """A performance without beats modulating C major → Eb major: each chord's Roman numeral is in
+    the local key at its nominal beat (the key segments and chords share the beat axis)."""
+    on, dur, pitch = [], [], []
+    for i, (root, chord) in enumerate([(0, (0, 4, 7)), (5, (0, 4, 7)), (7, (0, 4, 7, 10)), (0, (0, 4, 7))] * 4):
+        key = 0 if i < 8 else 3
+        for b in range(4):
+            on += [(i * 4 + b) / 2] * len(chord)
+            dur += [0.5] * len(chord)
+            pitch += [48 + key + root + c for c in chord]
+    perf = Piece(notes=notes_from_columns(onset_sec=on, duration_sec=dur, pitch=pitch, onset_beat=[np.nan] * len(on),
+                                          duration_beat=[np.nan] * len(on)), tempos=(), time_signatures=())
+    segs, keys = recognize(perf, method="template")
+    assert [s.key.name for s in keys.local] == ["C major", "Eb major"]
+    assert {s.key for s in segs if s.end_beat <= keys.local[0].end_beat} == {Key(0)}
+    assert {s.key for s in segs if s.start_beat >= keys.local[1].start_beat} == {Key(3)}
+    assert [s.roman for s in segs[-4:]] == ["I", "IV", "V7", "I"]
 
 
 def test_example_files_run():

@@ -164,7 +164,6 @@ def test_curl_submit_wait_events_and_openapi(served, tmp_path):
 def test_sigterm_drains_running_jobs(tmp_path):
     # `perform` jobs (~0.2 s each here) keep the queue busy long enough for the late request
     # to arrive while the daemon drains; `key` finishes in milliseconds and would race it.
-    registry.get("key")  # registers the built-in tasks
     if "perform" not in registry.TASKS:
         pytest.skip("needs the perform task (slow enough jobs to drain)")
     d = Served(tmp_path, "--workers", "1")

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from symbolic_ai.errors import InputError, ParameterError
+from symbolic_ai.harmony import Key
 from symbolic_ai.piece import Piece, Track, empty_notes, notes_from_columns
 from symbolic_ai.registry import run
-from symbolic_ai.tasks.key import (DEFAULTS, PROFILES, analyze, cumulative_histograms, key_name, parse_key,
-                                   window_histograms)
+from symbolic_ai.tasks.key import (DEFAULTS, PROFILES, KeyAnalysis, KeySegment, analyze, cumulative_histograms,
+                                   key_name, parse_key, window_histograms)
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
 A_HARMONIC_MINOR = [57, 59, 60, 62, 64, 65, 68, 69]
@@ -54,32 +55,38 @@ def _phrase(tonic: int, start: float) -> list:
 def test_c_major_scale_and_cadence() -> None:
     p = _piece(_scale_and_cadence(C_MAJOR, [[48, 64, 67], [53, 65, 69], [55, 62, 71], [48, 64, 72]]))
     out = analyze(p)
-    assert out["key"] == "C major" and out["tonic"] == "C" and out["mode"] == "major"
-    assert 0 < out["confidence"] <= 1 and out["runner_up"] != "C major"
+    assert isinstance(out, KeyAnalysis) and (out.tonic, out.minor) == (0, False) and out.key.name == "C major"
+    assert 0 < out.confidence <= 1 and out.runner_up != Key(0, False)
+    data = out.to_json(p)
+    assert data["key"] == "C major" and data["tonic"] == "C" and data["mode"] == "major"
+    assert data["runner_up"] == out.runner_up.name and data["confidence"] == out.confidence
 
 
 def test_a_harmonic_minor() -> None:
     p = _piece(_scale_and_cadence(A_HARMONIC_MINOR, [[45, 60, 64], [50, 62, 65], [52, 59, 68], [45, 60, 69]]))
-    assert analyze(p)["key"] == "A minor"
+    assert analyze(p).key == Key(9, minor=True)
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_every_profile_finds_c_major(profile: str) -> None:
     p = _piece(_scale_and_cadence(C_MAJOR, [[48, 64, 67], [53, 65, 69], [55, 62, 71], [48, 64, 72]]))
-    assert analyze(p, profile=profile)["key"] == "C major"
+    assert analyze(p, profile=profile).key.name == "C major"
 
 
 def test_modulation_c_to_g_gives_two_segments() -> None:
     ev = _phrase(60, 0.0) + _phrase(60, 16.0) + _phrase(67, 32.0) + _phrase(67, 48.0)
     piece = _piece(ev)
     out = analyze(piece)
-    keys = [s["key"] for s in out["local"]]
-    assert keys == ["C major", "G major"], out["local"]
-    boundary = out["local"][1]["start_beat"]
+    keys = [s.key.name for s in out.local]
+    assert keys == ["C major", "G major"], out.local
+    assert all(isinstance(s, KeySegment) and 0.5 < s.confidence <= 1 for s in out.local)
+    boundary = out.local[1].start_beat
     assert 24.0 <= boundary <= 40.0
-    assert out["local"][0]["start_beat"] == 0.0 and out["local"][-1]["end_beat"] == piece.duration_beat
+    assert out.local[0].start_beat == 0.0 and out.local[-1].end_beat == piece.duration_beat
+    assert out.key_at(boundary - 0.5) == Key(0) and out.key_at(boundary) == Key(7) and out.key_at(1e9) == Key(7)
     result = run("key", piece)  # through the registry: local keys become annotations
     assert [a.value for a in result.piece.annotations_of("key")] == keys
+    assert [s["key"] for s in result.data["local"]] == keys and result.data["local"][1]["start_beat"] == boundary
 
 
 def test_performance_without_tempo_map() -> None:
@@ -87,9 +94,10 @@ def test_performance_without_tempo_map() -> None:
                tempos=False)
     assert not p.has_beats
     out = analyze(p)
-    assert out["key"] == "C major"
-    seg = out["local"][0]
-    assert math.isnan(seg["start_beat"]) and seg["start_sec"] == 0.0 and seg["end_sec"] > 0
+    assert out.key.name == "C major"
+    assert out.local[0].start_beat == 0.0 and out.local[-1].end_beat > 0  # nominal beats (2 per second)
+    seg = out.to_json(p)["local"][0]
+    assert math.isnan(seg["start_beat"]) and seg["start_sec"] == 0.0 and seg["end_sec"] == out.local[-1].end_beat / 2
     assert run("key", p).piece.annotations_of("key") == []  # no beat axis to annotate
 
 
@@ -117,7 +125,7 @@ def test_bach_chorales_from_music21_corpus(name: str, expected: str) -> None:
     from symbolic_ai.io.score import from_music21
 
     piece = from_music21(music21.corpus.parse(name), source=name)
-    assert analyze(piece.replace(key_signatures=()))["key"] == expected
+    assert analyze(piece.replace(key_signatures=())).key.name == expected
 
 
 def test_cumulative_histograms_match_direct_overlap() -> None:
@@ -142,4 +150,7 @@ def test_key_names_round_trip() -> None:
     assert parse_key("f#") == parse_key("F# minor") == 18 and parse_key("Gb:maj") == 6
     with pytest.raises(ValueError):
         parse_key("H major")
+    assert Key.parse("Eb:min") == Key(3, True) and Key.parse("A-") == Key(8) and Key.from_index(18).name == "F# minor"
+    with pytest.raises(InputError, match="pitch class 0..11, got 12"):
+        Key(12)
     assert set(DEFAULTS) >= {"profile", "window_beats", "hop_beats", "switch_cost"}

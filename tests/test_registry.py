@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
+import sys
 from typing import Annotated, Literal
 
 import numpy as np
@@ -16,9 +18,8 @@ import symbolic_ai as sai
 from conftest import EXAMPLES
 from symbolic_ai import cli
 from symbolic_ai.errors import ModelError, ParameterError
-from symbolic_ai.registry import TASKS, Arg, Param, Result, get, task
+from symbolic_ai.registry import BUILTIN_TASKS, TASKS, Arg, Models, Output, Param, Result, task
 
-get("key")  # registers the built-in tasks
 NAMES = sorted(TASKS)
 _spec = importlib.util.spec_from_file_location("demo", EXAMPLES / "demo.py")
 demo = importlib.util.module_from_spec(_spec)
@@ -27,6 +28,15 @@ _spec.loader.exec_module(demo)
 
 def test_registry_is_not_empty():
     assert "key" in NAMES
+
+
+def test_builtin_tasks_load_on_first_read_of_the_table():
+    code = ("import sys, symbolic_ai as sai\n"
+            "assert not [m for m in sys.modules if m.startswith('symbolic_ai.tasks.')], 'imported for effect'\n"
+            "import symbolic_ai.tasks.perform\n"  # a task module imported on its own registers only itself
+            "print(','.join(sai.TASKS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ",".join(BUILTIN_TASKS)  # built-ins first, in their order, whatever was imported first
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -139,9 +149,9 @@ def test_coerce_refuses_with_the_value(param, given, words):
 def test_task_decorator_reads_types_ranges_and_choices():
     @task("_probe", summary="test only")
     def probe(piece, *, n: Annotated[int, Arg("count", ge=1, le=3)] = 2,
-              how: Literal["x", "y"] = "x", on: bool = False) -> Result:
+              how: Literal["x", "y"] = "x", on: bool = False) -> Output:
         """Probe."""
-        return Result("_probe", piece, {"n": n})
+        return Output(piece, {"n": n})
 
     try:
         spec = TASKS["_probe"]
@@ -149,12 +159,16 @@ def test_task_decorator_reads_types_ranges_and_choices():
             ("n", int, 1, 3, None), ("how", str, None, None, ("x", "y")), ("on", bool, None, None, None)]
         assert spec.param("n").schema() == {"type": "integer", "default": 2, "description": "count",
                                             "minimum": 1, "maximum": 3}
-        assert sai.run("_probe", sai.Piece(), n="3").params == {"n": 3, "how": "x", "on": False}
+        piece = sai.Piece()
+        res = sai.run("_probe", piece, n="3")
+        assert (res.task, res.data, res.params) == ("_probe", {"n": 3}, {"n": 3, "how": "x", "on": False})
+        assert res.piece is piece  # the registry builds the Result around what the task returned
+        assert not spec.borrows_models
         with pytest.raises(ValueError, match="registered twice"):
             task("_probe", summary="again")(probe)
-        def no_default(piece, *, k: int) -> Result: ...
+        def no_default(piece, *, k: int) -> Output: ...
 
-        def bad_type(piece, *, k: list = []) -> Result: ...  # noqa: B006
+        def bad_type(piece, *, k: list = []) -> Output: ...  # noqa: B006
 
         with pytest.raises(TypeError, match="needs a default"):
             task("_nodefault", summary="x")(no_default)
@@ -163,3 +177,48 @@ def test_task_decorator_reads_types_ranges_and_choices():
         assert "_nodefault" not in TASKS and "_badtype" not in TASKS
     finally:
         TASKS.pop("_probe", None)
+
+
+def test_a_task_that_returns_no_output_is_named():
+    @task("_old_style", summary="test only")
+    def old_style(piece) -> Result:
+        return Result("_old_style", piece, {})
+
+    try:
+        with pytest.raises(TypeError, match=r"task _old_style: its function must return Output\(piece, data\), got Result"):
+            sai.run("_old_style", sai.Piece())
+    finally:
+        TASKS.pop("_old_style", None)
+
+
+def test_borrowed_models_run_on_the_callers_device(monkeypatch):
+    """`run(..., device=...)` reaches every model a task loads: its own and those it borrows."""
+    import symbolic_ai.runtime as runtime
+
+    loads = []
+    real = runtime.load_model
+
+    def recording(name, device="auto"):
+        loads.append((name, device))
+        return real(name, device=device)
+
+    monkeypatch.setattr(runtime, "load_model", recording)
+    seen = []
+
+    @task("_borrower", summary="test only", model="chords-v1")
+    def borrower(piece, *, model=None, models: Models | None = None) -> Output:
+        seen.append(models)
+        models.load("harmonize-v1")
+        return Output(piece, {})
+
+    try:
+        assert TASKS["_borrower"].borrows_models and not TASKS["_borrower"].params
+        sai.run("_borrower", sai.Piece(), device="cpu")
+        assert seen == [Models("cpu")] and loads == [("chords-v1", "cpu"), ("harmonize-v1", "cpu")]
+    finally:
+        TASKS.pop("_borrower", None)
+    loads.clear()
+    piece = sai.load(EXAMPLES / "folk_melody.mid")
+    sai.run("emotion", piece, device="cpu")
+    assert ("emotion-v4-int8", "cpu") in loads and ("chords-v1", "cpu") in loads
+    assert all(device == "cpu" for _, device in loads)

@@ -28,7 +28,9 @@ import mido
 import numpy as np
 from mido.midifiles.meta import KeySignatureError
 
+from ..channels import assign_channels
 from ..errors import InputError
+from ..metre import NOMINAL_QPM, nominal_beats
 from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
                      dedupe_by_start, empty_notes)
 from .wire import _clean
@@ -244,7 +246,7 @@ def write_midi(piece: Piece) -> bytes:
         conductor.append((tick(a.start_beat), 1, mido.MetaMessage("marker", text=_latin1(f"{a.kind}: {value}"))))
     tracks = [_to_track(conductor, _latin1(str(p.metadata.get("title") or "")))]
 
-    channels = _assign_channels(p.tracks)
+    channels = assign_channels(p.tracks)
     for ti, tr in enumerate(p.tracks):
         ch = channels[ti]
         n = p.notes[p.notes["track"] == ti]
@@ -294,17 +296,12 @@ def _to_track(events: list, name: str = "") -> mido.MidiTrack:
     return tr
 
 
-def _assign_channels(tracks: tuple[Track, ...]) -> list[int]:
-    free = [c for c in range(16) if c != 9]
-    return [9 if t.is_drum else free[i % len(free)] for i, t in enumerate(tracks)]
-
-
 def _with_nominal_tempo(piece: Piece) -> Piece:
     """A seconds-only performance written at 120 qpm so that beats = seconds × 2."""
     n = piece.notes.copy()
-    n["onset_beat"], n["duration_beat"] = n["onset_sec"] * 2.0, n["duration_sec"] * 2.0
+    n["onset_beat"], n["duration_beat"] = nominal_beats(n["onset_sec"]), nominal_beats(n["duration_sec"])
     n["bar"], n["beat_in_bar"] = -1, math.nan
-    return piece.replace(notes=n, tempos=(Tempo(0.0, 120.0),))
+    return piece.replace(notes=n, tempos=(Tempo(0.0, NOMINAL_QPM),))
 
 
 def read_midi_file(path: Path) -> Piece:

@@ -1,9 +1,5 @@
-"""Built-in tasks. Importing this package registers every task in `symbolic_ai.registry.TASKS`.
+"""Built-in tasks, one module each; each module registers its task with `@registry.task`.
 
-Adding a task is one module here plus one import line below.
+`symbolic_ai.registry.load_builtin_tasks` imports the modules listed in `registry.BUILTIN_TASKS`
+(the first read of `registry.TASKS` calls it). Adding a task is one module here plus its name there.
 """
-from . import key  # noqa: F401
-from . import chords  # noqa: F401
-from . import harmonize  # noqa: F401
-from . import perform  # noqa: F401
-from . import emotion  # noqa: F401

@@ -11,15 +11,19 @@ Roman numerals come from the local keys of the `key` task.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 
 from .. import harmony
 from ..errors import InputError
+from ..harmony import Chord, Key
+from ..metre import beat_axis, span
+from ..numeric import log_softmax, runs, switch_moves, viterbi
 from ..piece import Annotation, Piece
-from ..registry import Arg, Result, task
-from .key import analyze, viterbi
+from ..registry import Arg, Output, task
+from .key import KeyAnalysis, analyze
 
 N_FEATURES = 37  # chroma 12, bass 12, onsets 12, sounding flag 1
 # Local keys for Roman numerals: the `key` task's defaults (tuned on valid splits). Local-key
@@ -30,12 +34,8 @@ MAX_FRAMES = 20000
 
 
 def frame_grid(piece: Piece, resolution_beats: float) -> tuple[np.ndarray, np.ndarray, str]:
-    """(onset, end) of the pitched notes on the piece's time axis (beats, or 2 × seconds), unit."""
-    notes = piece.pitched()
-    if piece.has_beats:
-        on, dur, unit = notes["onset_beat"], notes["duration_beat"], "beat"
-    else:
-        on, dur, unit = notes["onset_sec"] * 2.0, notes["duration_sec"] * 2.0, "sec"
+    """(onset, end) of the pitched notes in frames on the piece's beat axis (`metre.beat_axis`), unit."""
+    on, dur, unit = beat_axis(piece)
     return on / resolution_beats, (on + np.maximum(dur, 1e-3)) / resolution_beats, unit
 
 
@@ -98,13 +98,7 @@ def template_scores(feats: np.ndarray) -> np.ndarray:
 def model_log_probs(model, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(T, 133) chord and (T, 12) bass log-probabilities from `chords-v1`."""
     out = model.run(features=feats[None].astype(np.float32))
-    return _log_softmax(out["chord_logits"][0]), _log_softmax(out["bass_logits"][0])
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    m = x.max(axis=-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    return log_softmax(out["chord_logits"][0]), log_softmax(out["bass_logits"][0])
 
 
 def decode(scores: np.ndarray, bass_scores: np.ndarray, switch_cost: float,
@@ -112,15 +106,9 @@ def decode(scores: np.ndarray, bass_scores: np.ndarray, switch_cost: float,
     """Viterbi over chord classes → segments (start frame, end frame, class, bass pitch class).
 
     The bass of a segment is its most likely pitch class among the chord's tones."""
-    path = viterbi(scores, switch_cost)
-    segs: list[list[int]] = []
-    for i, c in enumerate(path):
-        if segs and segs[-1][2] == c:
-            segs[-1][1] = i + 1
-        else:
-            segs.append([i, i + 1, int(c)])
+    path, _ = viterbi(scores, switch_moves(switch_cost))
     out = []
-    for s, e, c in segs:
+    for s, e, c in runs(path):
         chord = harmony.from_index(c)
         if chord is None:
             out.append((s, e, c, -1))
@@ -131,9 +119,70 @@ def decode(scores: np.ndarray, bass_scores: np.ndarray, switch_cost: float,
     return out
 
 
+@dataclass(frozen=True)
+class ChordSegment:
+    """A chord over [start_beat, end_beat) on the piece's beat axis (`metre.beat_axis`: nominal beats
+    for a performance without a beat grid); `chord` None is no chord. With a local `key`, `roman` is
+    the Roman-numeral figure ('V65/V') and `degree` the scale degree ('5/5') in that key."""
+
+    start_beat: float
+    end_beat: float
+    chord: Chord | None
+    key: Key | None = None
+    roman: str | None = None
+    degree: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Pitch-class names that suit the local key (flats in flat keys)."""
+        return harmony.pc_names(self.key.tonic, self.key.minor) if self.key else harmony.DEFAULT_NAMES
+
+    @property
+    def key_name(self) -> str | None:
+        """The local key spelled with `names` ('F# minor'); None without a key."""
+        return f"{self.names[self.key.tonic]} {self.key.mode}" if self.key else None
+
+    @property
+    def symbol(self) -> str:
+        """Lead-sheet symbol spelled in the local key ('G7/B'); 'N' for no chord."""
+        return "N" if self.chord is None else self.chord.symbol(self.names)
+
+    def to_json(self, piece: Piece) -> dict:
+        """The JSON row of the `chords` task (see `chords`); `piece` gives the seconds."""
+        s_beat, e_beat, s_sec, e_sec = span(piece, self.start_beat, self.end_beat)
+        row: dict = {"start_beat": s_beat, "end_beat": e_beat, "start_sec": s_sec, "end_sec": e_sec}
+        if self.chord is None:
+            row.update(symbol="N", root=None, quality=None, bass=None, roman=None)
+            return row
+        names = self.names
+        if self.key is not None:
+            row["key"] = self.key_name
+            row["degree"] = self.degree
+        row.update(symbol=self.symbol, root=names[self.chord.root], quality=self.chord.quality,
+                   bass=names[self.chord.bass], inversion=self.chord.inversion, roman=self.roman)
+        return row
+
+
+def label(decoded: list[tuple[int, int, int, int]], keys: KeyAnalysis | None,
+          resolution_beats: float = 1.0) -> list[ChordSegment]:
+    """Segments from `decode` (frames of `resolution_beats`) → ChordSegments in beats, each with its
+    Roman numeral in the local key of `keys`."""
+    out = []
+    for s, e, c, b in decoded:
+        start, end = s * resolution_beats, e * resolution_beats
+        chord = harmony.from_index(c, b)
+        if chord is None or keys is None:
+            out.append(ChordSegment(start, end, chord))
+            continue
+        key = keys.key_at(start)
+        r = harmony.roman(chord, key.tonic, key.minor)
+        out.append(ChordSegment(start, end, chord, key, r["figure"], r["degree"]))
+    return out
+
+
 def recognize(piece: Piece, *, method: str = "model", model=None, resolution_beats: float = 1.0,
-              switch_cost: float | None = None) -> tuple[list[dict], dict]:
-    """The `chords` JSON list and the key analysis, without building a Result (used by benchmarks)."""
+              switch_cost: float | None = None) -> tuple[list[ChordSegment], KeyAnalysis]:
+    """The chord segments and the key analysis of `piece` (what the `chords` task reports)."""
     feats = frame_features(piece, resolution_beats)
     if method == "template":
         scores, bass = template_scores(feats), feats[:, 12:24].astype(np.float64)
@@ -143,58 +192,19 @@ def recognize(piece: Piece, *, method: str = "model", model=None, resolution_bea
             raise InputError("chords: method 'model' needs the chords-v1 model")
         scores, bass = model_log_probs(model, feats)
         cost = float(model.card.get("switch_cost", 3.0)) if switch_cost is None else switch_cost
-    segments = decode(scores, bass, cost)
     keys = analyze(piece, **KEY_SETTINGS)
-    return to_json(piece, segments, keys, resolution_beats), keys
+    return label(decode(scores, bass, cost), keys, resolution_beats), keys
 
 
-def _key_at(keys: dict, t: float) -> tuple[int, bool]:
-    for seg in keys["local"]:
-        if seg["start_beat"] <= t < seg["end_beat"] or seg is keys["local"][-1]:
-            return harmony.key_tonic_mode(seg["key"])
-    return harmony.key_tonic_mode(keys["key"])
-
-
-def to_json(piece: Piece, segments: list[tuple[int, int, int, int]], keys: dict | None,
-            resolution_beats: float) -> list[dict]:
-    """Chord segments as JSON rows with symbols spelled in the local key and Roman numerals."""
-    rows = []
-    for s, e, c, b in segments:
-        start, end = s * resolution_beats, e * resolution_beats
-        if piece.has_beats:
-            s_sec, e_sec = piece.span_sec(start, end)
-            s_beat, e_beat = start, end
-        else:
-            s_sec, e_sec, s_beat, e_beat = start / 2.0, end / 2.0, float("nan"), float("nan")
-        chord = harmony.from_index(c, b)
-        row = {"start_beat": s_beat, "end_beat": e_beat, "start_sec": s_sec, "end_sec": e_sec}
-        if chord is None:
-            row.update(symbol="N", root=None, quality=None, bass=None, roman=None)
-        else:
-            names = harmony.DEFAULT_NAMES
-            rn = None
-            if keys is not None:
-                tonic, minor = _key_at(keys, start if piece.has_beats else start)
-                names = harmony.pc_names(tonic, minor)
-                r = harmony.roman(chord, tonic, minor)
-                rn = r["figure"]
-                row["key"] = f"{names[tonic]} {'minor' if minor else 'major'}"
-                row["degree"] = r["degree"]
-            row.update(symbol=chord.symbol(names), root=names[chord.root], quality=chord.quality,
-                       bass=names[chord.bass], inversion=chord.inversion, roman=rn)
-        rows.append(row)
-    return rows
-
-
-def annotations(rows: list[dict]) -> list[Annotation]:
-    """`chord` and `roman` annotations from JSON rows (beats only)."""
+def annotations(segments: list[ChordSegment]) -> list[Annotation]:
+    """`chord` and `roman` annotations of chord segments (for a piece with a beat grid)."""
     out = []
-    for r in rows:
-        if r["symbol"] == "N" or not np.isfinite(r["start_beat"]):
+    for seg in segments:
+        if seg.chord is None:
             continue
-        out.append(Annotation("chord", r["start_beat"], r["end_beat"], r["symbol"]))
-        if r.get("roman"):
-            out.append(Annotation("roman", r["start_beat"], r["end_beat"], f"{r['key']}: {r['roman']}"))
+        out.append(Annotation("chord", seg.start_beat, seg.end_beat, seg.symbol))
+        if seg.roman:
+            out.append(Annotation("roman", seg.start_beat, seg.end_beat, f"{seg.key_name}: {seg.roman}"))
     return out
 
 
@@ -208,7 +218,7 @@ def chords(
     switch_cost: Annotated[float, Arg("cost of a chord change; higher gives fewer chords "
                                       "(-1 = the model's tuned value)", ge=-1, le=100)] = -1.0,
     model=None,
-) -> Result:
+) -> Output:
     """Recognise chords (root, quality, bass) and their Roman numerals in the local key.
 
     JSON: `chords`, a list of `start_beat`, `end_beat`, `start_sec`, `end_sec`, `symbol`
@@ -216,7 +226,7 @@ def chords(
     `roman` ("V65"); plus `key` (global) and `method`. The returned Piece carries `chord` and
     `roman` annotations.
     """
-    rows, keys = recognize(piece, method=method, model=model, resolution_beats=resolution_beats,
-                           switch_cost=None if switch_cost < 0 else switch_cost)
-    out = piece.annotate(annotations(rows), replace_kinds=("chord", "roman")) if piece.has_beats else piece
-    return Result("chords", out, {"key": keys["key"], "method": method, "chords": rows})
+    segments, keys = recognize(piece, method=method, model=model, resolution_beats=resolution_beats,
+                               switch_cost=None if switch_cost < 0 else switch_cost)
+    out = piece.annotate(annotations(segments), replace_kinds=("chord", "roman")) if piece.has_beats else piece
+    return Output(out, {"key": keys.key.name, "method": method, "chords": [seg.to_json(piece) for seg in segments]})

@@ -16,10 +16,11 @@ from typing import Annotated
 import numpy as np
 
 from ..errors import InputError, ParameterError
+from ..harmony import QUALITIES, Key
+from ..metre import beat_axis, span
 from ..piece import Annotation, Piece
-from ..registry import Arg, Result, task
-from ..harmony import QUALITIES, key_tonic_mode, pitch_class
-from .key import _time_axis, correlations, key_name, window_histograms
+from ..registry import Arg, Models, Output, task
+from .key import correlations, key_probabilities, window_histograms
 
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 LABELS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
@@ -61,18 +62,17 @@ def key_mode(piece: Piece) -> tuple[np.ndarray, dict]:
     pinned, so later changes to the key task's defaults do not move the model's inputs).
 
     Features: [P(major), P(minor), key confidence, best major r − best minor r], where P is the
-    softmax of the 24 key correlations / 0.05 (as the key task's confidence)."""
+    key probabilities of the 24 correlations (as the key task's confidence)."""
     notes = piece.pitched()
-    onset, dur, _ = _time_axis(piece, notes)
+    onset, dur, _ = beat_axis(piece, notes)
     hist = window_histograms(onset, dur, notes["pitch"].astype(np.int64), np.array([float(onset.min())]),
                              float((onset + dur).max() - onset.min()) + 1.0)[0]
     r = correlations(hist, PROFILE)
-    p = np.exp((r - r.max()) / 0.05)
-    p /= p.sum()
+    p = key_probabilities(r)
     best = int(np.argmax(r))
     feats = np.array([p[:12].sum(), p[12:].sum(), p[best], r[:12].max() - r[12:].max()], dtype=np.float32)
-    return feats, {"mode": "minor" if best >= 12 else "major", "key": key_name(best),
-                   "key_confidence": round(float(p[best]), 4)}
+    key = Key.from_index(best)
+    return feats, {"mode": key.mode, "key": key.name, "key_confidence": round(float(p[best]), 4)}
 
 
 def mode_features(piece: Piece) -> np.ndarray:
@@ -108,26 +108,25 @@ def clip_statistics(piece: Piece) -> np.ndarray:
 def harmony_features(piece: Piece, chords_model=None) -> np.ndarray:
     """What the `chords` task hears (see HARMONY_FEATURES): the share of the piece's beats under each
     chord quality, the share under each root relative to the local tonic, the share in inversion
-    and in minor keys, and chord changes per beat."""
-    from ..runtime import load_model
+    and in minor keys, and chord changes per beat. `chords_model`: chords-v1 as loaded by the caller
+    (default: loaded here on the default device)."""
     from .chords import recognize
 
     check_input(piece)
-    rows, _ = recognize(piece, model=chords_model or load_model(CHORDS_MODEL))
+    segments, _ = recognize(piece, model=chords_model or Models().load(CHORDS_MODEL))
     quality, root = np.zeros(len(QUALITIES)), np.zeros(12)
     inverted = minor = total = 0.0
-    for r in rows:
-        beats = float(r["end_beat"] - r["start_beat"]) if piece.has_beats else float(r["end_sec"] - r["start_sec"]) * 2
+    for seg in segments:
+        beats = float(seg.end_beat - seg.start_beat)
         total += beats
-        if r["root"] is None:
+        if seg.chord is None or seg.key is None:
             continue
-        tonic, is_minor = key_tonic_mode(r["key"])
-        quality[QUALITIES.index(r["quality"])] += beats
-        root[(pitch_class(r["root"]) - tonic) % 12] += beats
-        inverted += beats * (r["inversion"] > 0)
-        minor += beats * is_minor
+        quality[QUALITIES.index(seg.chord.quality)] += beats
+        root[(seg.chord.root - seg.key.tonic) % 12] += beats
+        inverted += beats * (seg.chord.inversion > 0)
+        minor += beats * seg.key.minor
     total = max(total, 1e-9)
-    return np.concatenate([quality / total, root / total, [inverted / total, minor / total, len(rows) / total]]
+    return np.concatenate([quality / total, root / total, [inverted / total, minor / total, len(segments) / total]]
                           ).astype(np.float32)
 
 
@@ -156,7 +155,7 @@ def clip(piece: Piece, start_beat: float, end_beat: float, max_tokens: int = DEF
     """The pitched notes with onset in [start, end) (at most max_tokens − 2 of them, the first ones),
     as a Piece on the same time grid; None if fewer than two different pitches are left."""
     notes = piece.pitched()
-    onset, _, _ = _time_axis(piece, notes)
+    onset, _, _ = beat_axis(piece, notes)
     sel = notes[(onset >= start_beat - 1e-9) & (onset < end_beat - 1e-9)][: max_tokens - 2]
     if len(np.unique(sel["pitch"])) < 2:
         return None
@@ -169,7 +168,7 @@ def windows(piece: Piece, window_beats: float, hop_beats: float,
     performance without a beat grid); windows with fewer than two pitches are left out. When no
     window holds two pitches the whole piece (its first max_tokens − 2 notes) is the one window."""
     notes = check_input(piece)
-    onset, dur, _ = _time_axis(piece, notes)
+    onset, dur, _ = beat_axis(piece, notes)
     end = float((onset + dur).max())
     out = []
     for s in window_starts(end, window_beats, hop_beats):
@@ -204,16 +203,18 @@ def _tokenizer(card: dict):
     return Tokenizer(TokenizerConfig.from_dict(card["tokenizer"])) if "tokenizer" in card else default_tokenizer()
 
 
-def predict(clips: list[Piece], model) -> np.ndarray:
-    """Probabilities [n, 4] of each clip (one model call per batch of BATCH clips)."""
+def predict(clips: list[Piece], model, models: Models | None = None) -> np.ndarray:
+    """Probabilities [n, 4] of each clip (one model call per batch of BATCH clips); `models` loads
+    the chords model of the `harmony` guide (default: on the default device)."""
     tok = _tokenizer(model.card)
     guide = model.card.get("architecture", {}).get("guide", "mode")
+    chords_model = (models or Models()).load(CHORDS_MODEL) if guide == "harmony" else None
     name = "guide" if "guide" in model.input_names else "mode"  # emotion-v1 called its input `mode`
     out = []
     for i in range(0, len(clips), BATCH):
         part = clips[i:i + BATCH]
         tokens, mask = pad_batch([tok.encode(c) for c in part])
-        feats = np.stack([guide_features(c, guide) for c in part])
+        feats = np.stack([guide_features(c, guide, chords_model) for c in part])
         out.append(model.run(tokens=tokens, mask=mask, **{name: feats})["probabilities"])
     return np.concatenate(out).astype(float)
 
@@ -226,7 +227,8 @@ def emotion(
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
     model=None,
-) -> Result:
+    models: Models | None = None,
+) -> Output:
     """Say which of Russell's four quadrants the music is in, and how that changes over time.
 
     JSON: `quadrant` (Q1 happy/excited, Q2 angry/tense, Q3 sad, Q4 calm), `label`, `probabilities`
@@ -239,15 +241,12 @@ def emotion(
     if hop_beats > window_beats:
         raise ParameterError(f"emotion: hop_beats ({hop_beats:g}) must not exceed window_beats ({window_beats:g})")
     wins = windows(piece, window_beats, hop_beats, int(model.card.get("max_tokens", DEFAULT_MAX_TOKENS)))
-    probs = predict([c for _, _, c in wins], model)
+    probs = predict([c for _, _, c in wins], model, models)
     timeline = []
     for (s, e, c), p in zip(wins, probs):
-        if piece.has_beats:
-            s_sec, e_sec = piece.span_sec(s, e)
-            s_beat, e_beat = s, e
-        else:
-            s_sec, e_sec, s_beat, e_beat = s / 2.0, e / 2.0, None, None
-        timeline.append({"start_beat": s_beat, "end_beat": e_beat, "start_sec": round(s_sec, 4),
+        s_beat, e_beat, s_sec, e_sec = span(piece, s, e)
+        timeline.append({"start_beat": s_beat if piece.has_beats else None,
+                         "end_beat": e_beat if piece.has_beats else None, "start_sec": round(s_sec, 4),
                          "end_sec": round(e_sec, 4), **summarize(p), **key_mode(c)[1]})
     data = {**summarize(probs.mean(axis=0)), **key_mode(piece)[1], "window_beats": window_beats,
             "hop_beats": hop_beats, "timeline": timeline}
@@ -255,4 +254,4 @@ def emotion(
         anns = [Annotation("emotion", w["start_beat"], w["end_beat"], f"{w['quadrant']} {w['label']}")
                 for w in timeline]
         piece = piece.annotate(anns, replace_kinds=("emotion",))
-    return Result("emotion", piece, data)
+    return Output(piece, data)

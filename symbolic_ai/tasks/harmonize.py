@@ -20,10 +20,12 @@ import numpy as np
 
 from .. import harmony
 from ..errors import InputError
+from ..harmony import Key
+from ..numeric import hmm_moves, log_softmax, logsumexp, runs, softmax, viterbi
 from ..piece import Piece, Track
-from ..registry import Arg, Result, task
+from ..registry import Arg, Output, task
 from ..voicing import accompaniment_notes
-from .chords import to_json
+from .chords import ChordSegment, annotations, label
 from .key import analyze
 
 STYLES = ("pop", "folk", "chorale")
@@ -155,26 +157,13 @@ def hmm_decode(emit: np.ndarray, trans: np.ndarray, stay: np.ndarray, change: np
     log-probabilities of keeping / changing the chord entering slot s. Returns (path, log score)."""
     S, K = emit.shape
     if temperature <= 0:
-        back = np.zeros((S, K), dtype=np.int64)
-        acc = emit[0].copy()
-        for s in range(1, S):
-            moved = acc[:, None] + trans  # (from, to)
-            src = np.argmax(moved, axis=0)
-            best_move = moved[src, np.arange(K)] + change[s]
-            kept = acc + stay[s]
-            back[s] = np.where(kept >= best_move, np.arange(K), src)
-            acc = np.maximum(kept, best_move) + emit[s]
-        path = np.empty(S, dtype=np.int64)
-        path[-1] = int(np.argmax(acc))
-        for s in range(S - 1, 0, -1):
-            path[s - 1] = back[s, path[s]]
-        return path, float(acc.max())
+        return viterbi(emit, hmm_moves(trans, stay, change))
     rng = rng or np.random.default_rng(0)
     e, tr = emit / temperature, trans / temperature
     alpha = np.zeros((S, K))
     alpha[0] = e[0]
     for s in range(1, S):
-        moved = _lse(alpha[s - 1][:, None] + tr, axis=0) + change[s] / temperature
+        moved = logsumexp(alpha[s - 1][:, None] + tr, axis=0) + change[s] / temperature
         alpha[s] = np.logaddexp(alpha[s - 1] + stay[s] / temperature, moved) + e[s]
     path = np.empty(S, dtype=np.int64)
     path[-1] = _draw(alpha[-1], rng)
@@ -194,24 +183,18 @@ def path_score(path: np.ndarray, emit: np.ndarray, trans: np.ndarray, stay: np.n
     return total
 
 
-def _lse(x: np.ndarray, axis: int) -> np.ndarray:
-    m = x.max(axis=axis, keepdims=True)
-    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
-
-
 def _draw(logw: np.ndarray, rng: np.random.Generator) -> int:
-    p = np.exp(logw - logw.max())
-    return int(rng.choice(len(p), p=p / p.sum()))
+    p = softmax(logw)
+    return int(rng.choice(len(p), p=p))
 
 
 def model_slots(model, feats: np.ndarray, bounds: np.ndarray, rhythm: str) -> tuple[np.ndarray, ...]:
     """Slot emissions (mean per-beat log-probabilities), transitions, stay and change log-probs."""
     out = model.run(features=feats[None].astype(np.float32))
-    logits = out["chord_logits"][0].astype(np.float64)
-    lp = logits - _lse(logits, axis=1)[:, None]
+    lp = log_softmax(out["chord_logits"][0], axis=1)
     card = model.card
     weight = float(card.get("emission_weight", {}).get(rhythm, 1.0))  # tuned on POP909 valid
-    emit = weight * np.stack([_lse(lp[a:b], axis=0) - np.log(b - a) for a, b in zip(bounds[:-1], bounds[1:])])
+    emit = weight * np.stack([logsumexp(lp[a:b], axis=0) - np.log(b - a) for a, b in zip(bounds[:-1], bounds[1:])])
     trans = transition_matrix(card)
     S = len(emit)
     if rhythm == "learned":
@@ -230,11 +213,11 @@ DIATONIC = {False: [(0, "maj", 1.0), (2, "min", 0.6), (4, "min", 0.4), (5, "maj"
                    (3, "maj", 0.6), (10, "maj", 0.5), (2, "dim", 0.3)]}
 
 
-def rules_slots(melody: Piece, bounds: np.ndarray) -> tuple[np.ndarray, ...]:
+def rules_slots(melody: Piece, bounds: np.ndarray, key: Key | None = None) -> tuple[np.ndarray, ...]:
     """Baseline emissions: chord-tone share of the melody in each slot (strong beats count double)
-    for the diatonic chords of the melody's key; flat transitions between them."""
-    k = analyze(melody)
-    tonic, minor = harmony.key_tonic_mode(k["key"])
+    for the diatonic chords of the melody's key (default: the `key` task's); flat transitions between them."""
+    key = key or analyze(melody).key
+    tonic, minor = key.tonic, key.minor
     n = melody.notes
     on, off = n["onset_beat"], n["onset_beat"] + n["duration_beat"]
     _, pos = melody.bar_position(on)
@@ -264,15 +247,17 @@ def rules_slots(melody: Piece, bounds: np.ndarray) -> tuple[np.ndarray, ...]:
 
 # -- the task -----------------------------------------------------------------------------------
 def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", method: str = "model",
-                model=None, temperature: float = 0.0, seed: int = 0, n_best: int = 1) -> dict:
-    """Decode the progression: {'bounds', 'paths': [(path, score), ...]} (best first)."""
+                model=None, temperature: float = 0.0, seed: int = 0, n_best: int = 1,
+                key: Key | None = None) -> dict:
+    """Decode the progression: {'bounds', 'paths': [(path, score), ...]} (best first). `key` is the
+    melody's key for the rules (default: the `key` task's)."""
     if method == "model" and model is None:
         raise InputError("harmonize: method 'model' needs the harmonize-v1 model")
     feats = melody_features(melody, style)
     if rhythm == "learned" and method == "rules":
         rhythm = "beat"
     bounds = slot_bounds(melody, rhythm, len(feats))
-    slots = model_slots(model, feats, bounds, rhythm) if method == "model" else rules_slots(melody, bounds)
+    slots = model_slots(model, feats, bounds, rhythm) if method == "model" else rules_slots(melody, bounds, key)
     rng = np.random.default_rng(seed)
     best, score = hmm_decode(*slots, temperature=temperature, rng=rng)
     paths, seen = [(best, score)], {tuple(best)}
@@ -289,14 +274,8 @@ def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", metho
 
 def segments_of(path: np.ndarray, bounds: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Merge equal consecutive slots → (start beat, end beat, class, bass) in root position."""
-    out: list[list[int]] = []
-    for s, c in enumerate(path):
-        a, b = int(bounds[s]), int(bounds[s + 1])
-        if out and out[-1][2] == c:
-            out[-1][1] = b
-        else:
-            out.append([a, b, int(c), -1])
-    return [(a, b, c, harmony.from_index(c).root if c != harmony.N_CLASS else -1) for a, b, c, _ in out]
+    return [(int(bounds[a]), int(bounds[b]), c, harmony.from_index(c).root if c != harmony.N_CLASS else -1)
+            for a, b, c in runs(path)]
 
 
 @task("harmonize", model="harmonize-v1", input="melody", output="piece",
@@ -317,7 +296,7 @@ def harmonize(
     method: Annotated[Literal["model", "rules"],
                       Arg("harmonize-v1 model, or the diatonic-template HMM baseline")] = "model",
     model=None,
-) -> Result:
+) -> Output:
     """Harmonize a monophonic melody: chords at the chosen harmonic rhythm plus an accompaniment.
 
     JSON: `chords` (list of `start_beat`, `end_beat`, `start_sec`, `end_sec`, `symbol`, `root`,
@@ -326,32 +305,32 @@ def harmonize(
     Piece is the input with `chord`/`roman` annotations and an `accompaniment` track.
     """
     melody, mel_track = select_melody(piece, track)
-    res = progression(melody, style=style, rhythm=rhythm, method=method, model=model,
-                      temperature=temperature, seed=seed, n_best=n_best)
     keys = analyze(melody)
-    best, score = res["paths"][0]
-    segs = segments_of(best, res["bounds"])
-    rows = to_json(piece, segs, keys, 1.0)
-    alternatives = [{"symbols": [r["symbol"] for r in to_json(piece, segments_of(p, res["bounds"]), keys, 1.0)],
-                     "log_score": round(sc, 3)} for p, sc in res["paths"]]
-    from .chords import annotations as chord_annotations
-
-    out = piece.annotate(chord_annotations(rows), replace_kinds=("chord", "roman"))
+    res = progression(melody, style=style, rhythm=rhythm, method=method, model=model,
+                      temperature=temperature, seed=seed, n_best=n_best, key=keys.key)
+    progressions = [label(segments_of(p, res["bounds"]), keys) for p, _ in res["paths"]]
+    segs = progressions[0]
+    alternatives = [{"symbols": [seg.symbol for seg in prog], "log_score": round(sc, 3)}
+                    for prog, (_, sc) in zip(progressions, res["paths"])]
+    out = piece.annotate(annotations(segs), replace_kinds=("chord", "roman"))
     if accompaniment != "none":
-        chords = [(float(a), float(b), harmony.from_index(c)) for a, b, c, _ in segs if c != harmony.N_CLASS]
-        mel = melody.notes
-        floors = []
-        for a, b, _ in chords:
-            inside = mel[(mel["onset_beat"] < b) & (mel["onset_beat"] + mel["duration_beat"] > a)]
-            floors.append(float(inside["pitch"].min()) if len(inside) else float("nan"))
-        bar_beats = piece.time_signatures[0].bar_beats if piece.time_signatures else 4.0
-        vel = int(np.clip(np.mean(mel["velocity"]) * 0.8, 30, 110))
-        acc = accompaniment_notes(chords, pattern=accompaniment, register_pitch=register_pitch,
-                                  beats_per_bar=bar_beats, velocity=vel, melody_floor=floors,
-                                  track=len(piece.tracks))
-        acc["id"] = np.arange(len(acc)) + (int(piece.notes["id"].max()) + 1 if len(piece.notes) else 0)
-        notes = np.concatenate([piece.notes, acc])
-        out = out.replace(notes=notes, tracks=piece.tracks + (Track(0, "accompaniment"),))
-    data = {"key": keys["key"], "style": style, "rhythm": rhythm, "method": method, "melody_track": mel_track,
-            "chords": rows, "alternatives": alternatives}
-    return Result("harmonize", out, data)
+        out = out.replace(**accompany(piece, melody, segs, accompaniment, register_pitch))
+    data = {"key": keys.key.name, "style": style, "rhythm": rhythm, "method": method, "melody_track": mel_track,
+            "chords": [seg.to_json(piece) for seg in segs], "alternatives": alternatives}
+    return Output(out, data)
+
+
+def accompany(piece: Piece, melody: Piece, segments: list[ChordSegment], pattern: str, register_pitch: int) -> dict:
+    """`notes` and `tracks` of `piece` with an accompaniment track playing `segments` under the melody."""
+    chords = [(float(seg.start_beat), float(seg.end_beat), seg.chord) for seg in segments if seg.chord is not None]
+    mel = melody.notes
+    floors = []
+    for a, b, _ in chords:
+        inside = mel[(mel["onset_beat"] < b) & (mel["onset_beat"] + mel["duration_beat"] > a)]
+        floors.append(float(inside["pitch"].min()) if len(inside) else float("nan"))
+    bar_beats = piece.time_signatures[0].bar_beats if piece.time_signatures else 4.0
+    vel = int(np.clip(np.mean(mel["velocity"]) * 0.8, 30, 110))
+    acc = accompaniment_notes(chords, pattern=pattern, register_pitch=register_pitch, beats_per_bar=bar_beats,
+                              velocity=vel, melody_floor=floors, track=len(piece.tracks))
+    acc["id"] = np.arange(len(acc)) + (int(piece.notes["id"].max()) + 1 if len(piece.notes) else 0)
+    return {"notes": np.concatenate([piece.notes, acc]), "tracks": piece.tracks + (Track(0, "accompaniment"),)}

@@ -12,13 +12,17 @@ Defaults were tuned on the valid splits of POP909-CL, BPS-FH and Nottingham (ben
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 
 from ..errors import InputError
+from ..harmony import Key
+from ..metre import beat_axis, span
+from ..numeric import runs, softmax, switch_moves, viterbi
 from ..piece import Annotation, Piece
-from ..registry import Arg, Result, task
+from ..registry import Arg, Output, task
 
 PROFILES = {  # (major, minor) weights for scale degrees 0..11 above the tonic
     "krumhansl": (np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88]),
@@ -37,33 +41,83 @@ PROFILES = {  # (major, minor) weights for scale degrees 0..11 above the tonic
              np.array([2.0, 0, 1, 1, 0, 1, 0, 2, 1, 0, 0.5, 0.5])),
 }
 ProfileName = Literal["albrecht", "krumhansl", "temperley", "aarden", "bellman", "sapp"]
-MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
-PITCH_CLASS = {n: i for i, n in enumerate(["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"])}
-PITCH_CLASS.update({"Db": 1, "Eb": 3, "Gb": 6, "Ab": 8, "Bb": 10, "Cb": 11, "Fb": 4, "E#": 5, "B#": 0})
 DEFAULTS = {"profile": "albrecht", "window_beats": 16.0, "hop_beats": 4.0, "switch_cost": 2.0,
             "onset_weight": 0.25, "bass_weight": 0.0, "duration_cap_beats": 4.0, "final_bass_bonus": 0.1,
             "global_prior": 0.1}  # tuned on valid splits: see benchmarks/key_tune.py and docs/benchmarks.md
 
 
+TEMPERATURE = 0.05  # key probabilities: softmax of the 24 correlations / TEMPERATURE
+
+
 def key_name(index: int) -> str:
     """Key index 0..23 (0–11 major on C..B, 12–23 minor) → 'F# minor'."""
-    tonic = index % 12
-    return f"{MAJOR_NAMES[tonic]} major" if index < 12 else f"{MINOR_NAMES[tonic]} minor"
+    return Key.from_index(index).name
 
 
 def parse_key(name: str) -> int:
     """'F# minor', 'f#', 'Gb:maj', 'Eb:min', 'g' → key index 0..23 (lower-case letter = minor)."""
-    s = name.strip().replace(":", " ")
-    parts = s.split()
-    if not parts:
-        raise ValueError(f"not a key name: {name!r}")
-    tonic = parts[0]
-    mode = parts[1].lower() if len(parts) > 1 else ("minor" if tonic[:1].islower() else "major")
-    tonic = tonic[:1].upper() + tonic[1:].replace("-", "b")
-    if tonic not in PITCH_CLASS or mode[:3] not in ("maj", "min"):
-        raise ValueError(f"not a key name: {name!r}")
-    return PITCH_CLASS[tonic] + (12 if mode.startswith("min") else 0)
+    return Key.parse(name).index
+
+
+def key_probabilities(r: np.ndarray) -> np.ndarray:
+    """Probabilities of the 24 keys from their correlations (…, 24): softmax of r / TEMPERATURE."""
+    return softmax(np.asarray(r, dtype=float) / TEMPERATURE)
+
+
+@dataclass(frozen=True)
+class KeySegment:
+    """A local key over [start_beat, end_beat) on the piece's beat axis (`metre.beat_axis`: nominal
+    beats for a performance without a beat grid); `confidence` is the key's mean probability over
+    the windows of the segment."""
+
+    start_beat: float
+    end_beat: float
+    tonic: int
+    minor: bool
+    confidence: float
+
+    @property
+    def key(self) -> Key:
+        return Key(self.tonic, self.minor)
+
+
+@dataclass(frozen=True)
+class KeyAnalysis:
+    """What `analyze` finds: the global key (`tonic` 0..11, `minor`) with its probability and
+    correlation, the runner-up, the profile used, and the local keys in time order."""
+
+    tonic: int
+    minor: bool
+    confidence: float
+    correlation: float
+    runner_up: Key
+    profile: str
+    local: tuple[KeySegment, ...]
+
+    @property
+    def key(self) -> Key:
+        return Key(self.tonic, self.minor)
+
+    def key_at(self, beat: float) -> Key:
+        """The local key at `beat` on the beat axis (the last segment's past the end)."""
+        for seg in self.local:
+            if seg.start_beat <= beat < seg.end_beat:
+                return seg.key
+        return self.local[-1].key if self.local else self.key
+
+    def to_json(self, piece: Piece) -> dict:
+        """The `key` task's JSON (see `key`); `piece` gives the seconds of the segments."""
+        segments = []
+        for seg in self.local:
+            s_beat, e_beat, s_sec, e_sec = span(piece, seg.start_beat, seg.end_beat)
+            segments.append({"start_beat": s_beat, "end_beat": e_beat, "start_sec": s_sec, "end_sec": e_sec,
+                             **_describe(seg.key)})
+        return {**_describe(self.key), "confidence": self.confidence, "correlation": self.correlation,
+                "runner_up": self.runner_up.name, "profile": self.profile, "local": segments}
+
+
+def _describe(key: Key) -> dict:
+    return {"key": key.name, "tonic": key.tonic_name, "mode": key.mode}
 
 
 def key_templates(profile: str = "albrecht") -> np.ndarray:
@@ -86,10 +140,7 @@ def correlations(histograms: np.ndarray, profile: str = "albrecht") -> np.ndarra
     return h @ key_templates(profile).T
 
 
-def _time_axis(piece: Piece, notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    if piece.has_beats:
-        return notes["onset_beat"], notes["duration_beat"], "beat"
-    return notes["onset_sec"] * 2.0, notes["duration_sec"] * 2.0, "sec"  # 120 qpm nominal grid
+_time_axis = beat_axis  # the name symbolic_ai/training/emotion_data.py imports; use metre.beat_axis
 
 
 def cumulative_histograms(onset: np.ndarray, end: np.ndarray, pitch: np.ndarray, times: np.ndarray,
@@ -141,36 +192,20 @@ def final_bass(onset: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> int:
     return int(pitch[sounding].min() % 12)
 
 
-def viterbi(scores: np.ndarray, switch_cost: float) -> np.ndarray:
-    """Best path through (T, K) scores with a constant cost for each change of state."""
-    T, K = scores.shape
-    back = np.zeros((T, K), dtype=np.int64)
-    acc = scores[0].copy()
-    for t in range(1, T):
-        best_prev = int(np.argmax(acc))
-        stay, switch = acc, acc[best_prev] - switch_cost
-        back[t] = np.where(stay >= switch, np.arange(K), best_prev)
-        acc = np.maximum(stay, switch) + scores[t]
-    path = np.empty(T, dtype=np.int64)
-    path[-1] = int(np.argmax(acc))
-    for t in range(T - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
-
-
 def analyze(piece: Piece, *, profile: str = DEFAULTS["profile"], window_beats: float = DEFAULTS["window_beats"],
             hop_beats: float = DEFAULTS["hop_beats"], switch_cost: float = DEFAULTS["switch_cost"],
             onset_weight: float = DEFAULTS["onset_weight"], bass_weight: float = DEFAULTS["bass_weight"],
             duration_cap_beats: float = DEFAULTS["duration_cap_beats"],
             final_bass_bonus: float = DEFAULTS["final_bass_bonus"],
-            global_prior: float = DEFAULTS["global_prior"]) -> dict:
-    """The key JSON (see `key`) without building a Result; used by other tasks."""
+            global_prior: float = DEFAULTS["global_prior"]) -> KeyAnalysis:
+    """The global and local keys of `piece` (see the module docstring); used by the `key` task and
+    by the tasks that need keys (chords, harmonize)."""
     notes = piece.pitched()
     if not len(notes):
         raise InputError(f"{piece.metadata.get('source', 'piece')}: no pitched notes to find a key in")
     if window_beats <= 0 or hop_beats <= 0:
         raise InputError(f"window_beats and hop_beats must be > 0, got {window_beats!r} and {hop_beats!r}")
-    onset, dur, unit = _time_axis(piece, notes)
+    onset, dur, _ = beat_axis(piece, notes)
     onset = onset.astype(float)
     pitch = notes["pitch"].astype(np.int64)
     sounding_end = onset + np.maximum(dur, 1e-3)
@@ -185,44 +220,19 @@ def analyze(piece: Piece, *, profile: str = DEFAULTS["profile"], window_beats: f
     r = correlations(total, profile) + final_bass_bonus * (np.arange(24) % 12 == final_bass(onset, sounding_end, pitch))
     order = np.argsort(r)[::-1]
     best = int(order[0])
-    probs = _softmax(r / 0.05)
+    probs = key_probabilities(r)
     hist = np.maximum(cum[2 + len(starts):] - cum[2:2 + len(starts)], 0.0)
     local_r = correlations(hist, profile)
     local_r[~(hist > 1e-9).any(axis=1)] = r  # silent windows follow the global key
+    local_p = key_probabilities(local_r)
     local_r[:, best] += global_prior
-    path = viterbi(local_r * (0.5 * hop_beats), switch_cost)  # scores per beat: the cost is hop-independent
-    local: list[dict] = []
-    for i, k in enumerate(path):
-        seg_start = i * hop_beats
-        if local and local[-1]["index"] == k:
-            continue
-        if local:
-            local[-1]["end"] = seg_start
-        local.append({"index": int(k), "start": seg_start})
-    local[-1]["end"] = end
-    segments = []
-    for seg in local:
-        s, e = seg["start"], seg["end"]
-        if unit == "beat":
-            s_sec, e_sec = piece.span_sec(s, e)
-            s_beat, e_beat = s, e
-        else:
-            s_sec, e_sec, s_beat, e_beat = s / 2.0, e / 2.0, float("nan"), float("nan")
-        segments.append({"start_beat": s_beat, "end_beat": e_beat, "start_sec": s_sec, "end_sec": e_sec,
-                         **_describe(seg["index"])})
-    return {**_describe(best), "confidence": float(probs[best]), "correlation": float(r[best]),
-            "runner_up": key_name(int(order[1])), "profile": profile, "local": segments}
-
-
-def _describe(index: int) -> dict:
-    name = key_name(index)
-    tonic, mode = name.split()
-    return {"key": name, "tonic": tonic, "mode": mode}
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max())
-    return e / e.sum()
+    # scores per beat, so that the cost of a change does not depend on the hop
+    path, _ = viterbi(local_r * (0.5 * hop_beats), switch_moves(switch_cost))
+    local = tuple(KeySegment(a * hop_beats, b * hop_beats if b < len(path) else end, k % 12, k >= 12,
+                             float(local_p[a:b, k].mean())) for a, b, k in runs(path))
+    top = Key.from_index(best)
+    return KeyAnalysis(top.tonic, top.minor, float(probs[best]), float(r[best]), Key.from_index(int(order[1])),
+                       profile, local)
 
 
 @task("key", summary="Global and local key and mode (pitch-class profiles, Viterbi-smoothed)")
@@ -247,18 +257,18 @@ def key(
     = DEFAULTS["final_bass_bonus"],
     global_prior: Annotated[float, Arg("local-key bonus for the global key; higher gives fewer modulations", ge=0,
                                        le=1)] = DEFAULTS["global_prior"],
-) -> Result:
+) -> Output:
     """Find the global key and mode with a confidence, and the local keys over time.
 
     JSON: `key` ("F# minor"), `tonic`, `mode`, `confidence` (0..1), `correlation`, `runner_up`,
     `profile`, and `local`: a list of segments with `start_beat`, `end_beat`, `start_sec`,
     `end_sec`, `key`, `tonic`, `mode`. The returned Piece carries `key` annotations (local keys).
     """
-    data = analyze(piece, profile=profile, window_beats=window_beats, hop_beats=hop_beats,
+    keys = analyze(piece, profile=profile, window_beats=window_beats, hop_beats=hop_beats,
                    switch_cost=switch_cost, onset_weight=onset_weight, bass_weight=bass_weight,
                    duration_cap_beats=duration_cap_beats, final_bass_bonus=final_bass_bonus,
                    global_prior=global_prior)
     if piece.has_beats:
-        anns = [Annotation("key", s["start_beat"], s["end_beat"], s["key"]) for s in data["local"]]
+        anns = [Annotation("key", s.start_beat, s.end_beat, s.key.name) for s in keys.local]
         piece = piece.annotate(anns, replace_kinds=("key",))
-    return Result("key", piece, data)
+    return Output(piece, keys.to_json(piece))

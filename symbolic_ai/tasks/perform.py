@@ -33,8 +33,9 @@ import numpy as np
 from ..errors import InputError, ModelError, ParameterError
 from ..perform_features import decode_pedal, decode_performance, encode_pedal, encode_performance, \
     params_to_targets, score_features, targets_to_params
+from ..metre import nominal_beats, nominal_sec
 from ..piece import Annotation, Piece, empty_notes
-from ..registry import Arg, Result, task
+from ..registry import Arg, Output, task
 
 MAX_NOTES = int(os.environ.get("SYMBOLIC_AI_PERFORM_MAX_NOTES", "20000"))
 EMOTION_WORDS = {"none": 0, "Q1": 1, "Q2": 2, "Q3": 3, "Q4": 4, "happy": 1, "tense": 2, "angry": 2,
@@ -192,7 +193,7 @@ def pedal_events_of(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
     if not spans:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
     beats = np.array([[a.start_beat, a.end_beat] for a in spans], dtype=float)
-    sec = piece.beat_to_sec(beats.ravel()).reshape(-1, 2) if piece.has_beats else beats / 2.0  # nominal 120 qpm
+    sec = piece.beat_to_sec(beats.ravel()).reshape(-1, 2) if piece.has_beats else nominal_sec(beats)
     order = np.argsort(sec[:, 0], kind="mergesort")
     times = sec[order].ravel()
     values = np.tile([127, 0], len(order))
@@ -240,7 +241,7 @@ def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", g
     out["pitch"], out["velocity"], out["track"] = notes["pitch"], velocity, notes["track"]
     out["id"], out["voice"] = notes["id"], notes["voice"]
     out["onset_beat"], out["duration_beat"] = np.nan, np.nan
-    presses = [Annotation("pedal", 2.0 * d[0], 2.0 * u[0])  # nominal beats at 120 qpm, as MIDI writes a performance
+    presses = [Annotation("pedal", nominal_beats(d[0]), nominal_beats(u[0]))  # as MIDI writes a performance
                for d, u in zip(pedal_events[0::2], pedal_events[1::2])]
     perf = Piece(notes=out, tracks=piece.tracks, tempos=(), time_signatures=(),
                  key_signatures=tuple(k for k in piece.key_signatures if k.start_beat == 0),
@@ -283,9 +284,9 @@ def perform(piece: Piece, *,
             samples: Annotated[int, Arg("seeded renders averaged into one (smoother, closer to the "
                                         "expected performance; costs that many renders)", ge=1, le=16)]
             = DEFAULT_SAMPLES,
-            model=None) -> Result:
+            model=None) -> Output:
     """Score → expressive piano performance (see the module docstring)."""
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
                         keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal,
                         temperature=temperature, samples=samples)
-    return Result("perform", perf, data)
+    return Output(perf, data)
