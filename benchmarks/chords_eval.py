@@ -36,7 +36,7 @@ def bps(method: str, model, split: str, resolution: float = 1.0) -> dict:
     for ex in iter_examples("bps_fh", split=split):
         piece = ex.load()
         t0 = time.perf_counter()
-        rows, _ = recognize(piece, method=method, model=model, resolution_beats=resolution)
+        rows = [seg.to_json(piece) for seg in recognize(piece, method=method, model=model, resolution_beats=resolution)[0]]
         secs += time.perf_counter() - t0
         ref = {k: sorted(piece.annotations_of(k), key=lambda a: a.start_beat)
                for k in ("degree", "quality", "inversion", "key")}
@@ -74,7 +74,7 @@ def pop909(method: str, model, split: str, resolution: float = 1.0) -> dict:
     for ex in iter_examples("pop909_cl", split=split):
         piece = ex.load()
         t0 = time.perf_counter()
-        rows, _ = recognize(piece, method=method, model=model, resolution_beats=resolution)
+        rows = [seg.to_json(piece) for seg in recognize(piece, method=method, model=model, resolution_beats=resolution)[0]]
         secs += time.perf_counter() - t0
         ref = sorted(piece.annotations_of("chord"), key=lambda a: a.start_beat)
         if not ref:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from symbolic_ai import harmony
+from symbolic_ai.numeric import softmax
 from symbolic_ai.tasks import harmonize as H
 from symbolic_ai.training.chords_data import frame_targets
 from symbolic_ai.training.harmonize_data import load_style
@@ -80,7 +81,7 @@ def evaluate(style: str, split: str, method: str, rhythm: str, model, runs: Path
         beat_res = H.progression(mel, style=style, rhythm="beat", method=method, model=model)
         weight = float(model.card.get("emission_weight", {}).get("beat", 1.0)) if model is not None else 1.0
         emit = beat_res["slots"][0] / weight  # the model's own probabilities, whatever the decoding weight
-        p = np.exp(emit - H._lse(emit, axis=1)[:, None])
+        p = softmax(emit, axis=1)
         p = 0.99 * p + 0.01 / harmony.N_CLASSES
         tot["nll"] += float(-np.log(p[np.arange(frames), ref][sel]).sum())
         tot["nll_n"] += int(sel.sum())

@@ -117,9 +117,9 @@ def ours(its: list[Item], params: dict, local: bool) -> tuple[dict, list[np.ndar
         t0 = time.perf_counter()
         out = analyze(it.piece, **params)
         secs.append(time.perf_counter() - t0)
-        keys.append(parse_key(out["key"]))
+        keys.append(out.key.index)
         if local:
-            ref, est = _local_frames(it, [(s["start_beat"], s["end_beat"], parse_key(s["key"])) for s in out["local"]])
+            ref, est = _local_frames(it, [(s.start_beat, s.end_beat, s.key.index) for s in out.local])
             lref.append(ref)
             lest.append(est)
     res = _scores([it.key for it in its], keys, secs)

@@ -5,7 +5,7 @@ every state either keeps its previous state or moves in from another; `moves` sa
 costs. Two kinds of moves cover the tasks: `switch_moves` (one constant cost for any change of
 state: the key and chords tasks, O(K) a step) and `hmm_moves` (a (K, K) transition matrix plus
 per-step log-probabilities of keeping / changing: harmonize's HMM, O(K²) a step). Ties prefer
-keeping the state, then the lowest source state.
+keeping the state, then the lowest source state; among equally good final states, the lowest.
 """
 from __future__ import annotations
 
