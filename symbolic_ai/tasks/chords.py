@@ -196,7 +196,7 @@ def recognize(piece: Piece, *, method: str = "model", model=None, resolution_bea
     return label(decode(scores, bass, cost), keys, resolution_beats), keys
 
 
-def annotations(segments: list[ChordSegment]) -> list[Annotation]:
+def chord_annotations(segments: list[ChordSegment]) -> list[Annotation]:
     """`chord` and `roman` annotations of chord segments (for a piece with a beat grid)."""
     out = []
     for seg in segments:
@@ -228,5 +228,5 @@ def chords(
     """
     segments, keys = recognize(piece, method=method, model=model, resolution_beats=resolution_beats,
                                switch_cost=None if switch_cost < 0 else switch_cost)
-    out = piece.annotate(annotations(segments), replace_kinds=("chord", "roman")) if piece.has_beats else piece
+    out = piece.annotate(chord_annotations(segments), replace_kinds=("chord", "roman")) if piece.has_beats else piece
     return Output(out, {"key": keys.key.name, "method": method, "chords": [seg.to_json(piece) for seg in segments]})

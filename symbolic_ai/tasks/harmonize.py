@@ -25,7 +25,7 @@ from ..numeric import hmm_moves, log_softmax, logsumexp, runs, softmax, viterbi
 from ..piece import Piece, Track
 from ..registry import Arg, Output, task
 from ..voicing import accompaniment_notes
-from .chords import ChordSegment, annotations, label
+from .chords import ChordSegment, chord_annotations, label
 from .key import analyze
 
 STYLES = ("pop", "folk", "chorale")
@@ -312,7 +312,7 @@ def harmonize(
     segs = progressions[0]
     alternatives = [{"symbols": [seg.symbol for seg in prog], "log_score": round(sc, 3)}
                     for prog, (_, sc) in zip(progressions, res["paths"])]
-    out = piece.annotate(annotations(segs), replace_kinds=("chord", "roman"))
+    out = piece.annotate(chord_annotations(segs), replace_kinds=("chord", "roman"))
     if accompaniment != "none":
         out = out.replace(**accompany(piece, melody, segs, accompaniment, register_pitch))
     data = {"key": keys.key.name, "style": style, "rhythm": rhythm, "method": method, "melody_track": mel_track,
