@@ -9,7 +9,7 @@ from __future__ import annotations
 MAX_BEATS = 100_000.0          # span of a piece in quarter notes: about 14 hours at 120 qpm
 MAX_SECONDS = 100_000.0        # span of a piece in seconds (about 28 hours)
 MAX_BARS = 200_000             # bars from the start to the end of the piece
-MAX_NOTES = 2_000_000          # notes in one Piece
+MAX_NOTES = 1_000_000          # notes in one Piece
 MIN_QPM, MAX_QPM = 1.0, 2000.0  # tempo range, quarter notes per minute
 MIN_NUMERATOR, MAX_NUMERATOR = 1, 255  # time-signature numerator (MIDI stores one byte)
 DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)  # time-signature denominators
