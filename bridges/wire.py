@@ -56,15 +56,27 @@ def as_float(v: Any, what: str) -> float:
     return float(v)
 
 
+SECRET_NAMES = ("token",)  # option names whose values never appear in a message or the log
+
+
+def redacted(args: Sequence[Any]) -> list[Any]:
+    """`args` with the value after any option named like a secret (`token`) replaced by '***'."""
+    out = list(args)
+    for i, v in enumerate(out[:-1]):
+        if isinstance(v, str) and v.lower() in SECRET_NAMES:
+            out[i + 1] = "***"
+    return out
+
+
 def options(args: Sequence[Any], what: str) -> dict[str, Any]:
     """Trailing `key value key value ...` arguments as a dict (keys must be strings)."""
     if len(args) % 2:
         raise BadRequest(f"{what}: options come in key/value pairs; {len(args)} trailing arguments "
-                         f"({', '.join(map(repr, args[:6]))}) leave one without a value")
+                         f"({', '.join(map(repr, redacted(args)[:6]))}) leave one without a value")
     out: dict[str, Any] = {}
     for k, v in zip(args[::2], args[1::2]):
-        if not isinstance(k, str) or not k:
-            raise BadRequest(f"{what}: option names must be strings, got {k!r:.60}")
+        if not isinstance(k, str) or not k:  # k may be a secret that lost its name: not quoted
+            raise BadRequest(f"{what}: option names must be strings, got a {type(k).__name__}")
         out[k] = v
     return out
 

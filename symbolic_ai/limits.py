@@ -23,9 +23,12 @@ MAX_JSON_DEPTH = 64            # nesting of a JSON document (annotation values i
 # archives (.mxl): what a zip may inflate to, however small it is
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
 MAX_ZIP_ENTRIES = 256
-# notated formats read through music21: bounds on the input so that the parse is bounded
-MAX_SCORE_MEASURES = 5_000     # measures (bars) a notated file may declare
-MAX_SCORE_NOTES = 200_000      # notes a notated file may hold (counted before music21 parses it)
+# notated formats read through music21: the input is bounded (counted before music21 sees it) so
+# that the parse is bounded; music21 takes ~1 ms a note, and RomanText grows with the square of its
+# bars (1,000 bars: ~30 s on a loaded 2-core machine), hence its own, lower bound
+MAX_SCORE_NOTES = 50_000       # notes (MusicXML <note>, ABC note letters, kern data tokens)
+MAX_SCORE_MEASURES = 20_000    # measures over all parts (MusicXML <measure>, kern barlines)
+MAX_ROMANTEXT_MEASURES = 1_000  # highest measure number and measure lines in a RomanText file
 
 
 def check_span(what: str, beats: float | None = None, seconds: float | None = None) -> str | None:
