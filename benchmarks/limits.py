@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import time
 
-from symbolic_ai import registry
 from symbolic_ai.bridges.errors import BadRequest
 from symbolic_ai.bridges.openapi import task_body, validate
+
+from symbolic_ai import registry
 from symbolic_ai.errors import InputError
 from symbolic_ai.io.wire import loads
 

@@ -3,11 +3,12 @@ JSON schemas follow it."""
 from __future__ import annotations
 
 import pytest
-
-from symbolic_ai import limits as L, registry
 from symbolic_ai.bridges import wire
 from symbolic_ai.bridges.errors import BadRequest
 from symbolic_ai.bridges.openapi import NOTE_ROW, task_body, validate
+
+from symbolic_ai import limits as L
+from symbolic_ai import registry
 from symbolic_ai.errors import InputError
 from symbolic_ai.piece import Piece, Tempo, TimeSignature, notes_from_columns
 

@@ -85,7 +85,7 @@ def encoder_for(path: str | os.PathLike) -> Callable[[Piece], bytes]:
     raise InputError(f"{path}: cannot write {suffix or '(no suffix)'!r}; choose one of {', '.join(WRITE_SUFFIXES)}")
 
 
-def encode_result(result: "Result", path: str | os.PathLike) -> bytes:
+def encode_result(result: Result, path: str | os.PathLike) -> bytes:
     """The bytes of a task result file: the result document (piece included) for .json, else the
     result's Piece as MIDI/MusicXML. The one encoder the CLI and the daemon share."""
     if Path(path).suffix.lower() == ".json":
@@ -94,7 +94,7 @@ def encode_result(result: "Result", path: str | os.PathLike) -> bytes:
     return encoder_for(path)(result.piece)
 
 
-def save_result(result: "Result", path: str | os.PathLike) -> Path:
+def save_result(result: Result, path: str | os.PathLike) -> Path:
     """Write a task result to `path` (see `encode_result`), atomically."""
     return write_atomic(path, encode_result(result, path))
 

@@ -60,7 +60,7 @@ def _read_bounded(z: zipfile.ZipFile, name: str, path: Path, limit: int = L.MAX_
 
 _ABC_QUOTED = re.compile(rb'"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+')
 _ABC_NOTE = re.compile(rb"[_=^]*[A-Ga-gz][,']*")
-_RN_MEASURE = re.compile(rb"^\s*m(\d+)", re.M)
+_RN_MEASURE = re.compile(rb"^\s*m(\d+)", re.MULTILINE)
 
 
 def check_score(data: bytes, fmt: str, name: str) -> None:
