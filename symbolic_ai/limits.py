@@ -18,7 +18,7 @@ MIN_VELOCITY, MAX_VELOCITY = 0, 127
 MIN_FIFTHS, MAX_FIFTHS = -7, 7
 MIN_PROGRAM, MAX_PROGRAM = 0, 127
 MAX_TRACKS = 4096
-MAX_JSON_DEPTH = 64            # nesting of a JSON document (annotation values included)
+MAX_VALUE_DEPTH = 32           # nesting of an annotation value (lists and objects)
 
 # archives (.mxl): what a zip may inflate to, however small it is
 MAX_INFLATED_BYTES = 64 * 1024 * 1024

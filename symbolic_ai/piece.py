@@ -152,7 +152,7 @@ def _json_ready(x: Any, depth: int = 0) -> bool:
     """True if `x` is made of str/int/float/bool/None, lists/tuples and dicts with str keys."""
     if x is None or isinstance(x, (str, bool, int, float, np.generic)):
         return not isinstance(x, np.generic) or isinstance(x, (np.number, np.bool_))
-    if depth > L.MAX_JSON_DEPTH // 2:
+    if depth > L.MAX_VALUE_DEPTH:
         return False
     if isinstance(x, (list, tuple)):
         return all(_json_ready(v, depth + 1) for v in x)

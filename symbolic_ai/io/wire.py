@@ -152,7 +152,7 @@ def loads(data: bytes | str, name: str = "<json>") -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{name}: not valid JSON ({exc})") from None
     except RecursionError:
-        raise InputError(f"{name}: the JSON is nested too deeply (at most {limits.MAX_JSON_DEPTH} levels)") from None
+        raise InputError(f"{name}: the JSON is nested too deeply to read (a Piece document needs a few levels)") from None
 
 
 def read_json(data: bytes, name: str = "<json>") -> Piece:
