@@ -38,11 +38,11 @@ NOTE = {"type": "object", "required": ["pitch"], "additionalProperties": False, 
     "bar": {"type": ["integer", "null"], "minimum": -1, "maximum": 2 ** 31 - 1},
     "beat_in_bar": {**BEATS, "type": ["number", "null"]},
     "voice": {"type": ["integer", "null"], "minimum": -32768, "maximum": 32767}}}
+NOTE_REF = {"$ref": "#/components/schemas/Note"}
 PIECE = {"type": "object", "description": "a Piece in the JSON wire format v1 (symbolic_ai.io.wire)",
          "properties": {"format": {"type": "string", "enum": ["symbolic_ai.piece"]},
                         "version": {"type": "integer", "enum": [1]},
-                        "notes": {"type": "array", "maxItems": L.MAX_NOTES,
-                                  "items": {"$ref": "#/components/schemas/Note"}},
+                        "notes": {"type": "array", "maxItems": L.MAX_NOTES, "items": NOTE_REF},
                         "tracks": {"type": "array", "maxItems": L.MAX_TRACKS, "items": {"type": "object"}},
                         "tempos": {"type": "array", "items": {"type": "object"}},
                         "time_signatures": {"type": "array", "items": {"type": "object"}},
@@ -57,6 +57,8 @@ NOTE_ROW = {"type": "array", "minItems": 5, "maxItems": 5, "items": False,
             "prefixItems": [PITCH, VELOCITY, BEATS, BEATS, {"type": "integer", "minimum": 1, "maximum": 16}],
             "description": "[pitch, velocity, start_beats, duration_beats, channel]"}
 _ROW_BOUNDS = [(p["type"] == "integer", p["minimum"], p["maximum"]) for p in NOTE_ROW["prefixItems"]]
+_NOTE_BOUNDS = {k: ("integer" in p["type"], "null" in p["type"], p.get("minimum", -math.inf),
+                    p.get("maximum", math.inf)) for k, p in NOTE["properties"].items()}
 
 
 def _finite_number(checker: Any, v: Any) -> bool:
@@ -81,10 +83,31 @@ def _row_ok(row: Any, bounds: list[tuple[bool, float, float]]) -> bool:
     return True
 
 
+def _note_ok(note: Any) -> bool:
+    if type(note) is not dict or "pitch" not in note:
+        return False
+    for k, v in note.items():
+        b = _NOTE_BOUNDS.get(k)
+        if b is None:
+            return False
+        integer, nullable, lo, hi = b
+        if v is None:
+            if not nullable:
+                return False
+        elif type(v) is int:
+            if not lo <= v <= hi:
+                return False
+        elif type(v) is not float or not (lo <= v <= hi) or integer and not v.is_integer():
+            return False
+    return True
+
+
 def _items(validator: Any, items: Any, instance: Any, schema: dict) -> Any:
-    """`items` of NOTE_ROW lists: a plain loop over the rows first (the same bounds), and the full
-    jsonschema check only to name the first bad row; a 100k-note list costs ~0.1 s instead of ~7 s."""
-    if items is NOTE_ROW and isinstance(instance, list) and all(_row_ok(r, _ROW_BOUNDS) for r in instance):
+    """`items` of note lists (NOTE_ROW rows, Note objects): a plain loop first (the same bounds, read
+    from the schemas), and the full jsonschema check only to name the first bad note; a 100k-note
+    list costs ~0.1 s instead of ~6 s."""
+    if isinstance(instance, list) and (items is NOTE_ROW and all(_row_ok(r, _ROW_BOUNDS) for r in instance)
+                                       or items is NOTE_REF and all(map(_note_ok, instance))):
         return
     yield from _ITEMS(validator, items, instance, schema)
 

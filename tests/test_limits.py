@@ -77,6 +77,10 @@ def test_osc_checks_and_http_schema_agree_with_the_piece():
     ({"notes": [[60, 90, 0, float("inf"), 1]]}, "body.notes[0][3]"),
     ({"notes": [[60, 90, 0, 1, True]]}, "body.notes[0][4]"),
     ({"piece": {"notes": [{"pitch": 60, "onset_beat": 1e300, "duration_beat": 1}]}}, "body.piece.notes[0].onset_beat"),
+    ({"piece": {"notes": [{"pitch": 60, "onset_beat": 0, "duration_beat": 1}, {"pitch": True}]}},
+     "body.piece.notes[1].pitch"),
+    ({"piece": {"notes": [{"pitch": 60, "colour": 1}]}}, "body.piece.notes[0]: unknown field"),
+    ({"piece": {"notes": [{"pitch": 60, "velocity": 0.5}]}}, "body.piece.notes[0].velocity"),
     ({"notes": [], "colour": 1}, "body: unknown field"),
     ({"notes": [], "params": {"window_beats": "x"}}, "body.params.window_beats"),
 ])
