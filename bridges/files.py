@@ -1,15 +1,11 @@
 """File jobs: paths checked against the allowed directories, inputs read through the supported
 music formats only, outputs written atomically.
 
-A write goes to an anonymous file (`O_TMPFILE`) in the target directory, which has no name
-until it is complete, then is linked under a hidden name and renamed into place. A daemon killed
-with SIGKILL at any moment leaves either the old file or the whole new one, and no `.part` file.
-Where `O_TMPFILE` is not available, `symbolic_ai.io.write_atomic` is used.
+Writes go through `symbolic_ai.io.write_atomic` (temporary file in the target's directory, fsync,
+rename): a daemon killed at any moment leaves either the old file or the whole new one.
 """
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 from symbolic_ai import io
@@ -89,37 +85,10 @@ def check_notes(n: int, config: Config, what: str = "note list") -> None:
 
 
 def encode_result(result: Result, path: Path) -> bytes:
-    """The bytes of the output file: the result document for .json, else the Piece as MIDI/MusicXML."""
-    if path.suffix.lower() == ".json":
-        from symbolic_ai.io.wire import dumps
-        return dumps(result.to_dict(include_piece=True)).encode()
-    return io.encoder_for(path)(result.piece)
+    """The bytes of the output file (`symbolic_ai.io.encode_result`)."""
+    return io.encode_result(result, path)
 
 
 def atomic_write(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` so that no partial file is ever visible, even after SIGKILL."""
-    flag = getattr(os, "O_TMPFILE", 0)
-    if not flag:
-        return io.write_atomic(path, data)
-    try:
-        fd = os.open(path.parent, flag | os.O_WRONLY, 0o644)
-    except OSError:  # the file system does not support it
-        return io.write_atomic(path, data)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            os.link(f"/proc/self/fd/{fd}", tmp)  # complete before it has a name
-        except OSError:  # no /proc: fall back to a named temporary file
-            return io.write_atomic(path, data)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write `data` to `path` so that no partial file is ever visible (`symbolic_ai.io.write_atomic`)."""
+    return io.write_atomic(path, data)

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from symbolic_ai import limits as L
 from symbolic_ai.channels import assign_channels
 from symbolic_ai.metre import beat_axis
 from symbolic_ai.piece import Annotation, Piece, Tempo, TimeSignature, Track, notes_from_columns
@@ -23,7 +24,7 @@ from .errors import BadRequest
 OscArgs = list[Any]
 NOTE_FIELDS = ("pitch", "velocity", "start_beats", "duration_beats", "channel")
 INT32 = 2 ** 31
-MAX_BEATS = 100_000  # about 14 hours at 120 qpm
+MAX_BEATS = L.MAX_BEATS  # the checks below follow symbolic_ai.limits
 
 
 def osc_value(v: Any) -> int | float | str:
@@ -57,15 +58,27 @@ def as_float(v: Any, what: str) -> float:
     return float(v)
 
 
+SECRET_NAMES = ("token",)  # option names whose values never appear in a message or the log
+
+
+def redacted(args: Sequence[Any]) -> list[Any]:
+    """`args` with the value after any option named like a secret (`token`) replaced by '***'."""
+    out = list(args)
+    for i, v in enumerate(out[:-1]):
+        if isinstance(v, str) and v.lower() in SECRET_NAMES:
+            out[i + 1] = "***"
+    return out
+
+
 def options(args: Sequence[Any], what: str) -> dict[str, Any]:
     """Trailing `key value key value ...` arguments as a dict (keys must be strings)."""
     if len(args) % 2:
         raise BadRequest(f"{what}: options come in key/value pairs; {len(args)} trailing arguments "
-                         f"({', '.join(map(repr, args[:6]))}) leave one without a value")
+                         f"({', '.join(map(repr, redacted(args)[:6]))}) leave one without a value")
     out: dict[str, Any] = {}
     for k, v in zip(args[::2], args[1::2]):
-        if not isinstance(k, str) or not k:
-            raise BadRequest(f"{what}: option names must be strings, got {k!r:.60}")
+        if not isinstance(k, str) or not k:  # k may be a secret that lost its name: not quoted
+            raise BadRequest(f"{what}: option names must be strings, got a {type(k).__name__}")
         out[k] = v
     return out
 
@@ -77,14 +90,15 @@ def check_note(i: int, values: Sequence[Any]) -> tuple[int, int, float, float, i
     pitch, vel, start, dur, ch = values
     pitch, vel, ch = as_int(pitch, f"note {i} pitch"), as_int(vel, f"note {i} velocity"), as_int(ch, f"note {i} channel")
     start, dur = as_float(start, f"note {i} start_beats"), as_float(dur, f"note {i} duration_beats")
-    if not 0 <= pitch <= 127:
-        raise BadRequest(f"note {i}: pitch must be in 0..127, got {pitch}")
-    if not 0 <= vel <= 127:
-        raise BadRequest(f"note {i}: velocity must be in 0..127, got {vel}")
+    if not L.MIN_PITCH <= pitch <= L.MAX_PITCH:
+        raise BadRequest(f"note {i}: pitch must be in {L.MIN_PITCH}..{L.MAX_PITCH}, got {pitch}")
+    if not L.MIN_VELOCITY <= vel <= L.MAX_VELOCITY:
+        raise BadRequest(f"note {i}: velocity must be in {L.MIN_VELOCITY}..{L.MAX_VELOCITY}, got {vel}")
     if not 1 <= ch <= 16:
         raise BadRequest(f"note {i}: channel must be in 1..16, got {ch}")
-    if not (0 <= start <= MAX_BEATS and 0 <= dur <= MAX_BEATS):
-        raise BadRequest(f"note {i}: start_beats and duration_beats must be in 0..{MAX_BEATS}, got {start:g} and {dur:g}")
+    if not (0 <= start and 0 <= dur and start + dur <= MAX_BEATS):
+        raise BadRequest(f"note {i}: start_beats and duration_beats must be >= 0 and end by beat {MAX_BEATS:g}, "
+                         f"got {start:g} and {dur:g}")
     return pitch, vel, start, dur, ch
 
 
@@ -97,10 +111,12 @@ def piece_from_notes(rows: Iterable[Sequence[Any]], *, qpm: float = 120.0, numer
     cols = list(zip(*notes)) if notes else [()] * 5
     arr = notes_from_columns(pitch=cols[0], velocity=cols[1], onset_beat=cols[2], duration_beat=cols[3],
                              track=[track_of[c] for c in cols[4]])
-    if not (math.isfinite(qpm) and 1 <= qpm <= 2000):
-        raise BadRequest(f"qpm must be in 1..2000, got {qpm!r}")
-    if numerator < 1 or numerator > 64 or denominator not in (1, 2, 4, 8, 16, 32, 64):
-        raise BadRequest(f"bad time signature {numerator}/{denominator}")
+    if not (math.isfinite(qpm) and L.MIN_QPM <= qpm <= L.MAX_QPM):
+        raise BadRequest(f"qpm must be in {L.MIN_QPM:g}..{L.MAX_QPM:g}, got {qpm!r}")
+    if not L.MIN_NUMERATOR <= numerator <= L.MAX_NUMERATOR or denominator not in L.DENOMINATORS:
+        raise BadRequest(f"bad time signature {numerator}/{denominator}: the numerator must be in "
+                         f"{L.MIN_NUMERATOR}..{L.MAX_NUMERATOR}, the denominator one of "
+                         f"{', '.join(map(str, L.DENOMINATORS))}")
     tracks = tuple(Track(name=f"channel {c}", is_drum=c == 10) for c in channels)
     return Piece(notes=arr, tracks=tracks, tempos=(Tempo(0.0, qpm),),
                  time_signatures=(TimeSignature(0.0, numerator, denominator),),

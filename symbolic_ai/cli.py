@@ -170,10 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 io.encoder_for(out)  # unsupported suffix: fail before the work
             result = run(args.task, io.load(src), device=args.device, model=getattr(args, "model", None), **params)
             if out is not None:
-                if out.suffix.lower() == ".json":
-                    io.write_atomic(out, dumps(result.to_dict(include_piece=True)))
-                else:
-                    io.save(result.piece, out)
+                io.save_result(result, out)
             if args.json:
                 print(dumps({"input": str(src), **result.to_dict()}), flush=True)
             else:

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from . import limits as L
 from .errors import InputError
 
 NOTE_DTYPE = np.dtype(
@@ -46,8 +47,8 @@ def _is_real(x: Any) -> bool:
 
 
 def _check_start(cls: str, start_beat: Any) -> None:
-    if not (_is_real(start_beat) and start_beat >= 0):
-        raise InputError(f"{cls} start_beat must be a finite number >= 0, got {start_beat!r}")
+    if not (_is_real(start_beat) and 0 <= start_beat <= L.MAX_BEATS):
+        raise InputError(f"{cls} start_beat must be a number in 0..{L.MAX_BEATS:g}, got {start_beat!r}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ class Track:
     is_drum: bool = False
 
     def __post_init__(self) -> None:
-        if not (_is_int(self.program) and 0 <= self.program <= 127):
-            raise InputError(f"Track program must be an int in 0..127, got {self.program!r}")
+        if not (_is_int(self.program) and L.MIN_PROGRAM <= self.program <= L.MAX_PROGRAM):
+            raise InputError(f"Track program must be an int in {L.MIN_PROGRAM}..{L.MAX_PROGRAM}, got {self.program!r}")
         if not isinstance(self.name, str):
             raise InputError(f"Track name must be a string, got {self.name!r}")
         if not isinstance(self.is_drum, (bool, np.bool_)):
@@ -75,8 +76,8 @@ class Tempo:
     qpm: float
 
     def __post_init__(self) -> None:
-        if not (_is_real(self.qpm) and 1.0 <= self.qpm <= 2000.0):
-            raise InputError(f"Tempo qpm must be in 1..2000, got {self.qpm!r}")
+        if not (_is_real(self.qpm) and L.MIN_QPM <= self.qpm <= L.MAX_QPM):
+            raise InputError(f"Tempo qpm must be in {L.MIN_QPM:g}..{L.MAX_QPM:g}, got {self.qpm!r}")
         _check_start("Tempo", self.start_beat)
 
 
@@ -87,10 +88,11 @@ class TimeSignature:
     denominator: int
 
     def __post_init__(self) -> None:
-        if not (_is_int(self.numerator) and 1 <= self.numerator <= 255 and _is_int(self.denominator)
-                and self.denominator in (1, 2, 4, 8, 16, 32, 64)):
+        if not (_is_int(self.numerator) and L.MIN_NUMERATOR <= self.numerator <= L.MAX_NUMERATOR
+                and _is_int(self.denominator) and self.denominator in L.DENOMINATORS):
             raise InputError(f"bad time signature {self.numerator!r}/{self.denominator!r}: the numerator "
-                             f"must be an int in 1..255, the denominator a power of two in 1..64")
+                             f"must be an int in {L.MIN_NUMERATOR}..{L.MAX_NUMERATOR}, the denominator one of "
+                             f"{', '.join(map(str, L.DENOMINATORS))}")
         _check_start("TimeSignature", self.start_beat)
 
     @property
@@ -108,8 +110,9 @@ class KeySignature:
     mode: str = ""
 
     def __post_init__(self) -> None:
-        if not (_is_int(self.fifths) and -7 <= self.fifths <= 7):
-            raise InputError(f"key signature fifths must be an int in -7..7, got {self.fifths!r}")
+        if not (_is_int(self.fifths) and L.MIN_FIFTHS <= self.fifths <= L.MAX_FIFTHS):
+            raise InputError(f"key signature fifths must be an int in {L.MIN_FIFTHS}..{L.MAX_FIFTHS}, "
+                             f"got {self.fifths!r}")
         if self.mode not in ("major", "minor", ""):
             raise InputError(f"key signature mode must be 'major', 'minor' or '', got {self.mode!r}")
         _check_start("KeySignature", self.start_beat)
@@ -133,6 +136,9 @@ class Annotation:
                                  f"got {getattr(self, name)!r}")
         if self.start_beat < 0:
             raise InputError(f"Annotation {self.kind!r} start_beat must be >= 0, got {self.start_beat!r}")
+        if self.end_beat > L.MAX_BEATS:
+            raise InputError(f"Annotation {self.kind!r} ends at beat {self.end_beat!r}, over the limit of "
+                             f"{L.MAX_BEATS:g} beats")
         if not self.end_beat >= self.start_beat:
             raise InputError(
                 f"Annotation {self.kind!r} ends before it starts: {self.start_beat!r} > {self.end_beat!r}"
@@ -146,7 +152,7 @@ def _json_ready(x: Any, depth: int = 0) -> bool:
     """True if `x` is made of str/int/float/bool/None, lists/tuples and dicts with str keys."""
     if x is None or isinstance(x, (str, bool, int, float, np.generic)):
         return not isinstance(x, np.generic) or isinstance(x, (np.number, np.bool_))
-    if depth > 32:
+    if depth > L.MAX_VALUE_DEPTH:
         return False
     if isinstance(x, (list, tuple)):
         return all(_json_ready(v, depth + 1) for v in x)
@@ -190,14 +196,16 @@ class Piece:
     pickup_beats: float = 0.0  # length of an anacrusis: bar 0 is the pickup, bar 1 starts here
 
     def __post_init__(self) -> None:
-        if not (_is_real(self.pickup_beats) and self.pickup_beats >= 0):
-            raise InputError(f"Piece pickup_beats must be >= 0, got {self.pickup_beats!r}")
+        if not (_is_real(self.pickup_beats) and 0 <= self.pickup_beats <= L.MAX_BEATS):
+            raise InputError(f"Piece pickup_beats must be in 0..{L.MAX_BEATS:g}, got {self.pickup_beats!r}")
         notes = self.notes
         if not isinstance(notes, np.ndarray) or notes.dtype != NOTE_DTYPE:
             raise InputError(
                 f"Piece.notes must be a numpy array of NOTE_DTYPE, got {type(notes).__name__}"
                 f" {getattr(notes, 'dtype', '')}; build it with symbolic_ai.piece.empty_notes(n)"
             )
+        if len(notes) > L.MAX_NOTES:
+            raise InputError(f"a Piece holds at most {L.MAX_NOTES} notes, got {len(notes)}")
         kinds = {"tracks": Track, "tempos": Tempo, "time_signatures": TimeSignature,
                  "key_signatures": KeySignature, "annotations": Annotation}
         for name, cls in kinds.items():
@@ -208,6 +216,8 @@ class Piece:
             object.__setattr__(self, name, items)
         if not self.tracks:
             raise InputError("a Piece needs at least one Track")
+        if len(self.tracks) > L.MAX_TRACKS:
+            raise InputError(f"a Piece holds at most {L.MAX_TRACKS} tracks, got {len(self.tracks)}")
         if not isinstance(self.metadata, dict):
             raise InputError(f"Piece.metadata must be a dict, got {type(self.metadata).__name__}")
         object.__setattr__(self, "tempos", tuple(sorted(self.tempos, key=lambda t: t.start_beat)))
@@ -226,13 +236,16 @@ class Piece:
                 i = int(np.flatnonzero(mask)[0])
                 raise InputError(f"note {i} (id {int(n['id'][i])}): {what}, got {fieldname}={n[fieldname][i].item()!r}")
 
-        bad((n["pitch"] < 0) | (n["pitch"] > 127), "pitch must be in 0..127", "pitch")
-        bad((n["velocity"] < 0) | (n["velocity"] > 127), "velocity must be in 0..127", "velocity")
+        bad((n["pitch"] < L.MIN_PITCH) | (n["pitch"] > L.MAX_PITCH),
+            f"pitch must be in {L.MIN_PITCH}..{L.MAX_PITCH}", "pitch")
+        bad((n["velocity"] < L.MIN_VELOCITY) | (n["velocity"] > L.MAX_VELOCITY),
+            f"velocity must be in {L.MIN_VELOCITY}..{L.MAX_VELOCITY}", "velocity")
         bad((n["track"] < 0) | (n["track"] >= len(self.tracks)),
             f"track must index one of the {len(self.tracks)} tracks", "track")
         for f in ("onset_sec", "onset_beat", "duration_sec", "duration_beat", "beat_in_bar"):
             bad(np.isinf(n[f]), f"{f} must be finite (or NaN where unknown)", f)
             bad(n[f] < 0, f"{f} must be >= 0", f)
+        self._check_span(n)
         has_sec = np.isfinite(n["onset_sec"]) & np.isfinite(n["duration_sec"])
         has_beat = np.isfinite(n["onset_beat"]) & np.isfinite(n["duration_beat"])
         unit = "beat" if np.isfinite(n["onset_beat"]).any() else "sec"
@@ -242,6 +255,19 @@ class Piece:
             raise InputError("note ids must be unique within a Piece")
         if not self.tempos and np.isfinite(n["onset_beat"]).any():
             raise InputError("notes have beats but the Piece has no tempo map; add a Tempo")
+
+    @staticmethod
+    def _check_span(n: np.ndarray) -> None:
+        """Refuse notes past the span limits (before anything allocates per bar or per beat)."""
+        with np.errstate(invalid="ignore"):
+            for unit, limit in (("beat", L.MAX_BEATS), ("sec", L.MAX_SECONDS)):
+                end = n[f"onset_{unit}"] + np.nan_to_num(n[f"duration_{unit}"])
+                over = np.flatnonzero(end > limit)
+                if over.size:
+                    i = int(over[0])
+                    raise InputError(f"note {i} (id {int(n['id'][i])}): "
+                                     + str(L.check_span("it", **{"beats" if unit == "beat" else "seconds":
+                                                                  float(end[i])})))
 
     def _derive(self, n: np.ndarray) -> None:
         if not self.tempos:
@@ -256,6 +282,7 @@ class Piece:
             on = self.sec_to_beat(n["onset_sec"][missing])
             off = self.sec_to_beat(n["onset_sec"][missing] + n["duration_sec"][missing])
             n["onset_beat"][missing], n["duration_beat"][missing] = on, off - on
+        self._check_span(n)  # derived values too: seconds at 1 qpm, beats at 2000 qpm
         unknown = n["bar"] < 0
         if unknown.any() and self.time_signatures:
             bar, pos = self.bar_position(n["onset_beat"][unknown])
@@ -294,6 +321,14 @@ class Piece:
         sigs = self.time_signatures or (TimeSignature(0.0, 4, 4),)
         if sigs[0].start_beat > 0:  # before the first signature, 4/4 (as in MIDI)
             sigs = (TimeSignature(0.0, 4, 4),) + sigs
+        if not (math.isfinite(end) and end <= L.MAX_BEATS + 1e-6):  # before one entry per bar is built
+            raise InputError(f"bar_starts: {L.check_span('the piece', beats=end)}")
+        count = 0.0
+        for k, ts in enumerate(sigs):
+            stop = sigs[k + 1].start_beat if k + 1 < len(sigs) else end
+            count += max(0.0, min(stop, end) - ts.start_beat) / ts.bar_beats + 1
+        if count > L.MAX_BARS:
+            raise InputError(f"the piece has about {count:.0f} bars, over the limit of {L.MAX_BARS}")
         starts: list[float] = []
         for k, ts in enumerate(sigs):
             stop = sigs[k + 1].start_beat if k + 1 < len(sigs) else max(end, ts.start_beat) + 1e-9

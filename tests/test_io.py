@@ -440,6 +440,59 @@ def test_write_atomic_refuses_a_missing_directory_and_a_directory(tmp_path):
         write_atomic(tmp_path, b"")
 
 
+def test_write_atomic_keeps_the_target_mode_and_gives_new_files_0644(tmp_path):
+    import os
+    import stat
+
+    secret = tmp_path / "secret.json"
+    secret.write_text("old")
+    os.chmod(secret, 0o600)
+    write_atomic(secret, "new")
+    fresh = write_atomic(tmp_path / "fresh.json", "x")
+    assert secret.read_text() == "new" and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+
+
+def test_write_atomic_refuses_a_fifo_and_leaves_it(tmp_path):
+    import os
+    import stat
+
+    fifo = tmp_path / "out.mid"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="out.mid: not a regular file"):
+        write_atomic(fifo, b"x")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["out.mid"]
+
+
+def test_write_atomic_removes_its_temp_file_when_the_rename_fails(tmp_path, monkeypatch):
+    import os
+
+    def broken_replace(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(InputError, match="cannot write .Invalid cross-device"):
+        write_atomic(tmp_path / "a.json", b"new")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".json", ".mid", ".musicxml"])
+def test_one_result_encoder_for_the_cli_and_the_daemon(suffix, tmp_path):
+    from symbolic_ai.bridges import files
+    from symbolic_ai.io import encode_result, save_result
+    from symbolic_ai.registry import run
+
+    result = run("key", sai.load(DATA / "tune.abc"))
+    out = save_result(result, tmp_path / f"r{suffix}")
+    if suffix != ".musicxml":  # MusicXML carries an encoding date and generated ids
+        assert out.read_bytes() == encode_result(result, out) == files.encode_result(result, out)
+    if suffix == ".json":
+        doc = json.loads(out.read_text())
+        assert doc["result"]["key"] == result.data["key"] and doc["piece"]["notes"]
+    else:
+        assert len(sai.load(out).notes) == len(result.piece.notes)
+
+
 def test_midi_rounds_to_ticks_and_keeps_zero_length_notes():
     p = Piece(notes=notes_from_columns(pitch=[60, 60, 62], onset_beat=[1 / 3, 1 / 3, 1.0],
                                        duration_beat=[0.0, 1.0, 0.0]))

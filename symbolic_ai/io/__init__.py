@@ -9,10 +9,13 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import InputError
 from ..piece import Piece
+
+if TYPE_CHECKING:
+    from ..registry import Result
 
 MAX_BYTES = 64 * 1024 * 1024  # no symbolic file we support is anywhere near this
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
@@ -82,6 +85,20 @@ def encoder_for(path: str | os.PathLike) -> Callable[[Piece], bytes]:
     raise InputError(f"{path}: cannot write {suffix or '(no suffix)'!r}; choose one of {', '.join(WRITE_SUFFIXES)}")
 
 
+def encode_result(result: Result, path: str | os.PathLike) -> bytes:
+    """The bytes of a task result file: the result document (piece included) for .json, else the
+    result's Piece as MIDI/MusicXML. The one encoder the CLI and the daemon share."""
+    if Path(path).suffix.lower() == ".json":
+        from .wire import dumps
+        return dumps(result.to_dict(include_piece=True)).encode()
+    return encoder_for(path)(result.piece)
+
+
+def save_result(result: Result, path: str | os.PathLike) -> Path:
+    """Write a task result to `path` (see `encode_result`), atomically."""
+    return write_atomic(path, encode_result(result, path))
+
+
 def save(piece: Piece, path: str | os.PathLike) -> Path:
     """Write a Piece as MIDI, MusicXML or JSON according to the suffix, atomically."""
     encode = encoder_for(path)
@@ -89,27 +106,43 @@ def save(piece: Piece, path: str | os.PathLike) -> Path:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write bytes to `path` through a temporary file in the same directory and a rename.
+    """Write bytes to `path` atomically: the one writer of the library, the CLI and the daemon.
 
-    On any failure the temporary file is removed and `path` is left as it was (absent or old).
+    A temporary file with a unique name (O_EXCL) in the target's directory is written, fsynced,
+    given the existing target's mode (a new file gets 0644), renamed over the target, and the
+    directory is fsynced. A FIFO, device or directory target is refused. On any failure the
+    temporary file is removed and `path` is left as it was (absent or old).
     """
     p = Path(path)
     if isinstance(data, str):
         data = data.encode()
     if not p.parent.is_dir():
         raise InputError(f"{p}: the directory {p.parent} does not exist")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory; give a file name to write")
     try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+        st = os.stat(p)
+    except FileNotFoundError:
+        mode = 0o644
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write there ({exc.strerror or exc})") from None
+    else:
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{p}: is a directory; give a file name to write")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{p}: not a regular file (a FIFO, socket or device); it is not replaced")
+        mode = stat.S_IMODE(st.st_mode)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")  # O_EXCL, unique
     except OSError as exc:
         raise InputError(f"{p}: cannot write there ({exc.strerror or exc})") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, p)
     except BaseException as exc:
         try:
@@ -119,4 +152,19 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
         if isinstance(exc, OSError):
             raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
         raise
+    _fsync_dir(p.parent)
     return p
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; a file system that cannot fsync a directory is left as it is."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)

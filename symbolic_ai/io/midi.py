@@ -28,6 +28,7 @@ import mido
 import numpy as np
 from mido.midifiles.meta import KeySignatureError
 
+from .. import limits
 from ..channels import assign_channels
 from ..errors import InputError
 from ..metre import NOMINAL_QPM, nominal_beats
@@ -71,8 +72,12 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
     if mf.type == 2:
         raise InputError(f"{name}: MIDI type 2 (independent sequences) is not supported; save it as type 1")
     tpq = mf.ticks_per_beat
-    if not tpq or tpq <= 0 or tpq & 0x8000:
+    if tpq & 0x8000:
         raise InputError(f"{name}: SMPTE time division is not supported; save it with ticks per beat")
+    if tpq <= 0:
+        raise InputError(f"{name}: the header says 0 ticks per beat; the file is corrupt (a MIDI file needs "
+                         f"1..32767 ticks per beat)")
+    max_tick = limits.MAX_BEATS * tpq
 
     tempos: list[Tempo] = []
     tsigs: list[TimeSignature] = []
@@ -89,6 +94,8 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
         open_notes: dict[tuple[int, int], deque] = defaultdict(deque)
         for msg in track:
             tick += msg.time
+            if tick > max_tick:
+                raise InputError(f"{name}: track {ti} {limits.check_span('', beats=tick / tpq).strip()}")
             t = msg.type
             if t == "note_on" and msg.velocity > 0:
                 open_notes[(msg.channel, msg.note)].append((tick, msg.velocity))
@@ -102,7 +109,11 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
             elif t == "control_change" and msg.control == 64:
                 sustain[(ti, msg.channel)].append((tick, msg.value))
             elif t == "set_tempo":
-                tempos.append(Tempo(tick / tpq, min(max(mido.tempo2bpm(msg.tempo), 1.0), 2000.0)))
+                if msg.tempo <= 0:
+                    raise InputError(f"{name}: track {ti} sets a tempo of 0 microseconds per beat at beat "
+                                     f"{tick / tpq:g}; the file is corrupt")
+                qpm = mido.tempo2bpm(msg.tempo)
+                tempos.append(Tempo(tick / tpq, min(max(qpm, limits.MIN_QPM), limits.MAX_QPM)))
             elif t == "time_signature":
                 try:
                     tsigs.append(TimeSignature(tick / tpq, msg.numerator, msg.denominator))

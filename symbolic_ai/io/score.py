@@ -7,6 +7,7 @@ as `<harmony>` elements on the first part.
 from __future__ import annotations
 
 import math
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
                      dedupe_by_start, empty_notes)
+from . import budget
 from .musicxml import NO_CHORD, to_music21, write_musicxml  # noqa: F401  (the writer, re-exported)
 
 FORMATS = {".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".abc": "abc",
@@ -22,17 +24,27 @@ FORMATS = {".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".ab
 
 
 def read_score(path: Path, fmt: str | None = None) -> Piece:
-    """Parse a notated file with music21 and convert it to a Piece."""
+    """Parse a notated file with music21 and convert it to a Piece.
+
+    The input is bounded before music21 sees it (`budget.check_score`: note, measure and bar-number
+    counts from `symbolic_ai.limits`; an .mxl is inflated here, within a size and entry limit), so
+    the parse is bounded too."""
     import music21
 
     fmt = fmt or FORMATS.get(path.suffix.lower())
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = music21.converter.parse(str(path), format=fmt, forceSource=True)
-    except Exception as exc:  # music21 raises many unrelated types on bad files
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: could not be read as {fmt or 'a score'} ({reason})") from None
+    with tempfile.TemporaryDirectory(prefix="symbolic_ai-") as tmp:
+        source = path
+        if path.suffix.lower() == ".mxl":
+            source = Path(tmp) / "score.musicxml"
+            source.write_bytes(budget.inflate_mxl(path))
+        budget.check_score(source.read_bytes(), fmt or "", str(path))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parsed = music21.converter.parse(str(source), format=fmt, forceSource=True)
+        except Exception as exc:  # music21 raises many unrelated types on bad files
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise InputError(f"{path}: could not be read as {fmt or 'a score'} ({reason})") from None
     if isinstance(parsed, music21.stream.Opus):
         if not parsed.scores:
             raise InputError(f"{path}: the file holds no tunes")

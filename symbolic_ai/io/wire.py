@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..errors import InputError
 from ..piece import (NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
                      empty_notes)
@@ -97,6 +98,8 @@ def _number(v: Any, where: str) -> float:
 def _notes(raw: Any, name: str) -> np.ndarray:
     if not isinstance(raw, list):
         raise InputError(f"'notes' must be a list, got {type(raw).__name__}")
+    if len(raw) > limits.MAX_NOTES:  # counted before a note is looked at
+        raise InputError(f"'notes' holds {len(raw)} notes, over the limit of {limits.MAX_NOTES}")
     notes = empty_notes(len(raw))
     for i, nd in enumerate(raw):
         if not isinstance(nd, dict) or "pitch" not in nd:
@@ -142,11 +145,18 @@ def dumps(obj: Any, indent: int | None = None) -> str:
     return json.dumps(_clean(obj), indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
 
 
-def read_json(data: bytes, name: str = "<json>") -> Piece:
+def loads(data: bytes | str, name: str = "<json>") -> Any:
+    """Parse JSON; bad bytes or nesting deeper than Python's stack are one InputError."""
     try:
-        d = json.loads(data)
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{name}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{name}: the JSON is nested too deeply to read (a Piece document needs a few levels)") from None
+
+
+def read_json(data: bytes, name: str = "<json>") -> Piece:
+    d = loads(data, name)
     if isinstance(d, dict) and "piece" in d and "notes" not in d:  # a task result document
         d = d["piece"]
     return piece_from_dict(d, name)

@@ -110,9 +110,13 @@ def harmony_features(piece: Piece, chords_model=None) -> np.ndarray:
     chord quality, the share under each root relative to the local tonic, the share in inversion
     and in minor keys, and chord changes per beat. `chords_model`: chords-v1 as loaded by the caller
     (default: loaded here on the default device)."""
-    from .chords import recognize
+    from .chords import MAX_FRAMES, frame_grid, recognize
 
     check_input(piece)
+    _, off, _ = frame_grid(piece, 1.0)  # chords' one-beat frames: say what an emotion user can do
+    if len(off) and off.max() > MAX_FRAMES:
+        raise InputError(f"{piece.metadata.get('source') or 'piece'}: the piece reaches beat {off.max():.0f}; emotion's "
+                         f"harmony guide reads the first {MAX_FRAMES} beats only; analyse the piece in sections")
     segments, _ = recognize(piece, model=chords_model or Models().load(CHORDS_MODEL))
     quality, root = np.zeros(len(QUALITIES)), np.zeros(12)
     inverted = minor = total = 0.0
