@@ -11,8 +11,8 @@ from symbolic_ai.piece import Piece, TimeSignature, notes_from_columns
 from symbolic_ai.tokens import MASK, N_SPECIAL, Tokenizer, default_tokenizer
 
 torch = pytest.importorskip("torch")
-from symbolic_ai.training import objectives  # noqa: E402
-from symbolic_ai.training.model import CHECKPOINT, Encoder, EncoderConfig  # noqa: E402
+from training.encoder import objectives  # noqa: E402
+from training.encoder.model import CHECKPOINT, Encoder, EncoderConfig  # noqa: E402
 
 
 def tiny() -> Encoder:
@@ -162,7 +162,7 @@ def test_onnx_matches_the_committed_torch_weights():
 
 # -- the pre-training corpus -------------------------------------------------------------------
 def test_held_out_matching_is_by_whole_path_segment():
-    from symbolic_ai.training.corpus import is_held_out
+    from training.encoder.corpus import is_held_out
 
     p = ["asap/Chopin/Etudes_op_10/1", "batik/Mozart|K281-"]
     assert is_held_out("asap/Chopin/Etudes_op_10/1", p) and is_held_out("batik/Mozart|K281-3", p)
@@ -170,7 +170,7 @@ def test_held_out_matching_is_by_whole_path_segment():
 
 
 def test_works_held_out_elsewhere_are_not_pre_trained_on(data_root):
-    from symbolic_ai.training.corpus import held_out_works, is_held_out
+    from training.encoder.corpus import held_out_works, is_held_out
 
     p = held_out_works(data_root)
     # BPS-FH piece 1 is test there but ASAP lists its sonata as train; K279 is When-in-Rome test
