@@ -14,6 +14,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from symbolic_ai.errors import require
+
 REQUIRED = ("name", "task", "version", "inputs", "outputs", "vocabulary", "labels", "training_data",
             "splits", "metrics", "sha256", "opset", "library_versions")
 FILE_SHA256 = "file_sha256"  # in the JSON card only (see the module docstring)
@@ -21,7 +23,7 @@ FILE_SHA256 = "file_sha256"  # in the JSON card only (see the module docstring)
 
 def model_sha256(model) -> str:
     """sha256 of an onnx.ModelProto serialized without its metadata_props."""
-    import onnx
+    onnx = require("onnx", "train")
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -30,7 +32,7 @@ def model_sha256(model) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    import onnx
+    onnx = require("onnx", "train")
     import onnxruntime
 
     from symbolic_ai import __version__
@@ -48,7 +50,7 @@ def library_versions() -> dict[str, str]:
 
 def io_spec(model) -> tuple[list[dict], list[dict]]:
     """Names, dtypes and shapes (symbolic names for dynamic axes) of the graph's inputs and outputs."""
-    import onnx
+    onnx = require("onnx", "train")
 
     def spec(v) -> dict:
         t = v.type.tensor_type
@@ -72,7 +74,7 @@ def make_card(model, *, name: str, task: str, version: int, vocabulary: Any, lab
 
 def write(model, card: dict, onnx_path: Path) -> Path:
     """Store `card` in the model's metadata_props and write both the .onnx and the .json card."""
-    import onnx
+    onnx = require("onnx", "train")
 
     from symbolic_ai.io import write_atomic
 
@@ -95,7 +97,7 @@ def write(model, card: dict, onnx_path: Path) -> Path:
 def verify(onnx_path: Path) -> dict:
     """Check that the card beside `onnx_path` matches the file: same keys and values, sha256.
     Returns the card; raises ValueError naming the first mismatch."""
-    import onnx
+    onnx = require("onnx", "train")
 
     onnx_path = Path(onnx_path)
     model = onnx.load(str(onnx_path))

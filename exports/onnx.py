@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from symbolic_ai.errors import ModelError
+from symbolic_ai.errors import ModelError, require
 
 from . import card as cards
 
@@ -49,8 +49,8 @@ def export(module, example: dict[str, Any], path: Path, *, output_names: list[st
            tol: float = 1e-3) -> tuple[Any, dict]:
     """Export `module` (called with the keyword tensors of `example`) to `path`; returns
     (onnx.ModelProto, figures) after the dry run and the parity check."""
-    import onnx
-    import torch
+    onnx = require("onnx", "train")
+    torch = require("torch", "train")
 
     module.eval()
     names = list(example)
@@ -91,7 +91,7 @@ def quantize(src: Path, dst: Path) -> Path:
     quantizer's shape inference."""
     import tempfile
 
-    import onnx
+    onnx = require("onnx", "train")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     plain = onnx.load(str(src))

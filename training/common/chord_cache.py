@@ -1,8 +1,8 @@
 """Parse the chord datasets once into `runs/chord_examples_<dataset>_<split>.pkl` (git-ignored).
 
-Each file holds a list of (id, Piece, spans) from `chords_data.examples`; training and the
+Each file holds a list of (id, Piece, spans) from `chord_data.examples`; training and the
 benchmarks then start in seconds. Resumable: existing files are kept.
-`python -m training.common.chord_cache [--max-seconds S]`
+`python -m training chords cache [--max-seconds S]` (harmonize reads these caches too)
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
     python -m training perform train --run runs/perform-reg --d 128 --objective regression --minutes 14
     python -m training perform train --run runs/perform-v2 --export runs/perform-v2/perform-v2.onnx
 
-Data: the per-note cache of `perform_data` (ASAP + Batik, train split; valid for selection).
+Data: the per-note cache of `python -m training perform data` (ASAP + Batik, train split; valid for selection).
 Targets per note: the four codec parameters plus the sustain pedal (`perform_features.encode_pedal`).
 Flow matching on the optimal-transport path: x_t = (1 - t) x0 + t x1, target x1 - x0, loss on the
 notes the window does not give. Each window gets one inpainting mask (none, random notes, beats,
@@ -27,6 +27,7 @@ import numpy as np
 from symbolic_ai.errors import require
 from symbolic_ai.perform_features import (FEATURE_NAMES, N_FEATURES, TARGETS, encode_pedal, encode_performance,
                                 params_to_targets, score_features)
+from training.common.config import save_run_config
 from training.perform.data import load_cache
 
 WINDOW = 256
@@ -224,7 +225,7 @@ def train(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
-    run.mkdir(parents=True, exist_ok=True)
+    save_run_config("perform", "train", args, run)
     log = open(run / "log.txt", "a")
 
     def say(msg: str) -> None:
