@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 # pip extras of the venv; CI sets test,train (torch, onnx: the training/export tests run too)
 EXTRAS ?= test
+# extra pip options, e.g. --extra-index-url https://download.pytorch.org/whl/cpu (torch's CPU wheel)
+PIP_ARGS ?=
 STAMP   = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma  := ,
 
@@ -12,7 +14,7 @@ comma  := ,
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet $(PIP_ARGS) -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

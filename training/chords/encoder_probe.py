@@ -2,14 +2,14 @@
 
 Per-note encoder states are pooled onto beat frames (each frame averages the notes sounding in
 it, weighted by overlap) and concatenated with `tasks.chords.frame_features`; a `FrameNet` head
-(the adapter) maps them to chord and bass logits as in `chords_train`.
+(the adapter) maps them to chord and bass logits as in `training.chords.train`.
 - `--mode frozen`: encoder states computed once under no_grad, only the head is trained;
 - `--mode full`: crops of at most `--max-notes` notes, gradients through every encoder layer
   (encoder learning rate `--encoder-lr`).
 Both report valid frame accuracy (after Viterbi, switch cost 0) per dataset, to compare with
-`chords_train`'s chroma-only FrameNet; nothing is exported (see docs/models/chords-v1.md).
+chords-v1's chroma-only FrameNet (`training.common.frames`); nothing is exported (see docs/models/chords-v1.md).
 
-`python -m training.chords.encoder_probe --mode frozen --steps 1500`
+`python -m training chords probe --mode frozen --steps 1500`
 """
 from __future__ import annotations
 

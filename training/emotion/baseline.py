@@ -5,8 +5,8 @@ global statistics of a clip: register, key-relative pitch-class profile, mode an
 (from the `key` task), velocity, density, polyphony and note lengths. It gives the results table
 a floor that we measured ourselves.
 
-    python -m training.emotion.baseline --out runs/emotion/baseline.json
-    python -m training.emotion.baseline --guide harmony --out runs/emotion4/lr_harmony.json
+    python -m training emotion baseline --out runs/emotion/baseline.json
+    python -m training emotion baseline --guide harmony --out runs/emotion4/lr_harmony.json
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from symbolic_ai.tasks.key import _time_axis
 from symbolic_ai.tokens import Tokenizer
 
 CACHE = Path("runs/emotion")
-MAX_TOKENS = DEFAULT_MAX_TOKENS  # notes per window (set by emotion_train --max-tokens)
+MAX_TOKENS = DEFAULT_MAX_TOKENS  # notes per window (set by `emotion train --max-tokens`)
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Late fusion of fine-tuned emotion models with the whole-clip logistic regression (harmony guide).
 
-    python -m training.emotion.fuse --nn runs/emotion4/harmony_last_w128.pt \\
+    python -m training emotion fuse --nn runs/emotion4/harmony_last_w128.pt \\
         runs/emotion4/harmony_last_w128_s1.pt --linear runs/emotion4/lr_harmony.json --out runs/emotion4/fused.json
-    ... --ship symbolic_ai/models --version 4      # export that fusion as emotion-v4 (+ int8)
+    ... --ship runs/emotion4/release --version 4      # export that fusion as emotion-v4 (+ int8)
 
 Every EMOPIA valid/test clip is read as the task reads it (windows of the task's defaults, each
 window's probabilities averaged). Per window the encoder models' log-probabilities are averaged
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nn", type=Path, nargs="*", default=[],
                     help="fine-tuned emotion checkpoints, averaged (omit: linear model only)")
-    ap.add_argument("--linear", type=Path, required=True, help="emotion_baseline --guide harmony report")
+    ap.add_argument("--linear", type=Path, required=True, help="the report of `python -m training emotion baseline --guide harmony`")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--window-beats", type=float, default=WINDOW_BEATS)
     ap.add_argument("--hop-beats", type=float, default=HOP_BEATS)

@@ -126,7 +126,7 @@ class ExportWrapper(nn.Module):
 
 class LinearGuide(nn.Module):
     """Multinomial logistic regression on standardised guide features (fitted outside torch:
-    `emotion_baseline`), as a module so it can join the exported graph."""
+    `training.emotion.baseline`), as a module so it can join the exported graph."""
 
     def __init__(self, mean, std, W, b) -> None:
         super().__init__()

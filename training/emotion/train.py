@@ -1,11 +1,11 @@
 """Fine-tune the shared encoder for emotion (plain head or mode-guided FiLM), probe its layers,
 run grouped cross-validation on VGMIDI. Fixed seeds; checkpoints and JSON logs in runs/emotion/.
 
-    python -m training.emotion.train probe                       # which layer knows emotion
-    python -m training.emotion.train fit --name base --film none --test
-    python -m training.emotion.train fit --name film0 --film first --test
-    python -m training.emotion.train fit --name vg_film0 --dataset vgmidi --init runs/emotion/film0.pt
-    python -m training.emotion.train cv --dataset vgmidi --film first --init runs/emotion/film0.pt
+    python -m training emotion train probe                       # which layer knows emotion
+    python -m training emotion train fit --name base --film none --test
+    python -m training emotion train fit --name film0 --film first --test
+    python -m training emotion train fit --name vg_film0 --dataset vgmidi --init runs/emotion/film0.pt
+    python -m training emotion train cv --dataset vgmidi --film first --init runs/emotion/film0.pt
 
 CPU budget: only the top `--train-blocks` blocks (with FiLM and the head) are trained. The frozen
 blocks below are run once over `--crops` augmented windows per clip and their output is cached

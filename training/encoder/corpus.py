@@ -9,7 +9,7 @@ with source ids such as `asap/<folder>` that `held_out_works` matches: that is h
 corpus was built, so a rebuild gives the same corpus. Works that are train in one dataset but
 valid/test in another are dropped (`held_out_works`).
 
-    python -m training.encoder.corpus --out runs/encoder/corpus-v1.npz
+    python -m training encoder corpus --out runs/encoder/corpus-v1.npz
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Pre-train the shared encoder on the tokenized corpus (CPU, bf16 autocast, resumable).
 
-    python -m training.encoder.corpus                       # once: runs/encoder/corpus-v1.npz
-    python -m training.encoder.pretrain --objective denoise+roll --minutes 45 --run runs/encoder/main
+    python -m training encoder corpus                       # once: runs/encoder/corpus-v1.npz
+    python -m training encoder pretrain --objective denoise+roll --minutes 45 --run runs/encoder/main
 
 Reproduces the shipped weights (`make encoder` runs both). The run directory holds `ckpt.pt`
 (model + optimizer + step + RNG, written every `--save-minutes`), `log.jsonl` and `loss.png`;

@@ -6,8 +6,8 @@
 - folk: Nottingham track 0 (melody) with its chord track;
 - chorale: the soprano (first part) of Bach chorales with their When-in-Rome analyses;
 - leadsheet (trained with pop, not benchmarked): Chord Melody Dataset lead sheets.
-Each item is (id, melody Piece, spans) with spans as in `chords_data`. Parsed items are cached
-in `runs/harmonize_<style>_<split>.pkl` by `python -m training.harmonize.data`.
+Each item is (id, melody Piece, spans) with spans as in `training.common.chord_data`. Parsed items are cached
+in `runs/harmonize_<style>_<split>.pkl` by `python -m training harmonize data`.
 """
 from __future__ import annotations
 

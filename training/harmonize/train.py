@@ -4,7 +4,7 @@ The network is `training.common.frames.FrameNet` over `tasks.harmonize.melody_fe
 beat), with a 133-class chord head and a 1-logit change head. Chord-to-chord bigrams (relative
 to the first root, so transposition-invariant) and the probability of keeping the chord from one
 slot to the next at each harmonic rhythm are counted on the same training melodies and stored in
-the card for the HMM decoder. Data: `harmonize_data` caches (pop, folk, chorale train splits);
+the card for the HMM decoder. Data: `python -m training harmonize data` caches (pop, folk, chorale train splits);
 the checkpoint with the best mean valid beat accuracy is kept.
 
 `python -m training harmonize train --steps 2500` (outputs in runs/harmonize/; `--out DIR` elsewhere)
