@@ -2,14 +2,19 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-STAMP   = $(VENV)/.installed
+# pip extras of the venv; CI sets test,train (torch, onnx: the training/export tests run too)
+EXTRAS ?= test
+# extra pip options, e.g. --extra-index-url https://download.pytorch.org/whl/cpu (torch's CPU wheel)
+PIP_ARGS ?=
+STAMP   = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+comma  := ,
 
 .PHONY: demo test install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet $(PIP_ARGS) -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

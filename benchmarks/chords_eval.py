@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the workbench, training/, is at the repo root
 
 from symbolic_ai import harmony
 from symbolic_ai.data import iter_examples
 from symbolic_ai.tasks.chords import recognize
-from symbolic_ai.training.chords_data import TO_BPS_QUALITY, chord_spans
+from training.common.chord_data import TO_BPS_QUALITY, chord_spans
 
 STEP = 0.125
 

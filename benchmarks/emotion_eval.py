@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the workbench, training/, is at the repo root
 
 
 def evaluate(dataset: str, split: str, model_name: str | None, velocity: int = 0) -> dict:
     import symbolic_ai as sai
     from symbolic_ai.data import iter_examples
     from symbolic_ai.tasks.emotion import QUADRANTS
-    from symbolic_ai.training.emotion_data import flat_velocity
-    from symbolic_ai.training.emotion_eval import metrics
+    from training.emotion.data import flat_velocity
+    from training.emotion.eval import metrics
 
     y, probs = [], []
     for ex in iter_examples(dataset, split=split):
@@ -51,7 +55,7 @@ def main() -> None:
         m = evaluate(dataset, split, args.model, args.velocity)
         out["results"][s] = m
         if args.figures:
-            from symbolic_ai.training.emotion_eval import plot_confusion
+            from training.emotion.eval import plot_confusion
 
             suffix = f"_velocity{args.velocity}" if args.velocity else ""
             plot_confusion(np.array(m["confusion"]), f"{args.model} on {dataset} {split}"

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the workbench, training/, is at the repo root
+
 CACHE = Path("runs/encoder/probe_pieces.pkl")
 
 
@@ -141,7 +143,7 @@ def torch_embedder(path: str | None, max_notes: int, seed: int = 0):
     import torch
 
     from symbolic_ai.tokens import Tokenizer
-    from symbolic_ai.training.model import Encoder, EncoderConfig
+    from training.encoder.model import Encoder, EncoderConfig
 
     torch.set_num_threads(1)
     if path:

@@ -7,7 +7,7 @@ S=${1:-1}
 PY=${PY:-.venv/bin/python}
 R=runs/encoder
 for obj in mlm denoise denoise+roll; do
-  $PY -m symbolic_ai.training.pretrain --run $R/abl-$obj-512-s$S --objective $obj --steps 180 --minutes 30 \
+  $PY -m training.encoder.pretrain --run $R/abl-$obj-512-s$S --objective $obj --steps 180 --minutes 30 \
       --max-len 512 --batch 8 --warmup-steps 20 --seed $S --threads 1 --quiet
 done
 $PY benchmarks/encoder_ablation.py --transpose-key --model mlm-512-s$S=$R/abl-mlm-512-s$S/encoder.pt \

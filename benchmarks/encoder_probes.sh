@@ -1,7 +1,7 @@
 #!/bin/sh
 # The transposed-key probes of docs/benchmarks.md (## encoder): the ablation runs of
 # encoder_ablation.sh, the untrained encoder, the histogram, and the two released encoders
-# (stage 1 = encoder-v1, stage 2 = encoder-v2 of `python -m symbolic_ai.training.release`).
+# (stage 1 = encoder-v1, stage 2 = encoder-v2 of `python -m training encoder release`).
 set -e
 PY=${PY:-.venv/bin/python}
 R=runs/encoder

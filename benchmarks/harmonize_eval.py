@@ -8,7 +8,7 @@ notes (downbeat and mid-bar) that are tones of the predicted chord (`ref_chord_t
 reference); `rhythm_f1` = F1 of chord-change beats vs the reference's; `perplexity` of the
 reference chords per beat (probabilities smoothed with 1 % uniform); `distinct` = distinct
 chord symbols per song and `entropy_bits` of the chord-class distribution over the set.
-Needs the caches from `python -m symbolic_ai.training.harmonize_data`.
+Needs the caches from `python -m training harmonize data`.
 
     python benchmarks/harmonize_eval.py [--methods model,rules] [--rhythms bar,learned]
 """
@@ -19,13 +19,16 @@ import json
 import time
 from pathlib import Path
 
+import sys
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the workbench, training/, is at the repo root
 
 from symbolic_ai import harmony
 from symbolic_ai.numeric import softmax
 from symbolic_ai.tasks import harmonize as H
-from symbolic_ai.training.chords_data import frame_targets
-from symbolic_ai.training.harmonize_data import load_style
+from training.common.chord_data import frame_targets
+from training.harmonize.data import load_style
 
 
 def strong_notes(mel) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from symbolic_ai.perform_features import (TARGETS, encode_pedal, encode_performa
                                           targets_to_params)
 from symbolic_ai.runtime import load_model  # noqa: E402
 from symbolic_ai.tasks.perform import DEFAULT_TEMPERATURE, sample  # noqa: E402
-from symbolic_ai.training.perform_data import load_cache  # noqa: E402
+from training.perform.data import load_cache  # noqa: E402
 
 HUMAN_HUMAN = {"beat_period": 0.61, "velocity": 0.64, "timing": 0.31, "articulation_log": 0.58}
 

@@ -19,8 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the workbench, training/, is at the repo root
+
 LENGTHS = (128, 512, 1024)
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+# not shipped: rebuilt by `python -m training encoder export --out runs/encoder/export`
+FP32 = Path(__file__).resolve().parents[1] / "runs" / "encoder" / "export" / "encoder-v2.onnx"
 
 
 def tokens(n: int) -> np.ndarray:
@@ -39,7 +43,7 @@ def one(backend: str, n: int, runs: int, threads: int) -> dict:
     if backend == "torch":
         import torch
 
-        from symbolic_ai.training.model import Encoder
+        from training.encoder.model import Encoder
 
         torch.set_num_threads(threads)
         enc = Encoder.from_pretrained()
@@ -52,7 +56,7 @@ def one(backend: str, n: int, runs: int, threads: int) -> dict:
         from symbolic_ai import runtime
 
         runtime.set_threads(threads)
-        m = runtime.load_model("encoder-v2" if backend == "onnx-fp32" else "encoder-v2-int8", device="cpu")
+        m = runtime.load_model(str(FP32) if backend == "onnx-fp32" else "encoder-v2-int8", device="cpu")
 
         def call():
             m.run(tokens=tok, mask=mask)

@@ -2,7 +2,9 @@
 
 Values are JSON in both places (metadata_props holds them as JSON strings). `sha256` is the hash of
 the serialized model with its metadata_props left out, so it can be stored inside the file and
-checked later (`verify`). No torch here: cards are read and checked by the runtime too.
+checked later (`verify`). The JSON card alone also holds `file_sha256`, the hash of the whole
+.onnx file as written (it cannot be inside the file it hashes): the runtime checks it when the
+model loads, with hashlib only. No torch here.
 """
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from symbolic_ai.errors import require
+
 REQUIRED = ("name", "task", "version", "inputs", "outputs", "vocabulary", "labels", "training_data",
             "splits", "metrics", "sha256", "opset", "library_versions")
+FILE_SHA256 = "file_sha256"  # in the JSON card only (see the module docstring)
 
 
 def model_sha256(model) -> str:
     """sha256 of an onnx.ModelProto serialized without its metadata_props."""
-    import onnx
+    onnx = require("onnx", "train")
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -27,7 +32,7 @@ def model_sha256(model) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    import onnx
+    onnx = require("onnx", "train")
     import onnxruntime
 
     from symbolic_ai import __version__
@@ -45,7 +50,7 @@ def library_versions() -> dict[str, str]:
 
 def io_spec(model) -> tuple[list[dict], list[dict]]:
     """Names, dtypes and shapes (symbolic names for dynamic axes) of the graph's inputs and outputs."""
-    import onnx
+    onnx = require("onnx", "train")
 
     def spec(v) -> dict:
         t = v.type.tensor_type
@@ -69,7 +74,7 @@ def make_card(model, *, name: str, task: str, version: int, vocabulary: Any, lab
 
 def write(model, card: dict, onnx_path: Path) -> Path:
     """Store `card` in the model's metadata_props and write both the .onnx and the .json card."""
-    import onnx
+    onnx = require("onnx", "train")
 
     from symbolic_ai.io import write_atomic
 
@@ -77,10 +82,13 @@ def write(model, card: dict, onnx_path: Path) -> Path:
     if missing:
         raise ValueError(f"model card for {onnx_path.name} lacks {missing}")
     del model.metadata_props[:]
+    card = {k: v for k, v in card.items() if k != FILE_SHA256}
     for k, v in card.items():
         model.metadata_props.add(key=k, value=json.dumps(v))
     onnx_path = Path(onnx_path)
-    write_atomic(onnx_path, model.SerializeToString())
+    data = model.SerializeToString()
+    write_atomic(onnx_path, data)
+    card[FILE_SHA256] = hashlib.sha256(data).hexdigest()
     write_atomic(onnx_path.with_suffix(".json"), json.dumps(card, indent=1) + "\n")
     onnx.checker.check_model(str(onnx_path))
     return onnx_path
@@ -89,15 +97,19 @@ def write(model, card: dict, onnx_path: Path) -> Path:
 def verify(onnx_path: Path) -> dict:
     """Check that the card beside `onnx_path` matches the file: same keys and values, sha256.
     Returns the card; raises ValueError naming the first mismatch."""
-    import onnx
+    onnx = require("onnx", "train")
 
     onnx_path = Path(onnx_path)
     model = onnx.load(str(onnx_path))
     card = json.loads(onnx_path.with_suffix(".json").read_text())
     meta = {p.key: json.loads(p.value) for p in model.metadata_props}
-    if set(meta) != set(card):
-        raise ValueError(f"{onnx_path.name}: card and metadata_props keys differ: {sorted(set(meta) ^ set(card))}")
-    for k in card:
+    file_hash = card.get(FILE_SHA256)
+    if file_hash is not None and hashlib.sha256(onnx_path.read_bytes()).hexdigest() != file_hash:
+        raise ValueError(f"{onnx_path.name}: file_sha256 does not match the card (file changed after export?)")
+    keys = set(card) - {FILE_SHA256}
+    if set(meta) != keys:
+        raise ValueError(f"{onnx_path.name}: card and metadata_props keys differ: {sorted(set(meta) ^ keys)}")
+    for k in keys:
         if meta[k] != card[k]:
             raise ValueError(f"{onnx_path.name}: card key {k!r} differs from the model's metadata_props")
     if model_sha256(model) != card["sha256"]:

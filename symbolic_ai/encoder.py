@@ -21,7 +21,7 @@ from .piece import Piece
 from .runtime import Model, load_model
 from .tokens import N_SPECIAL, PAD, Tokenizer, TokenizerConfig
 
-DEFAULT_MODEL = "encoder-v2"
+DEFAULT_MODEL = "encoder-v2-int8"
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 A model is `<name>-v<N>.onnx` with a JSON card `<name>-v<N>.json` beside it. Search order:
 the package's `symbolic_ai/models/`, then `$SYMBOLIC_AI_MODELS` (default
-`~/.cache/symbolic_ai/models`), or an explicit path. Nothing is ever downloaded.
-This module never imports torch.
+`~/.cache/symbolic_ai/models`), or an explicit path. Nothing is ever downloaded. When the card
+holds `file_sha256` (every shipped card does), the file is checked against it once per process.
+This module never imports torch or onnx.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -22,6 +24,7 @@ PACKAGE_MODELS = Path(__file__).parent / "models"
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, int], "Model"] = {}
 _threads = int(os.environ.get("SYMBOLIC_AI_THREADS", "0"))
+_verified: dict[tuple[str, str], bool] = {}  # (resolved path, card's file_sha256) already checked
 
 
 def model_dirs() -> list[Path]:
@@ -52,6 +55,25 @@ def read_card(onnx_path: Path) -> dict:
         return json.loads(card.read_text())
     except json.JSONDecodeError as exc:
         raise ModelError(f"{card}: model card is not valid JSON ({exc})") from None
+
+
+def verify_file(onnx_path: Path, card: dict) -> None:
+    """Check the file's sha256 against the card's `file_sha256` (once per process per file and hash)."""
+    want = card.get("file_sha256")
+    if want is None:
+        return
+    key = (str(Path(onnx_path).resolve()), str(want))
+    if key in _verified:
+        return
+    digest = hashlib.sha256()
+    with open(onnx_path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != want:
+        raise ModelError(f"{onnx_path}: sha256 {digest.hexdigest()[:12]}… differs from its card's file_sha256 "
+                         f"{str(want)[:12]}… (file damaged or changed after export); reinstall symbolic_ai or "
+                         f"re-export the model with its card")
+    _verified[key] = True
 
 
 def available_models() -> list[dict]:
@@ -124,6 +146,7 @@ def load_model(name: str, device: str = "auto") -> Model:
             return _cache[key]
         path = find_model(name)
         card = read_card(path)
+        verify_file(path, card)
         opts = ort.SessionOptions()
         if _threads:
             opts.intra_op_num_threads = _threads

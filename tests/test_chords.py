@@ -140,7 +140,7 @@ def test_example_files_run():
 @pytest.mark.data
 def test_bps_fh_template_is_sane(data_root):
     from symbolic_ai.data import iter_examples
-    from symbolic_ai.training.chords_data import chord_spans, frame_targets
+    from training.common.chord_data import chord_spans, frame_targets
 
     ex = next(e for e in iter_examples("bps_fh", split="valid"))
     piece = ex.load()

@@ -11,11 +11,12 @@ from symbolic_ai import load
 from symbolic_ai.errors import ModelError
 from symbolic_ai.tokens import default_tokenizer
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxscript")
+torch = pytest.importorskip("torch", reason="export tests need the train extra (torch)")
+pytest.importorskip("onnxscript", reason="export tests need the train extra (onnxscript)")
 from symbolic_ai.exports import card as cards  # noqa: E402
 from symbolic_ai.exports import onnx as export_onnx  # noqa: E402
-from symbolic_ai.training.model import Encoder, EncoderConfig  # noqa: E402
+from training.encoder.export import export_encoder  # noqa: E402
+from training.encoder.model import Encoder, EncoderConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     enc = Encoder(EncoderConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, max_len=1024)).eval()
     torch.save(enc.checkpoint(objective="test"), out / "tiny.pt")
-    card = export_onnx.export_encoder(out / "tiny.pt", out, version=7, metrics={"probe": {"acc": 0.5}})
+    card = export_encoder(out / "tiny.pt", out, version=7, metrics={"probe": {"acc": 0.5}})
     return enc, out, card
 
 
@@ -54,6 +55,29 @@ def test_verify_catches_a_changed_card(exported):
     (tmp / "m-v1.json").write_text(json.dumps(c))
     with pytest.raises(ValueError, match="metrics"):
         cards.verify(tmp / "m-v1.onnx")
+
+
+def test_cards_hold_the_file_hash_that_the_runtime_checks(exported, tmp_path, monkeypatch):
+    import hashlib
+
+    from symbolic_ai import runtime
+    from symbolic_ai.errors import ModelError
+
+    _, out, _ = exported
+    for name in ("encoder-v7", "encoder-v7-int8"):
+        card = json.loads((out / f"{name}.json").read_text())
+        assert card["file_sha256"] == hashlib.sha256((out / f"{name}.onnx").read_bytes()).hexdigest()
+    (tmp_path / "m-v1.json").write_text((out / "encoder-v7.json").read_text())
+    import onnx
+
+    model = onnx.load(str(out / "encoder-v7.onnx"))
+    model.producer_version = "changed"  # same card, same graph: the file differs
+    (tmp_path / "m-v1.onnx").write_bytes(model.SerializeToString())
+    with pytest.raises(ValueError, match="file_sha256"):
+        cards.verify(tmp_path / "m-v1.onnx")
+    monkeypatch.setenv("SYMBOLIC_AI_MODELS", str(tmp_path))
+    with pytest.raises(ModelError, match="m-v1.onnx: sha256"):
+        runtime.load_model("m-v1", device="cpu")
 
 
 @pytest.mark.parametrize("n", [3, 7, 300, 1024])

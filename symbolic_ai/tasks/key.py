@@ -140,7 +140,6 @@ def correlations(histograms: np.ndarray, profile: str = "albrecht") -> np.ndarra
     return h @ key_templates(profile).T
 
 
-_time_axis = beat_axis  # the name symbolic_ai/training/emotion_data.py imports; use metre.beat_axis
 
 
 def cumulative_histograms(onset: np.ndarray, end: np.ndarray, pitch: np.ndarray, times: np.ndarray,
