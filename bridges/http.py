@@ -170,6 +170,7 @@ class HttpServer:
             writer.close()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> Request | None:
+        deadline = asyncio.get_running_loop().time() + HEADER_TIMEOUT_S  # for the whole head, not per line
         try:
             line = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -183,7 +184,6 @@ class HttpServer:
             raise BadRequest(f"not an HTTP/1.x request line: {line[:80]!r}")
         method, target, version = parts
         headers: dict[str, str] = {} if version == "HTTP/1.1" else {"connection": "close"}
-        deadline = asyncio.get_running_loop().time() + HEADER_TIMEOUT_S  # for the whole head, not per line
         while True:
             try:
                 h = await asyncio.wait_for(reader.readline(), deadline - asyncio.get_running_loop().time())

@@ -21,6 +21,7 @@ future-dated bundles, so it is not used.)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import socket
@@ -508,7 +509,7 @@ def _one_id(address: str, args: list[Any]) -> int:
 
 def _redact(text: str, args: list[Any]) -> str:
     """`text` with the value after any `token` argument replaced by `***`."""
-    for k, v in zip(args, args[1:]):
+    for k, v in itertools.pairwise(args):
         if k == "token" and isinstance(v, str) and v:
             text = text.replace(repr(v), "'***'").replace(v, "***")
     return text
