@@ -370,7 +370,7 @@ class HttpServer:
         """The job's input loader and output writer for a body that matches the schema."""
         config = self.config
         out = files.output_path(body.get("out_path"), config)
-        save = None if out is None else (lambda result: files.atomic_write(out, files.encode_result(result, out)))
+        save = None if out is None else (lambda result: files.save_result(result, out, config))
         if "piece" in body:
             doc = body["piece"]
             files.check_notes(len(doc.get("notes", [])), config, "piece")
@@ -382,7 +382,7 @@ class HttpServer:
                     "denominator": int(body.get("denominator", 4))}
             return (lambda: piece_from_notes(rows, **opts)), save
         src = files.input_path(body["in_path"], config)
-        return (lambda: files.read_input(src, config)), save
+        return (lambda: src.load(config)), save
 
     def _job(self, req: Request) -> Job:
         job = self.engine.get(int(req.match.group(1)))

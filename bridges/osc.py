@@ -446,8 +446,8 @@ class OscServer(asyncio.DatagramProtocol):
         out = files.output_path(args[2], self.config)
         params = options(args[3:], f"/sai/{task}/file")
         config = self.config
-        load = lambda: files.read_input(src, config)  # noqa: E731
-        save = None if out is None else (lambda result: files.atomic_write(out, files.encode_result(result, out)))
+        load = lambda: src.load(config)  # noqa: E731
+        save = None if out is None else (lambda result: files.save_result(result, out, config))
         self._submit(task, rid, params, load, save, target, progress, with_notes=False)
 
     def _submit(self, task: str, rid: int, params: dict, load: Callable, save: Callable | None, target: Addr,
