@@ -50,7 +50,7 @@ SAFETY = """## Safety and limits
 | note lists open at once | {frames} per client, {frame_notes} x max-notes in all; forgotten after {ttl:g} s without a note | |
 | HTTP body | {body_mb:g} MB, headers 16 KiB, 10 s for the whole head and 30 s for the body; token and origin checked before the body is read | |
 | HTTP connections | {conns} open in all (a quarter of the file-descriptor limit when that is lower), {per_peer} per address; more are closed at once | |
-| OSC replies | errors at most {errors_per_s:g}/s per source, `/sai/caps` once a second; on a token daemon at most max(64, request size) bytes per datagram to an unauthenticated source | |
+| OSC replies | errors to a source that has not sent `/sai/hello` at most {errors_per_s:g}/s, `/sai/caps` once a second per source; on a token daemon at most max(64, request size) bytes per datagram to an unauthenticated source | |
 | queue | {queue} jobs waiting; more are refused with `busy` | `--max-queue` |
 | job time | {timeout:g} s, then `timeout` | `--job-timeout` |
 | finished jobs kept for polling | {kept} | oldest dropped first |

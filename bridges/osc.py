@@ -12,8 +12,9 @@ Replies go to the port named by `reply_port`, else to the one registered with `/
 sending socket, else back to the sending socket. Datagrams are parsed defensively with
 python-osc's type readers: a malformed packet, an unknown address or a wrong argument is answered
 with `/sai/error id code message` (id 0 when it cannot be read) and logged; nothing stops the
-server. Errors are rate-limited per source (`ERRORS_PER_S`), `/sai/caps` is answered at most
-once a second per source, and on a daemon with a token a source that has not authenticated gets
+server. Errors to a source that has not registered with `/sai/hello` (or, on a token daemon,
+not authenticated) are rate-limited (`ERRORS_PER_S`), `/sai/caps` is answered at most once a
+second per source, and on a daemon with a token a source that has not authenticated gets
 replies no larger than its datagram (`UNAUTHED_REPLY_MIN` bytes at least), so a spoofed sender
 cannot use the daemon as an amplifier. Token values are never logged. (python-osc's own Dispatcher drops parse errors silently and sleeps in the event loop on
 future-dated bundles, so it is not used.)
@@ -174,6 +175,7 @@ class OscServer(asyncio.DatagramProtocol):
         self.error_buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()  # source -> (tokens, time)
         self.caps_sent: OrderedDict[Addr, float] = OrderedDict()
         self.budget: int | None = None  # reply bytes left for the datagram being handled (None: no limit)
+        self.limited = False            # the datagram being handled comes from an unregistered/unauthenticated source
 
     @staticmethod
     def _bind(method: Callable[..., None], task: str) -> Callable[..., None]:
@@ -199,6 +201,7 @@ class OscServer(asyncio.DatagramProtocol):
         # a token daemon answers an unauthenticated source with no more bytes than it sent
         self.budget = (max(len(data), UNAUTHED_REPLY_MIN)
                        if self.config.token and addr not in self.authed else None)
+        self.limited = addr not in self.routes or self.budget is not None
         try:
             try:
                 messages = parse_packet(data)
@@ -210,7 +213,7 @@ class OscServer(asyncio.DatagramProtocol):
             for address, args in messages:
                 self.dispatch(address, args, addr)
         finally:
-            self.budget = None
+            self.budget, self.limited = None, False
 
     # -- dispatch ----------------------------------------------------------------------------
     def dispatch(self, address: str, args: list[Any], addr: Addr) -> None:
@@ -265,10 +268,13 @@ class OscServer(asyncio.DatagramProtocol):
             log.debug("reply to %s:%d dropped: %s", target[0], target[1], exc)
 
     def send_error(self, target: Addr, rid: int, code: str, message: str) -> None:
-        """`/sai/error rid code message`, at most ERRORS_PER_S a second to one host (a burst of as many);
-        shortened to fit what an unauthenticated source may be sent."""
+        """`/sai/error rid code message`; in answer to an unregistered or unauthenticated source at most
+        ERRORS_PER_S a second (a burst of as many), shortened to fit what it may be sent."""
         if self.config.token:
             message = message.replace(self.config.token, "***")
+        if not self.limited:  # a registered client, or a job's own answer: never dropped
+            self.send(target, "/sai/error", [rid, code, message[:2000]])
+            return
         now, source = time.monotonic(), target[0] if self.config.token else target
         tokens, then = self.error_buckets.pop(source, (ERRORS_PER_S, now))
         tokens = min(ERRORS_PER_S, tokens + (now - then) * ERRORS_PER_S)
