@@ -15,11 +15,11 @@ import time
 import urllib.request
 
 import numpy as np
-
 from symbolic_ai.bridges import http
 from symbolic_ai.bridges.client import OscClient
 from symbolic_ai.bridges.config import Config
 from symbolic_ai.bridges.server import start_background
+
 from symbolic_ai.io.wire import dumps
 
 

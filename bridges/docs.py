@@ -14,7 +14,15 @@ from . import errors, http
 from .config import DEFAULT_HTTP_PORT, DEFAULT_OSC_PORT, Config
 from .engine import Engine
 from .http import HttpServer
-from .osc import ERRORS_PER_S, FRAME_TTL_S, MAX_FRAME_NOTES, MAX_FRAMES, OscServer
+from .osc import (
+    ERRORS_PER_S,
+    FRAME_TTL_S,
+    MAX_FRAME_NOTES,
+    MAX_FRAMES,
+    MAX_INTAKE,
+    READ_BATCH,
+    OscServer,
+)
 
 INTRO = f"""# The local inference daemon
 
@@ -50,6 +58,7 @@ SAFETY = """## Safety and limits
 | note lists open at once | {frames} per client, {frame_notes} x max-notes in all; forgotten after {ttl:g} s without a note | |
 | HTTP body | {body_mb:g} MB, headers 16 KiB, 10 s for the whole head and 30 s for the body; token and origin checked before the body is read | |
 | HTTP connections | {conns} open in all (a quarter of the file-descriptor limit when that is lower), {per_peer} per address; more are closed at once | |
+| OSC intake | the socket is read empty on each wake-up (up to {read_batch} datagrams) into a queue of {intake}; past that a request is answered `busy`, not dropped | |
 | OSC replies | errors to a source that has not sent `/sai/hello` at most {errors_per_s:g}/s, `/sai/caps` once a second per source; on a token daemon at most max(64, request size) bytes per datagram to an unauthenticated source | |
 | queue | {queue} jobs waiting; more are refused with `busy` | `--max-queue` |
 | job time | {timeout:g} s, then `timeout` | `--job-timeout` |
@@ -189,7 +198,8 @@ def render() -> str:
                            file_mb=config.max_file_bytes / 2 ** 20, notes=config.max_notes, frames=MAX_FRAMES,
                            frame_notes=MAX_FRAME_NOTES, ttl=FRAME_TTL_S, body_mb=config.max_body_bytes / 2 ** 20,
                            queue=config.max_queue, timeout=config.job_timeout_s, kept=config.keep_finished,
-                           conns=http.MAX_CONNECTIONS, per_peer=http.MAX_PER_PEER, errors_per_s=ERRORS_PER_S)
+                           conns=http.MAX_CONNECTIONS, per_peer=http.MAX_PER_PEER, errors_per_s=ERRORS_PER_S,
+                           intake=MAX_INTAKE, read_batch=READ_BATCH)
     parts = [INTRO, *osc_reference(OscServer(engine, config)), *http_reference(HttpServer(engine, config)),
              *error_codes(), safety, EXAMPLES]
     return "\n".join(parts).rstrip() + "\n"

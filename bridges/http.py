@@ -30,7 +30,15 @@ from symbolic_ai.io.wire import dumps, piece_from_dict, piece_to_dict
 from . import files
 from .config import Config, is_loopback
 from .engine import FINAL, Engine, Job, notes_held
-from .errors import BadRequest, DaemonError, Forbidden, NotFound, TooLarge, Unauthorized, http_status
+from .errors import (
+    BadRequest,
+    DaemonError,
+    Forbidden,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    http_status,
+)
 from .openapi import openapi, task_body, validate
 from .wire import new_annotations, piece_from_notes
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import secrets
 import socket
 import struct
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -43,7 +44,15 @@ from . import files
 from .config import Config
 from .engine import Engine, Job
 from .errors import BadRequest, Busy, NotFound, Unauthorized
-from .wire import as_float, as_int, check_note, osc_value, options, piece_from_notes, result_messages
+from .wire import (
+    as_float,
+    as_int,
+    check_note,
+    options,
+    osc_value,
+    piece_from_notes,
+    result_messages,
+)
 
 log = logging.getLogger("symbolic_ai.daemon.osc")
 
@@ -60,6 +69,9 @@ ERRORS_PER_S = 100.0       # error replies per source and second, a burst of as 
 CAPS_INTERVAL_S = 1.0      # /sai/caps answers at most this often per source
 UNAUTHED_REPLY_MIN = 64    # reply bytes per datagram to an unauthenticated source: max(this, its size)
 MAX_LIMITED = 4096         # sources remembered by the rate limits
+MAX_INTAKE = 8192          # datagrams read from the socket and waiting; more are answered `busy`
+READ_BATCH = 512           # datagrams read at most per wake-up of the socket
+HANDLE_BATCH = 64          # datagrams handled per event-loop turn
 Addr = tuple[str, int]
 
 
@@ -171,6 +183,9 @@ class OscServer(asyncio.DatagramProtocol):
             self.handlers[f"/sai/{name}/notes"] = self._bind(self.task_notes, name)
             self.handlers[f"/sai/{name}/file"] = self._bind(self.task_file, name)
         self.dropped = 0
+        self.intake: deque[tuple[bytes, Addr]] = deque()  # datagrams read, not yet handled
+        self.handling = False                             # a handle_some() is scheduled
+        self.reader: socket.socket | None = None
         self.suppressed = 0                                   # replies withheld by the limits below
         self.error_buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()  # source -> (tokens, time)
         self.caps_sent: OrderedDict[Addr, float] = OrderedDict()
@@ -190,13 +205,56 @@ class OscServer(asyncio.DatagramProtocol):
         sock = transport.get_extra_info("socket")
         try:  # room for note lists sent in one burst (the kernel may cap it at net.core.rmem_max)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+            # a second handle on the same socket, to empty it into the intake queue in one go
+            self.reader = socket.socket(fileno=os.dup(sock.fileno()))
+            self.reader.setblocking(False)
         except (OSError, AttributeError):
-            pass
+            self.reader = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable: a client went away
         log.debug("UDP error (a client probably went away): %s", exc)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
+        """Queue this datagram and every other one waiting in the socket, then handle a batch.
+
+        Reading the socket empty moves a burst out of the kernel's buffer (where an overflow is
+        dropped silently) into the intake queue; past MAX_INTAKE waiting datagrams a request is
+        answered `busy` instead of being handled."""
+        self.intake.append((data, addr))
+        for _ in range(READ_BATCH):
+            if self.reader is None:
+                break
+            try:
+                more, src = self.reader.recvfrom(MAX_DATAGRAM + 1)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # e.g. a reported ICMP error: the next read goes on
+                continue
+            if len(self.intake) >= MAX_INTAKE:
+                self.handle(more, src, busy=True)
+            else:
+                self.intake.append((more, src))
+        if not self.handling:
+            self.handle_some()
+
+    def handle_some(self) -> None:
+        """Handle up to HANDLE_BATCH queued datagrams; the rest after the loop has looked at its sockets."""
+        self.handling = False
+        for _ in range(HANDLE_BATCH):
+            if not self.intake:
+                return
+            self.handle(*self.intake.popleft())
+        if self.intake and self.transport is not None and not self.transport.is_closing():
+            self.handling = True
+            asyncio.get_running_loop().call_soon(self.handle_some)
+
+    def handle(self, data: bytes, addr: Addr, busy: bool = False) -> None:
+        """One datagram: its messages dispatched, or (`busy`) each answered `busy`."""
         addr = (addr[0], addr[1])
         # a token daemon answers an unauthenticated source with no more bytes than it sent
         self.budget = (max(len(data), UNAUTHED_REPLY_MIN)
@@ -211,7 +269,11 @@ class OscServer(asyncio.DatagramProtocol):
                 self.send_error(self.routes.get(addr, (addr, ""))[0], 0, exc.code, str(exc))
                 return
             for address, args in messages:
-                self.dispatch(address, args, addr)
+                if busy:
+                    self.send_error(self.routes.get(addr, (addr, ""))[0], _rid_guess(args), "busy",
+                                    f"{address}: {MAX_INTAKE} requests are waiting to be read; retry in a moment")
+                else:
+                    self.dispatch(address, args, addr)
         finally:
             self.budget, self.limited = None, False
 

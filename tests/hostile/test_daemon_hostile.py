@@ -10,6 +10,7 @@ import resource
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from daemon_support import Served  # noqa: E402
 from symbolic_ai.bridges import http as sai_http  # noqa: E402
 from symbolic_ai.bridges.client import OscClient  # noqa: E402
 from symbolic_ai.bridges.config import TOKEN_ENV, resolve_token  # noqa: E402
-from symbolic_ai.bridges.osc import build  # noqa: E402
+from symbolic_ai.bridges.osc import build, parse_packet  # noqa: E402
+
 from symbolic_ai.errors import ParameterError  # noqa: E402
 
 TOKEN = "hostile-test-secret-7f3a"
@@ -201,3 +203,28 @@ def test_token_values_never_reach_the_log(served):
         assert secret not in log
         assert not any(secret.encode() in r for r in replies)
 
+
+
+def test_osc_bursts_are_answered_not_dropped(served):
+    """8 clients x 1,250 requests sent at once: each gets an answer (here `not_found`, or `busy`)."""
+    n, clients = 1250, []
+    try:
+        for k in range(8):
+            c = OscClient(served.osc, timeout_s=30, hello=False)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            c.send("/sai/hello", 0, f"burst{k}", "token", TOKEN)
+            c.expect("/sai/welcome")
+            clients.append(c)
+        msgs = [build("/sai/cancel", [i]) for i in range(1, n + 1)]
+        threads = [threading.Thread(target=lambda c=c: [c.send_raw(m) for m in msgs]) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for c in clients:
+            got = drain(c.sock, quiet_s=3.0, cap=2 * n)
+            codes = [parse_packet(g)[0][1][1] for g in got]
+            assert len(got) == n and set(codes) <= {"not_found", "busy"}, (len(got), set(codes))
+    finally:
+        for c in clients:
+            c.close()

@@ -12,10 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: conftest
 
 from conftest import EXAMPLES  # noqa: E402
-from symbolic_ai import io, registry  # noqa: E402
 from symbolic_ai.bridges import files  # noqa: E402
 from symbolic_ai.bridges.config import Config  # noqa: E402
 from symbolic_ai.bridges.errors import Forbidden  # noqa: E402
+
+from symbolic_ai import io, registry  # noqa: E402
 
 MELODY = EXAMPLES / "folk_melody.mid"
 
