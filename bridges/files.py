@@ -6,7 +6,8 @@ nothing: an input is opened when the job is submitted (no following a final link
 a FIFO), the place the open file really is (`/proc/self/fd`) is checked against the allowed
 directories, and the job reads that open file. An output's folder is opened and checked the
 same way when the result is written, and the file is written through that open folder; a target
-that exists and is not a regular file is refused.
+that exists and is not a regular file is refused. (This needs Linux's `/proc/self/fd`; elsewhere
+the paths are resolved and checked again at open and at write time, a narrower window only.)
 
 A write goes to an anonymous file (`O_TMPFILE`) in the target directory, which has no name
 until it is complete, then is linked under a hidden name and renamed into place. A daemon killed
@@ -41,6 +42,14 @@ def _text(path: object, what: str) -> str:
     return path
 
 
+PROC_FD = Path("/proc/self/fd")  # Linux: paths to open descriptors; elsewhere paths are re-resolved
+
+
+def _fd_path(fd: int, path: Path) -> Path:
+    """A path that reaches what `fd` has open (or, without /proc, `path` resolved again)."""
+    return PROC_FD / str(fd) if PROC_FD.is_dir() else path.resolve()
+
+
 class InputFile:
     """An input opened at submit time; `load` reads that open file, whatever its path has become.
     The descriptor is closed with `close()` or when the job lets go of it."""
@@ -55,7 +64,7 @@ class InputFile:
         d = tempfile.mkdtemp(prefix="sai-in-")
         try:
             link = Path(d) / f"input{self.path.suffix.lower()}"
-            os.symlink(f"/proc/self/fd/{self.fd}", link)
+            os.symlink(_fd_path(self.fd, self.path), link)
             piece = io.load(link, max_bytes=config.max_file_bytes)
         except InputError as exc:  # name the path the client gave, not the private link
             raise InputError(str(exc).replace(str(link), self.text)) from None
@@ -94,7 +103,7 @@ def input_path(path: object, config: Config) -> InputFile:
         raise Forbidden(f"{text}: cannot be opened ({exc.strerror or exc})") from None
     opened = InputFile(text, fd, real)
     # where the open file really is: a folder swapped for a link after resolve() shows here
-    if not _inside(Path(os.readlink(f"/proc/self/fd/{fd}")), config.allow_dirs):
+    if not _inside(_fd_path(fd, real).resolve(), config.allow_dirs):
         opened.close()
         raise Forbidden(f"{text}: outside the allowed directories (it changed while being opened)")
     st = os.fstat(fd)
@@ -137,7 +146,8 @@ def save_result(result: Result, out: Path, config: Config) -> Path:
     except OSError as exc:
         raise InputError(f"{out}: the directory cannot be opened ({exc.strerror or exc})") from None
     try:
-        if not _inside(Path(os.readlink(f"/proc/self/fd/{dfd}")), config.allow_dirs):
+        folder = _fd_path(dfd, out.parent)
+        if not _inside(folder.resolve(), config.allow_dirs):
             raise Forbidden(f"{out}: its directory is now outside the allowed directories (was it replaced by a link?)")
         try:
             st = os.stat(out.name, dir_fd=dfd, follow_symlinks=False)
@@ -146,7 +156,7 @@ def save_result(result: Result, out: Path, config: Config) -> Path:
         else:
             if not stat.S_ISREG(st.st_mode):
                 raise Forbidden(f"{out}: exists and is not a regular file; the daemon replaces only regular files")
-        atomic_write(Path(f"/proc/self/fd/{dfd}") / out.name, encode_result(result, out))
+        atomic_write(folder / out.name, encode_result(result, out))
     finally:
         os.close(dfd)
     return out
