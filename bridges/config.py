@@ -40,6 +40,29 @@ def default_allow_dirs() -> tuple[Path, ...]:
     return (Path.cwd(), Path(tempfile.gettempdir()))
 
 
+TOKEN_ENV = "SYMBOLIC_AI_TOKEN"
+
+
+def resolve_token(token: str | None = None, token_file: str | os.PathLike | None = None,
+                  environ: dict[str, str] | None = None) -> str | None:
+    """The daemon's token from `--token-file PATH` (first line), else `--token` (visible in `ps`),
+    else `$SYMBOLIC_AI_TOKEN`; None when none is given. The value is never logged."""
+    if token_file is not None:
+        path = Path(token_file).expanduser()
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read(4096)
+        except OSError as exc:
+            raise ParameterError(f"--token-file {token_file}: cannot read it ({exc.strerror or exc})") from None
+        lines = text.strip().splitlines()
+        if not lines or not lines[0].strip():
+            raise ParameterError(f"--token-file {token_file}: the file is empty; write the token on its first line")
+        return lines[0].strip()
+    if token:
+        return token
+    return (os.environ if environ is None else environ).get(TOKEN_ENV) or None
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything `symbolic-ai serve` can be told. Port 0 picks a free port."""
@@ -49,7 +72,7 @@ class Config:
     http_port: int | None = DEFAULT_HTTP_PORT    # None: no HTTP
     device: str = "auto"
     allow_dirs: tuple[Path, ...] = field(default_factory=default_allow_dirs)
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never in a repr, a log line or an error
     workers: int = 0                  # 0: min(4, CPU count)
     max_queue: int = 256              # queued jobs before new ones are refused as 'busy'
     max_notes: int = 100_000          # per note list and per input file
@@ -63,7 +86,7 @@ class Config:
     def __post_init__(self) -> None:
         if not is_loopback(self.host) and not self.token:
             raise ParameterError(f"--host {self.host} is not a loopback address; binding it exposes the daemon "
-                                 f"to the network, so give --token SECRET (clients send it) or use 127.0.0.1")
+                                 f"to the network, so give --token-file PATH or $SYMBOLIC_AI_TOKEN (clients send the token) or use 127.0.0.1")
         if self.token is not None and len(self.token) < 8:
             raise ParameterError(f"--token must be at least 8 characters, got {len(self.token)}")
         if self.device not in ("auto", "cpu", "cuda"):

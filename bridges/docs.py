@@ -10,11 +10,19 @@ import sys
 from symbolic_ai import __version__, registry
 from symbolic_ai.registry import Param
 
-from . import errors
+from . import errors, http
 from .config import DEFAULT_HTTP_PORT, DEFAULT_OSC_PORT, Config
 from .engine import Engine
 from .http import HttpServer
-from .osc import FRAME_TTL_S, MAX_FRAME_NOTES, MAX_FRAMES, OscServer
+from .osc import (
+    ERRORS_PER_S,
+    FRAME_TTL_S,
+    MAX_FRAME_NOTES,
+    MAX_FRAMES,
+    MAX_INTAKE,
+    READ_BATCH,
+    OscServer,
+)
 
 INTRO = f"""# The local inference daemon
 
@@ -30,7 +38,8 @@ $ symbolic-ai serve
 symbolic-ai serve {__version__}: listening on OSC udp://127.0.0.1:{DEFAULT_OSC_PORT}, HTTP http://127.0.0.1:{DEFAULT_HTTP_PORT}; tasks: ...; device auto; 2 workers; files under /home/me/music, /tmp
 ```
 
-Options: `--host` (default 127.0.0.1; any other address needs `--token`, or `$SYMBOLIC_AI_TOKEN`),
+Options: `--host` (default 127.0.0.1; any other address needs a token: `--token-file PATH` or
+`$SYMBOLIC_AI_TOKEN`; `--token SECRET` also works but shows in `ps`),
 `--osc-port`, `--http-port` (0 = any free port), `--no-osc`, `--no-http`, `--device auto|cpu|cuda`,
 `--allow-dir DIR` (repeatable), `--workers`, `--max-queue`, `--max-notes`, `--max-file-mb`,
 `--job-timeout`, `--log-level`. SIGTERM or Ctrl-C drains: new requests are refused with `busy`,
@@ -47,7 +56,10 @@ SAFETY = """## Safety and limits
 | input file size | {file_mb:g} MB | `--max-file-mb` |
 | notes per note list or file | {notes} | `--max-notes` |
 | note lists open at once | {frames} per client, {frame_notes} x max-notes in all; forgotten after {ttl:g} s without a note | |
-| HTTP body | {body_mb:g} MB, headers 16 KiB, read timeouts 10 s (headers) and 30 s (body) | |
+| HTTP body | {body_mb:g} MB, headers 16 KiB, 10 s for the whole head and 30 s for the body; token and origin checked before the body is read | |
+| HTTP connections | {conns} open in all (a quarter of the file-descriptor limit when that is lower), {per_peer} per address; more are closed at once | |
+| OSC intake | the socket is read empty on each wake-up (up to {read_batch} datagrams) into a queue of {intake}; past that a request is answered `busy`, not dropped | |
+| OSC replies | errors to a source that has not sent `/sai/hello` at most {errors_per_s:g}/s, `/sai/caps` once a second per source; on a token daemon at most max(64, request size) bytes per datagram to an unauthenticated source | |
 | queue | {queue} jobs waiting; more are refused with `busy` | `--max-queue` |
 | job time | {timeout:g} s, then `timeout` | `--job-timeout` |
 | finished jobs kept for polling | {kept} | oldest dropped first |
@@ -55,9 +67,11 @@ SAFETY = """## Safety and limits
 Outputs are written atomically: the data goes to an unnamed file (`O_TMPFILE`) in the target
 directory that gets a name only when complete, then is renamed over the target. A daemon killed
 with SIGKILL leaves the old file or the whole new one, never a partial one and no temp file.
-HTTP requests that carry a non-loopback `Origin`, a `Host` other than the daemon's (DNS
-rebinding) or a POST body that is not `application/json` are refused, so web pages cannot use
-the daemon. Malformed OSC packets, unknown addresses, wrong argument types, huge note lists and
+HTTP requests that carry a non-loopback `Origin` (`null` included), a `Host` other than the
+daemon's (DNS rebinding) or a POST (cancel included) that is not `application/json` are refused,
+so web pages cannot use the daemon. Inputs are opened when the job is submitted and outputs'
+folders re-checked when written, so swapping a path for a link meanwhile changes nothing; see
+[security.md](security.md) for the threat model. Malformed OSC packets, unknown addresses, wrong argument types, huge note lists and
 clients that vanish are answered with `/sai/error` (id 0 when the id cannot be read) or dropped
 with a logged reason; the daemon keeps serving.
 
@@ -182,7 +196,9 @@ def render() -> str:
     safety = SAFETY.format(dirs="the daemon's working directory and the system temp directory",
                            file_mb=config.max_file_bytes / 2 ** 20, notes=config.max_notes, frames=MAX_FRAMES,
                            frame_notes=MAX_FRAME_NOTES, ttl=FRAME_TTL_S, body_mb=config.max_body_bytes / 2 ** 20,
-                           queue=config.max_queue, timeout=config.job_timeout_s, kept=config.keep_finished)
+                           queue=config.max_queue, timeout=config.job_timeout_s, kept=config.keep_finished,
+                           conns=http.MAX_CONNECTIONS, per_peer=http.MAX_PER_PEER, errors_per_s=ERRORS_PER_S,
+                           intake=MAX_INTAKE, read_batch=READ_BATCH)
     parts = [INTRO, *osc_reference(OscServer(engine, config)), *http_reference(HttpServer(engine, config)),
              *error_codes(), safety, EXAMPLES]
     return "\n".join(parts).rstrip() + "\n"

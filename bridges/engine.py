@@ -242,11 +242,11 @@ class Engine:
     def _keep(self, job: Job) -> None:
         """Remember finished jobs for polling, bounded by count and by the notes they hold."""
         self.finished[job.id] = job
-        self._kept_notes += _notes_held(job)
+        self._kept_notes += notes_held(job)
         while self.finished and (len(self.finished) > self.config.keep_finished
                                  or self._kept_notes > 20 * self.config.max_notes):
             _, old = self.finished.popitem(last=False)
-            self._kept_notes -= _notes_held(old)
+            self._kept_notes -= notes_held(old)
 
     def _notify(self, job: Job, event: str) -> None:
         for listener in list(job.listeners):
@@ -276,7 +276,7 @@ class Engine:
         return len(late)
 
 
-def _notes_held(job: Job) -> int:
+def notes_held(job: Job) -> int:
     return sum(len(p.notes) for p in (job.input_piece, job.result.piece if job.result else None) if p is not None)
 
 

@@ -1,11 +1,24 @@
 """File jobs: paths checked against the allowed directories, inputs read through the supported
 music formats only, outputs written atomically.
 
+Paths are opened once, so swapping a file or a folder for a link while a job waits changes
+nothing: an input is opened when the job is submitted (no following a final link, no blocking on
+a FIFO), the place the open file really is (`/proc/self/fd`) is checked against the allowed
+directories, and the job reads that open file. An output's folder is opened and checked the
+same way when the result is written, and the file is written through that open folder; a target
+that exists and is not a regular file is refused. (This needs Linux's `/proc/self/fd`; elsewhere
+the paths are resolved and checked again at open and at write time, a narrower window only.)
+
 Writes go through `symbolic_ai.io.write_atomic` (temporary file in the target's directory, fsync,
-rename): a daemon killed at any moment leaves either the old file or the whole new one.
+rename, the target's mode kept): a daemon killed at any moment leaves either the old file or the
+whole new one.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 from symbolic_ai import io
@@ -27,8 +40,48 @@ def _text(path: object, what: str) -> str:
     return path
 
 
-def input_path(path: object, config: Config) -> Path:
-    """The resolved input path, if it is a supported music file inside an allowed directory."""
+PROC_FD = Path("/proc/self/fd")  # Linux: paths to open descriptors; elsewhere paths are re-resolved
+
+
+def _fd_path(fd: int, path: Path) -> Path:
+    """A path that reaches what `fd` has open (or, without /proc, `path` resolved again)."""
+    return PROC_FD / str(fd) if PROC_FD.is_dir() else path.resolve()
+
+
+class InputFile:
+    """An input opened at submit time; `load` reads that open file, whatever its path has become.
+    The descriptor is closed with `close()` or when the job lets go of it."""
+
+    def __init__(self, text: str, fd: int, real: Path) -> None:
+        self.text, self.fd, self.path = text, fd, real
+
+    def load(self, config: Config) -> Piece:
+        """The Piece, read through a private link to the open file (the readers choose by suffix)."""
+        if self.fd < 0:
+            raise InputError(f"{self.text}: the input was already closed")
+        d = tempfile.mkdtemp(prefix="sai-in-")
+        try:
+            link = Path(d) / f"input{self.path.suffix.lower()}"
+            os.symlink(_fd_path(self.fd, self.path), link)
+            piece = io.load(link, max_bytes=config.max_file_bytes)
+        except InputError as exc:  # name the path the client gave, not the private link
+            raise InputError(str(exc).replace(str(link), self.text)) from None
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        check_notes(len(piece.notes), config, self.text)
+        return piece
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def input_path(path: object, config: Config) -> InputFile:
+    """The input, opened now, if it is a supported music file inside an allowed directory."""
     text = _text(path, "in_path")
     p = Path(text)
     if p.suffix.lower() not in io.READ_SUFFIXES:
@@ -40,14 +93,25 @@ def input_path(path: object, config: Config) -> Path:
     if not _inside(real, config.allow_dirs):  # checked first: say nothing about files outside
         raise Forbidden(f"{text}: outside the allowed directories ({', '.join(map(str, config.allow_dirs))}); "
                         f"start the daemon with --allow-dir to add one")
-    if not real.exists():
-        raise NotFound(f"{text}: no such file")
-    if not real.is_file():
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound(f"{text}: no such file") from None
+    except OSError as exc:
+        raise Forbidden(f"{text}: cannot be opened ({exc.strerror or exc})") from None
+    opened = InputFile(text, fd, real)
+    # where the open file really is: a folder swapped for a link after resolve() shows here
+    if not _inside(_fd_path(fd, real).resolve(), config.allow_dirs):
+        opened.close()
+        raise Forbidden(f"{text}: outside the allowed directories (it changed while being opened)")
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        opened.close()
         raise Forbidden(f"{text}: not a regular file")
-    size = real.stat().st_size
-    if size > config.max_file_bytes:
-        raise TooLarge(f"{text}: {size} bytes, over the daemon's {config.max_file_bytes}-byte file limit")
-    return real
+    if st.st_size > config.max_file_bytes:
+        opened.close()
+        raise TooLarge(f"{text}: {st.st_size} bytes, over the daemon's {config.max_file_bytes}-byte file limit")
+    return opened
 
 
 def output_path(path: object, config: Config) -> Path | None:
@@ -72,11 +136,28 @@ def output_path(path: object, config: Config) -> Path | None:
     return real
 
 
-def read_input(path: Path, config: Config) -> Piece:
-    """Load a checked input path as a Piece, refusing more notes than the limit."""
-    piece = io.load(path, max_bytes=config.max_file_bytes)
-    check_notes(len(piece.notes), config, str(path))
-    return piece
+def save_result(result: Result, out: Path, config: Config) -> Path:
+    """Write the result to a checked output path: its folder is opened and checked again now, and
+    the file is written through that open folder, so a folder swapped for a link meanwhile is refused."""
+    try:
+        dfd = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"{out}: the directory cannot be opened ({exc.strerror or exc})") from None
+    try:
+        folder = _fd_path(dfd, out.parent)
+        if not _inside(folder.resolve(), config.allow_dirs):
+            raise Forbidden(f"{out}: its directory is now outside the allowed directories (was it replaced by a link?)")
+        try:
+            st = os.stat(out.name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISREG(st.st_mode):
+                raise Forbidden(f"{out}: exists and is not a regular file; the daemon replaces only regular files")
+        atomic_write(folder / out.name, encode_result(result, out))
+    finally:
+        os.close(dfd)
+    return out
 
 
 def check_notes(n: int, config: Config, what: str = "note list") -> None:

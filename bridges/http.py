@@ -1,10 +1,13 @@
 """The HTTP/JSON adapter: the same jobs as OSC, for MuseScore plugins, Node-for-Max and REAPER.
 
 A small HTTP/1.1 server on asyncio streams (no new dependency): keep-alive, bounded headers and
-bodies, read timeouts. Requests from web pages are refused (an `Origin` that is not loopback, a
-`Host` that is not the daemon's, a POST that is not `application/json`), so a browser cannot be
-used to reach the daemon. With a token every route but `/sai/ping` and `/openapi.json` needs
-`Authorization: Bearer TOKEN`. The route handlers' docstrings are the help served at `/`.
+bodies, a deadline for the whole request head and one for the body, a cap on open connections
+(total and per peer address). Requests from web pages are refused (an `Origin` that is not
+loopback, including `null`; a `Host` that is not the daemon's; any POST, cancel included, that is
+not `application/json`), so a browser cannot be used to reach the daemon. With a token every route
+but `/sai/ping` and `/openapi.json` needs `Authorization: Bearer TOKEN`, checked with the origin
+before the body is read. Large job documents are serialized off the event loop. The route
+handlers' docstrings are the help served at `/`.
 """
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ import dataclasses
 import json
 import logging
 import re
+import resource
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -24,8 +29,16 @@ from symbolic_ai.io.wire import dumps, piece_from_dict, piece_to_dict
 
 from . import files
 from .config import Config, is_loopback
-from .engine import FINAL, Engine, Job
-from .errors import BadRequest, DaemonError, Forbidden, NotFound, TooLarge, Unauthorized, http_status
+from .engine import FINAL, Engine, Job, notes_held
+from .errors import (
+    BadRequest,
+    DaemonError,
+    Forbidden,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    http_status,
+)
 from .openapi import openapi, task_body, validate
 from .wire import new_annotations, piece_from_notes
 
@@ -35,6 +48,10 @@ HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0
 MAX_HEADERS = 64
 LINE_LIMIT = 16384
+MAX_CONNECTIONS = 512          # open connections in all (kept below the file-descriptor limit)
+MAX_PER_PEER = 128             # open connections from one address
+LARGE_DOC_NOTES = 5000         # job documents with more notes are serialized off the event loop
+OPEN_ROUTES = ("/sai/ping", "/openapi.json")  # need no token
 FLAGS = {"1": True, "0": False, "true": True, "false": False}
 TASK_ROUTE = r"/sai/(?!(?:ping|caps|status|jobs)$)([A-Za-z0-9_.-]{1,64})"
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -96,6 +113,9 @@ class HttpServer:
         ]
         self.port = 0
         self.connections: set[asyncio.Task] = set()
+        self.per_peer: Counter[str] = Counter()
+        self.max_connections = connection_cap()
+        self.refused_connections = 0
 
     async def start(self, host: str, port: int) -> asyncio.base_events.Server:
         server = await asyncio.start_server(self._connection, host, port, limit=LINE_LIMIT)
@@ -111,8 +131,17 @@ class HttpServer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = (writer.get_extra_info("peername") or ("?",))[0]
+        if len(self.connections) >= self.max_connections or self.per_peer[peer] >= MAX_PER_PEER:
+            self.refused_connections += 1
+            if self.refused_connections % 1000 == 1:  # say it, without flooding the log
+                log.warning("HTTP connection from %s refused: %d open (limit %d, %d per address); %d refused so far",
+                            peer, len(self.connections), self.max_connections, MAX_PER_PEER, self.refused_connections)
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         self.connections.add(task)
+        self.per_peer[peer] += 1
         try:
             while True:
                 try:
@@ -143,9 +172,13 @@ class HttpServer:
             log.exception("HTTP connection failed")
         finally:
             self.connections.discard(task)
+            self.per_peer[peer] -= 1
+            if self.per_peer[peer] <= 0:
+                del self.per_peer[peer]
             writer.close()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> Request | None:
+        deadline = asyncio.get_running_loop().time() + HEADER_TIMEOUT_S  # for the whole head, not per line
         try:
             line = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -161,7 +194,7 @@ class HttpServer:
         headers: dict[str, str] = {} if version == "HTTP/1.1" else {"connection": "close"}
         while True:
             try:
-                h = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT_S)
+                h = await asyncio.wait_for(reader.readline(), deadline - asyncio.get_running_loop().time())
             except (ValueError, asyncio.LimitOverrunError):
                 raise TooLarge("header line too long") from None
             if h in (b"\r\n", b"\n"):
@@ -184,10 +217,16 @@ class HttpServer:
             raise BadRequest(f"bad Content-Length {length}")
         if length > self.config.max_body_bytes:
             raise TooLarge(f"request body of {length} bytes is over the daemon's {self.config.max_body_bytes}-byte limit")
-        body = await asyncio.wait_for(reader.readexactly(length), BODY_TIMEOUT_S) if length else b""
         url = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        return Request(method.upper(), url.path or "/", query, headers, body)
+        req = Request(method.upper(), url.path or "/", query, headers, b"")
+        # refuse web pages and missing tokens before a byte of the body is read
+        self._check_origin(req)
+        if self.config.token and req.path not in OPEN_ROUTES:
+            self._check_token(req)
+        if length:
+            req.body = await asyncio.wait_for(reader.readexactly(length), BODY_TIMEOUT_S)
+        return req
 
     async def _write(self, writer: asyncio.StreamWriter, resp: Response, close: bool = False) -> None:
         head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
@@ -198,16 +237,13 @@ class HttpServer:
         await writer.drain()
 
     async def _dispatch(self, req: Request, writer: asyncio.StreamWriter) -> Response | None:
-        self._check_origin(req)
-        allowed = []
+        allowed = []  # origin, content type and token were checked before the body was read
         for method, pattern, handler in self.routes:
             m = pattern.fullmatch(req.path)
             if m:
                 if method != req.method:
                     allowed.append(method)
                     continue
-                if self.config.token and handler not in (self.ping, self.openapi):
-                    self._check_token(req)
                 req.match = m
                 if handler not in (self.submit, self.get_job):
                     _only_query(req)
@@ -221,7 +257,7 @@ class HttpServer:
 
     def _check_origin(self, req: Request) -> None:
         origin = req.headers.get("origin")
-        if origin and origin != "null":
+        if origin:  # `null` (sandboxed frames, file: pages) is a web page too
             host = urlsplit(origin).hostname or ""
             if not is_loopback(host, resolve=False):
                 raise Forbidden(f"requests from web pages ({origin}) are refused")
@@ -230,10 +266,14 @@ class HttpServer:
             name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:host.find("]")]
             if host and not (is_loopback(name, resolve=False) or name == self.config.host):
                 raise Forbidden(f"Host {host!r} is not this daemon (a DNS-rebinding page?); use 127.0.0.1")
-        if req.method == "POST" and req.body:
+        if req.method == "POST" and self._routed(req):  # every state-changing route (else 404/405 follows):
+            # a page cannot send a JSON content type without a CORS preflight, which is never granted
             ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
                 raise Forbidden(f"POST bodies must be application/json, got {ctype or 'no Content-Type'!r}")
+
+    def _routed(self, req: Request) -> bool:
+        return any(m == req.method and p.fullmatch(req.path) for m, p, _ in self.routes)
 
     def _check_token(self, req: Request) -> None:
         auth = req.headers.get("authorization", "")
@@ -279,7 +319,7 @@ class HttpServer:
         result piece in the JSON wire format if piece=1; default 1 for tasks that make new notes)."""
         _only_query(req, "piece")
         req.flag("piece", False)  # a bad value is refused even before the job is done
-        return Response(200, self._job_doc(self._job(req), req))
+        return Response(200, await self._job_json(self._job(req), req))
 
     async def cancel(self, req: Request) -> Response:
         """POST /sai/jobs/{id}/cancel — cancel a queued or running job; returns its state."""
@@ -299,8 +339,8 @@ class HttpServer:
                      b"Connection: close\r\n\r\n")
         event = "progress" if job.state not in FINAL else "done" if job.state == "done" else "error"
         while True:
-            doc = self._job_doc(job, req) if event != "progress" else job.status()
-            writer.write(f"event: {event}\ndata: {dumps(doc)}\n\n".encode())
+            data = await self._job_json(job, req) if event != "progress" else dumps(job.status())
+            writer.write(f"event: {event}\ndata: {data}\n\n".encode())
             await writer.drain()
             if event != "progress":
                 return None
@@ -330,7 +370,7 @@ class HttpServer:
                 await asyncio.wait_for(job.done_event.wait(), self.config.job_timeout_s + 5)
             except asyncio.TimeoutError:
                 pass
-            return Response(200, self._job_doc(job, req))
+            return Response(200, await self._job_json(job, req))
         return Response(202, job.status(), headers={"Location": f"/sai/jobs/{job.id}"})
 
     # -- helpers -----------------------------------------------------------------------------
@@ -338,7 +378,7 @@ class HttpServer:
         """The job's input loader and output writer for a body that matches the schema."""
         config = self.config
         out = files.output_path(body.get("out_path"), config)
-        save = None if out is None else (lambda result: files.atomic_write(out, files.encode_result(result, out)))
+        save = None if out is None else (lambda result: files.save_result(result, out, config))
         if "piece" in body:
             doc = body["piece"]
             files.check_notes(len(doc.get("notes", [])), config, "piece")
@@ -350,7 +390,7 @@ class HttpServer:
                     "denominator": int(body.get("denominator", 4))}
             return (lambda: piece_from_notes(rows, **opts)), save
         src = files.input_path(body["in_path"], config)
-        return (lambda: files.read_input(src, config)), save
+        return (lambda: src.load(config)), save
 
     def _job(self, req: Request) -> Job:
         job = self.engine.get(int(req.match.group(1)))
@@ -358,6 +398,13 @@ class HttpServer:
             raise NotFound(f"no job {req.match.group(1)} (finished jobs are kept for the last "
                            f"{self.config.keep_finished})")
         return job
+
+    async def _job_json(self, job: Job, req: Request) -> str:
+        """The job document as JSON text; one holding many notes is built in a worker thread so
+        the event loop keeps answering (OSC pings included) meanwhile."""
+        if notes_held(job) <= LARGE_DOC_NOTES:
+            return dumps(self._job_doc(job, req))
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: dumps(self._job_doc(job, req)))
 
     def _job_doc(self, job: Job, req: Request) -> dict:
         doc = job.status()
@@ -367,6 +414,13 @@ class HttpServer:
             if req.flag("piece", spec.output == "piece"):
                 doc["piece"] = piece_to_dict(job.result.piece)
         return doc
+
+
+def connection_cap() -> int:
+    """MAX_CONNECTIONS, or a quarter of the soft file-descriptor limit when that is lower (file jobs,
+    model files and the OSC socket need descriptors too)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(16, min(MAX_CONNECTIONS, soft // 4))
 
 
 def _only_query(req: Request, *names: str) -> None:

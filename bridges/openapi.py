@@ -186,7 +186,7 @@ def openapi() -> dict:
                                                       "content": {"text/event-stream": {"schema": EVENT}}},
                                               **_errors(400, 401, 404)}}},
         "/sai/jobs/{id}/cancel": {"post": {"summary": "cancel a job", "operationId": "cancelJob",
-                                           "parameters": job_id, "responses": {"200": job, **_errors(400, 401, 404)}}},
+                                           "parameters": job_id, "responses": {"200": job, **_errors(400, 401, 403, 404)}}},
     }
     for spec in registry.TASKS.values():
         paths[f"/sai/{spec.name}"] = {"post": {

@@ -12,18 +12,24 @@ Replies go to the port named by `reply_port`, else to the one registered with `/
 sending socket, else back to the sending socket. Datagrams are parsed defensively with
 python-osc's type readers: a malformed packet, an unknown address or a wrong argument is answered
 with `/sai/error id code message` (id 0 when it cannot be read) and logged; nothing stops the
-server. (python-osc's own Dispatcher drops parse errors silently and sleeps in the event loop on
+server. Errors to a source that has not registered with `/sai/hello` (or, on a token daemon,
+not authenticated) are rate-limited (`ERRORS_PER_S`), `/sai/caps` is answered at most once a
+second per source, and on a daemon with a token a source that has not authenticated gets
+replies no larger than its datagram (`UNAUTHED_REPLY_MIN` bytes at least), so a spoofed sender
+cannot use the daemon as an amplifier. Token values are never logged. (python-osc's own Dispatcher drops parse errors silently and sleeps in the event loop on
 future-dated bundles, so it is not used.)
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import secrets
 import socket
 import struct
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -38,7 +44,15 @@ from . import files
 from .config import Config
 from .engine import Engine, Job
 from .errors import BadRequest, Busy, NotFound, Unauthorized
-from .wire import as_float, as_int, check_note, osc_value, options, piece_from_notes, result_messages
+from .wire import (
+    as_float,
+    as_int,
+    check_note,
+    options,
+    osc_value,
+    piece_from_notes,
+    result_messages,
+)
 
 log = logging.getLogger("symbolic_ai.daemon.osc")
 
@@ -50,6 +64,14 @@ FRAME_TTL_S = 60.0         # an unfinished note list is forgotten after this lon
 MAX_ROUTES = 1024          # remembered /sai/hello registrations
 MAX_DATAGRAM = 65507
 RCVBUF_BYTES = 4 << 20
+ERRORS_PER_S = 100.0       # error replies per source and second, a burst of as many (source: the host
+                           # on a token daemon, where senders may be off-host; else host and port)
+CAPS_INTERVAL_S = 1.0      # /sai/caps answers at most this often per source
+UNAUTHED_REPLY_MIN = 64    # reply bytes per datagram to an unauthenticated source: max(this, its size)
+MAX_LIMITED = 4096         # sources remembered by the rate limits
+MAX_INTAKE = 8192          # datagrams read from the socket and waiting; more are answered `busy`
+READ_BATCH = 512           # datagrams read at most per wake-up of the socket
+HANDLE_BATCH = 64          # datagrams handled per event-loop turn
 Addr = tuple[str, int]
 
 
@@ -161,6 +183,14 @@ class OscServer(asyncio.DatagramProtocol):
             self.handlers[f"/sai/{name}/notes"] = self._bind(self.task_notes, name)
             self.handlers[f"/sai/{name}/file"] = self._bind(self.task_file, name)
         self.dropped = 0
+        self.intake: deque[tuple[bytes, Addr]] = deque()  # datagrams read, not yet handled
+        self.handling = False                             # a handle_some() is scheduled
+        self.reader: socket.socket | None = None
+        self.suppressed = 0                                   # replies withheld by the limits below
+        self.error_buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()  # source -> (tokens, time)
+        self.caps_sent: OrderedDict[Addr, float] = OrderedDict()
+        self.budget: int | None = None  # reply bytes left for the datagram being handled (None: no limit)
+        self.limited = False            # the datagram being handled comes from an unregistered/unauthenticated source
 
     @staticmethod
     def _bind(method: Callable[..., None], task: str) -> Callable[..., None]:
@@ -175,27 +205,81 @@ class OscServer(asyncio.DatagramProtocol):
         sock = transport.get_extra_info("socket")
         try:  # room for note lists sent in one burst (the kernel may cap it at net.core.rmem_max)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+            # a second handle on the same socket, to empty it into the intake queue in one go
+            self.reader = socket.socket(fileno=os.dup(sock.fileno()))
+            self.reader.setblocking(False)
         except (OSError, AttributeError):
-            pass
+            self.reader = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable: a client went away
         log.debug("UDP error (a client probably went away): %s", exc)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
+        """Queue this datagram and every other one waiting in the socket, then handle a batch.
+
+        Reading the socket empty moves a burst out of the kernel's buffer (where an overflow is
+        dropped silently) into the intake queue; past MAX_INTAKE waiting datagrams a request is
+        answered `busy` instead of being handled."""
+        self.intake.append((data, addr))
+        for _ in range(READ_BATCH):
+            if self.reader is None:
+                break
+            try:
+                more, src = self.reader.recvfrom(MAX_DATAGRAM + 1)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # e.g. a reported ICMP error: the next read goes on
+                continue
+            if len(self.intake) >= MAX_INTAKE:
+                self.handle(more, src, busy=True)
+            else:
+                self.intake.append((more, src))
+        if not self.handling:
+            self.handle_some()
+
+    def handle_some(self) -> None:
+        """Handle up to HANDLE_BATCH queued datagrams; the rest after the loop has looked at its sockets."""
+        self.handling = False
+        for _ in range(HANDLE_BATCH):
+            if not self.intake:
+                return
+            self.handle(*self.intake.popleft())
+        if self.intake and self.transport is not None and not self.transport.is_closing():
+            self.handling = True
+            asyncio.get_running_loop().call_soon(self.handle_some)
+
+    def handle(self, data: bytes, addr: Addr, busy: bool = False) -> None:
+        """One datagram: its messages dispatched, or (`busy`) each answered `busy`."""
         addr = (addr[0], addr[1])
+        # a token daemon answers an unauthenticated source with no more bytes than it sent
+        self.budget = (max(len(data), UNAUTHED_REPLY_MIN)
+                       if self.config.token and addr not in self.authed else None)
+        self.limited = addr not in self.routes or self.budget is not None
         try:
-            messages = parse_packet(data)
-        except BadRequest as exc:
-            self.dropped += 1
-            log.info("from %s:%d: %s", addr[0], addr[1], exc)
-            self.send_error(self.routes.get(addr, (addr, ""))[0], 0, exc.code, str(exc))
-            return
-        for address, args in messages:
-            self.dispatch(address, args, addr)
+            try:
+                messages = parse_packet(data)
+            except BadRequest as exc:
+                self.dropped += 1
+                log.info("from %s:%d: %s", addr[0], addr[1], exc)
+                self.send_error(self.routes.get(addr, (addr, ""))[0], 0, exc.code, str(exc))
+                return
+            for address, args in messages:
+                if busy:
+                    self.send_error(self.routes.get(addr, (addr, ""))[0], _rid_guess(args), "busy",
+                                    f"{address}: {MAX_INTAKE} requests are waiting to be read; retry in a moment")
+                else:
+                    self.dispatch(address, args, addr)
+        finally:
+            self.budget, self.limited = None, False
 
     # -- dispatch ----------------------------------------------------------------------------
     def dispatch(self, address: str, args: list[Any], addr: Addr) -> None:
-        rid = _rid_guess(args)
+        rid, raw = _rid_guess(args), args
         target = self.routes.get(addr, (addr, ""))[0]
         try:
             args, reply_port, token, progress = _strip_reserved(address, args)
@@ -210,11 +294,13 @@ class OscServer(asyncio.DatagramProtocol):
                                    f"token SECRET first, or add 'token SECRET' to the message")
             handler(args, addr, target, progress, token)
         except SymbolicAIError as exc:
-            log.info("from %s:%d %s: %s", addr[0], addr[1], address, exc)
-            self.send_error(target, rid, exc.code, str(exc))
+            message = _redact(str(exc), raw)
+            log.info("from %s:%d %s: %s", addr[0], addr[1], address, message)
+            self.send_error(target, rid, exc.code, message)
         except Exception as exc:  # a bug: answer, log, keep serving
-            log.exception("from %s:%d %s failed", addr[0], addr[1], address)
-            self.send_error(target, rid, "internal", f"{address}: {type(exc).__name__}: {exc}")
+            message = _redact(f"{address}: {type(exc).__name__}: {exc}", raw)
+            log.error("from %s:%d %s failed: %s", addr[0], addr[1], address, message)
+            self.send_error(target, rid, "internal", message)
 
     def _authed(self, addr: Addr, token: Any) -> bool:
         if addr in self.authed:
@@ -233,13 +319,38 @@ class OscServer(asyncio.DatagramProtocol):
             dgram = build("/sai/error", [args[0] if args else 0, "too_large",
                                          f"{address}: the reply is {len(dgram)} bytes, over UDP's limit; "
                                          f"ask for a .json out_path or use HTTP"])
+        if self.budget is not None:
+            if len(dgram) > self.budget:
+                self.suppressed += 1
+                return
+            self.budget -= len(dgram)
         try:
             self.transport.sendto(dgram, target)
         except OSError as exc:  # the client vanished or its buffer is full: drop, keep serving
             log.debug("reply to %s:%d dropped: %s", target[0], target[1], exc)
 
     def send_error(self, target: Addr, rid: int, code: str, message: str) -> None:
-        self.send(target, "/sai/error", [rid, code, message[:2000]])
+        """`/sai/error rid code message`; in answer to an unregistered or unauthenticated source at most
+        ERRORS_PER_S a second (a burst of as many), shortened to fit what it may be sent."""
+        if self.config.token:
+            message = message.replace(self.config.token, "***")
+        if not self.limited:  # a registered client, or a job's own answer: never dropped
+            self.send(target, "/sai/error", [rid, code, message[:2000]])
+            return
+        now, source = time.monotonic(), target[0] if self.config.token else target
+        tokens, then = self.error_buckets.pop(source, (ERRORS_PER_S, now))
+        tokens = min(ERRORS_PER_S, tokens + (now - then) * ERRORS_PER_S)
+        if tokens < 1:
+            self.error_buckets[source] = (tokens, now)
+            self.suppressed += 1
+            return
+        self.error_buckets[source] = (tokens - 1, now)
+        _trim(self.error_buckets)
+        message = message[:2000]
+        if self.budget is not None:  # room left after the fixed part (address, tags, id, code)
+            room = self.budget - len(build("/sai/error", [rid, code, ""])) - 3
+            message = message[:max(0, room)].encode("utf-8")[:max(0, room)].decode("utf-8", "ignore")
+        self.send(target, "/sai/error", [rid, code, message])
 
     # -- fixed addresses ---------------------------------------------------------------------
     def ping(self, args: list[Any], addr: Addr, target: Addr, progress: bool, token: Any) -> None:
@@ -270,6 +381,13 @@ class OscServer(asyncio.DatagramProtocol):
         `/sai/caps/param task name type default min max choices help` (min/max '' when open, choices
         joined by '|'), then `/sai/caps/end n_tasks n_params`."""
         _no_args("/sai/caps", args)
+        now = time.monotonic()
+        if now - self.caps_sent.get(addr, -CAPS_INTERVAL_S) < CAPS_INTERVAL_S:
+            raise Busy(f"/sai/caps is answered at most once every {CAPS_INTERVAL_S:g} s per client; "
+                       f"keep the first answer")
+        self.caps_sent[addr] = now
+        self.caps_sent.move_to_end(addr)
+        _trim(self.caps_sent)
         n_params = 0
         for spec in registry.TASKS.values():
             self.send(target, "/sai/caps/task", [spec.name, spec.model or "", spec.input, spec.output, spec.summary])
@@ -396,8 +514,8 @@ class OscServer(asyncio.DatagramProtocol):
         out = files.output_path(args[2], self.config)
         params = options(args[3:], f"/sai/{task}/file")
         config = self.config
-        load = lambda: files.read_input(src, config)  # noqa: E731
-        save = None if out is None else (lambda result: files.atomic_write(out, files.encode_result(result, out)))
+        load = lambda: src.load(config)  # noqa: E731
+        save = None if out is None else (lambda result: files.save_result(result, out, config))
         self._submit(task, rid, params, load, save, target, progress, with_notes=False)
 
     def _submit(self, task: str, rid: int, params: dict, load: Callable, save: Callable | None, target: Addr,
@@ -455,6 +573,19 @@ def _one_id(address: str, args: list[Any]) -> int:
     if len(args) != 1:
         raise BadRequest(f"{address} takes one argument, the request id; got {len(args)}")
     return as_int(args[0], f"{address} id")
+
+
+def _redact(text: str, args: list[Any]) -> str:
+    """`text` with the value after any `token` argument replaced by `***`."""
+    for k, v in itertools.pairwise(args):
+        if k == "token" and isinstance(v, str) and v:
+            text = text.replace(repr(v), "'***'").replace(v, "***")
+    return text
+
+
+def _trim(table: OrderedDict) -> None:
+    while len(table) > MAX_LIMITED:
+        table.popitem(last=False)
 
 
 def _remember(table: OrderedDict, key: Any, value: Any) -> None:

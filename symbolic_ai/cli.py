@@ -92,7 +92,9 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="execution device for models")
     p.add_argument("--allow-dir", action="append", metavar="DIR",
                    help="directory file jobs may read and write (repeatable; default: . and the temp dir)")
-    p.add_argument("--token", help="secret clients must send (default $SYMBOLIC_AI_TOKEN); needed off loopback")
+    p.add_argument("--token-file", metavar="PATH", help="file whose first line is the secret clients must send "
+                   "(or set $SYMBOLIC_AI_TOKEN); needed off loopback")
+    p.add_argument("--token", help="the secret itself (visible to other users in `ps`: prefer --token-file)")
     p.add_argument("--workers", type=int, default=0, help="jobs run at once (default min(4, CPUs))")
     p.add_argument("--max-queue", type=int, default=256, help="jobs waiting before new ones are refused")
     p.add_argument("--max-notes", type=int, default=100_000, help="notes per note list or input file")
@@ -102,14 +104,12 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
-    from .bridges.config import Config
+    from .bridges.config import Config, resolve_token
     from .bridges.server import serve
 
     config = Config(host=args.host, osc_port=None if args.no_osc else args.osc_port,
                     http_port=None if args.no_http else args.http_port, device=args.device,
-                    token=args.token or os.environ.get("SYMBOLIC_AI_TOKEN") or None,
+                    token=resolve_token(args.token, args.token_file),
                     workers=args.workers, max_queue=args.max_queue, max_notes=args.max_notes,
                     max_file_bytes=int(args.max_file_mb * 1024 * 1024), job_timeout_s=args.job_timeout,
                     **({"allow_dirs": tuple(Path(d) for d in args.allow_dir)} if args.allow_dir else {}))

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import math
+import re
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +73,41 @@ def daemon_fixture(tmp_path_factory: pytest.TempPathFactory, **overrides: Any):
     bg = start_background(Config(**cfg))
     bg.work = work  # type: ignore[attr-defined]
     return bg
+
+
+class Served:
+    """`symbolic-ai serve` on free ports in a subprocess; the banner gives the addresses. `limits` are
+    resource limits set in the daemon's process (e.g. {resource.RLIMIT_AS: 4 << 30}), so a regression
+    fails there instead of swapping the machine."""
+
+    def __init__(self, workdir: Path, *extra: str, limits: dict[int, int] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.log = workdir / "daemon.log"
+        cmd = [sys.executable, "-m", "symbolic_ai.cli", "serve", "--osc-port", "0", "--http-port", "0",
+               "--allow-dir", str(workdir), "--allow-dir", str(EXAMPLES), "--log-level", "info", *extra]
+
+        def limit() -> None:
+            for what, value in (limits or {}).items():
+                resource.setrlimit(what, (value, value))
+
+        self.proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True,
+                                     preexec_fn=limit if limits else None, env=env)
+        self.banner = self.proc.stdout.readline()
+        m_osc = re.search(r"OSC udp://([\d.]+):(\d+)", self.banner)
+        m_http = re.search(r"HTTP (http://[\d.]+:\d+)", self.banner)
+        if not (m_osc and m_http):
+            self.proc.kill()
+            raise AssertionError(f"no start-up line: {self.banner!r}; log: {self.log.read_text()[-2000:]}")
+        self.osc = (m_osc.group(1), int(m_osc.group(2)))
+        self.url = m_http.group(1)
+        self.http = (m_http.group(1).split("//")[1].split(":")[0], int(m_http.group(1).rsplit(":", 1)[1]))
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()

@@ -12,12 +12,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import EXAMPLES, TESTS
-from daemon_support import reference_for_rows
+from daemon_support import Served, reference_for_rows
 from symbolic_ai import io, registry
 from symbolic_ai.bridges.client import OscClient
 
@@ -37,34 +36,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Served:
-    """`symbolic-ai serve` on free ports in a subprocess; the banner gives the addresses."""
-
-    def __init__(self, workdir: Path, *extra: str) -> None:
-        self.workdir = workdir
-        self.log = workdir / "daemon.log"
-        cmd = [sys.executable, "-m", "symbolic_ai.cli", "serve", "--osc-port", "0", "--http-port", "0",
-               "--allow-dir", str(workdir), "--allow-dir", str(EXAMPLES), "--log-level", "info", *extra]
-        self.proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True)
-        self.banner = self.proc.stdout.readline()
-        m_osc = re.search(r"OSC udp://([\d.]+):(\d+)", self.banner)
-        m_http = re.search(r"HTTP (http://[\d.]+:\d+)", self.banner)
-        if not (m_osc and m_http):
-            self.proc.kill()
-            raise AssertionError(f"no start-up line: {self.banner!r}; log: {self.log.read_text()[-2000:]}")
-        self.osc = (m_osc.group(1), int(m_osc.group(2)))
-        self.url = m_http.group(1)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -164,7 +164,7 @@ def test_paths_must_be_supported_music_files_inside_allowed_dirs(tmp_path):
     (tmp_path / "ok.mid").write_bytes(b"MThd")
     (tmp_path / "big.mid").write_bytes(b"x" * 200)
     (tmp_path / "escape.mid").symlink_to(CHORALE.with_suffix(".musicxml"))
-    assert files.input_path(str(tmp_path / "ok.mid"), cfg) == (tmp_path / "ok.mid").resolve()
+    assert files.input_path(str(tmp_path / "ok.mid"), cfg).path == (tmp_path / "ok.mid").resolve()
     with pytest.raises(Forbidden, match="outside the allowed"):
         files.input_path(str(CHORALE), cfg)
     with pytest.raises(Forbidden, match="outside the allowed"):

@@ -98,7 +98,7 @@ def test_submit_poll_events_and_file_output(daemon):
 def test_cancel_a_running_job_and_osc_jobs_are_visible(daemon):
     notes = [[48 + i % 24, 80, i * 0.25, 0.5, 1] for i in range(4000)]
     status, job = request(daemon, "POST", "/sai/key", {"notes": notes, "params": {"hop_beats": 0.5}})
-    status, cancelled = request(daemon, "POST", f"/sai/jobs/{job['id']}/cancel")
+    status, cancelled = request(daemon, "POST", f"/sai/jobs/{job['id']}/cancel", headers=JSON)
     assert status == 200 and cancelled["state"] in ("cancelled", "done")
     with OscClient(daemon.osc_address) as c:
         c.run_notes("key", [(60, 90, 0.0, 1.0, 1)], rid=99)
