@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 import socket
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .osc import build, parse_packet
 
@@ -51,7 +52,7 @@ class OscClient:
     def port(self) -> int:
         return self.sock.getsockname()[1]
 
-    def __enter__(self) -> "OscClient":
+    def __enter__(self) -> OscClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -73,7 +74,7 @@ class OscClient:
         self.sock.settimeout(self.timeout_s if timeout_s is None else timeout_s)
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             raise TimeoutError("no reply from the daemon") from None
         return parse_packet(data)[0]
 

@@ -86,7 +86,8 @@ class Config:
     def __post_init__(self) -> None:
         if not is_loopback(self.host) and not self.token:
             raise ParameterError(f"--host {self.host} is not a loopback address; binding it exposes the daemon "
-                                 f"to the network, so give --token-file PATH or $SYMBOLIC_AI_TOKEN (clients send the token) or use 127.0.0.1")
+                                 f"to the network, so give --token-file PATH or $SYMBOLIC_AI_TOKEN (clients send the token) "
+                                 f"or use 127.0.0.1")
         if self.token is not None and len(self.token) < 8:
             raise ParameterError(f"--token must be at least 8 characters, got {len(self.token)}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -5,7 +5,8 @@ in a worker thread (task code is CPU-bound numpy/onnxruntime, which releases the
 kernels), so the event loop keeps answering while models work. `workers` jobs run at once.
 
 Events go to the job's listeners on the event loop: `progress` (0.0 when it starts, 0.5 when the
-input is read and the task runs, unless the job was submitted with `notify_progress=False`), then exactly one of `done` or `error` (codes from
+input is read and the task runs, unless the job was submitted with `notify_progress=False`), then exactly one
+of `done` or `error` (codes from
 `SymbolicAIError.code`, plus the daemon's own in `errors.py`). Cancel and timeout answer at once;
 Python cannot stop a thread, so a task already running finishes in the background, its result is
 dropped and its output file is not written.
@@ -18,9 +19,10 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from symbolic_ai import registry
 from symbolic_ai.errors import SymbolicAIError

@@ -19,8 +19,9 @@ import re
 import resource
 import secrets
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from symbolic_ai import __version__, registry

@@ -94,8 +94,8 @@ def _items(validator: Any, items: Any, instance: Any, schema: dict) -> Any:
     """`items` of note lists (NOTE_ROW rows, Note objects): a plain loop first (the same bounds, read
     from the schemas), and the full jsonschema check only to name the first bad note; a 100k-note
     list costs ~0.1 s instead of ~6 s."""
-    if isinstance(instance, list) and (items is NOTE_ROW and all(map(_row_ok, instance))
-                                       or items is NOTE_REF and all(map(_note_ok, instance))):
+    if isinstance(instance, list) and ((items is NOTE_ROW and all(map(_row_ok, instance)))
+                                       or (items is NOTE_REF and all(map(_note_ok, instance)))):
         return
     yield from _ITEMS(validator, items, instance, schema)
 

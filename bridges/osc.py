@@ -16,7 +16,8 @@ server. Errors to a source that has not registered with `/sai/hello` (or, on a t
 not authenticated) are rate-limited (`ERRORS_PER_S`), `/sai/caps` is answered at most once a
 second per source, and on a daemon with a token a source that has not authenticated gets
 replies no larger than its datagram (`UNAUTHED_REPLY_MIN` bytes at least), so a spoofed sender
-cannot use the daemon as an amplifier. Token values are never logged. (python-osc's own Dispatcher drops parse errors silently and sleeps in the event loop on
+cannot use the daemon as an amplifier. Token values are never logged. (python-osc's own Dispatcher drops
+parse errors silently and sleeps in the event loop on
 future-dated bundles, so it is not used.)
 """
 from __future__ import annotations
@@ -30,8 +31,9 @@ import socket
 import struct
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from pythonosc.osc_message import OscMessage

@@ -129,7 +129,7 @@ class Background:
         self._ready.set()
         self.loop.run_forever()
 
-    def __enter__(self) -> "Background":
+    def __enter__(self) -> Background:
         self.thread.start()
         self._ready.wait()
         if self._error is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +47,8 @@ def osc_value(v: Any) -> int | float | str:
 
 def as_int(v: Any, what: str) -> int:
     """An int from an OSC int or a whole float (Pd sends every number as a float)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or isinstance(v, float) and not (
-            math.isfinite(v) and v.is_integer()):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not (
+            math.isfinite(v) and v.is_integer())):
         raise BadRequest(f"{what} must be an integer, got {v!r:.60}")
     return int(v)
 
@@ -96,7 +97,7 @@ def check_note(i: int, values: Sequence[Any]) -> tuple[int, int, float, float, i
         raise BadRequest(f"note {i}: velocity must be in {L.MIN_VELOCITY}..{L.MAX_VELOCITY}, got {vel}")
     if not 1 <= ch <= 16:
         raise BadRequest(f"note {i}: channel must be in 1..16, got {ch}")
-    if not (0 <= start and 0 <= dur and start + dur <= MAX_BEATS):
+    if not (start >= 0 and dur >= 0 and start + dur <= MAX_BEATS):
         raise BadRequest(f"note {i}: start_beats and duration_beats must be >= 0 and end by beat {MAX_BEATS:g}, "
                          f"got {start:g} and {dur:g}")
     return pitch, vel, start, dur, ch

@@ -9,14 +9,13 @@ imports `training`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from symbolic_ai.errors import ModelError, require
-
-from . import card as cards
 
 OPSET = 18
 

@@ -12,13 +12,28 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (InputError, ModelError, ParameterError, SymbolicAIError,  # noqa: E402
-                     UnknownTaskError)
-from .io import load, save  # noqa: E402
-from .piece import (NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo,  # noqa: E402
-                    TimeSignature, Track)
-from .registry import TASKS, Result, run  # noqa: E402
+from .errors import InputError, ModelError, ParameterError, SymbolicAIError, UnknownTaskError
+from .io import load, save
+from .piece import NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track
+from .registry import TASKS, Result, run
 
-__all__ = ["load", "save", "run", "TASKS", "Piece", "Result", "NOTE_DTYPE", "Annotation", "Track",
-           "Tempo", "TimeSignature", "KeySignature", "SymbolicAIError", "InputError",
-           "ParameterError", "UnknownTaskError", "ModelError", "__version__"]
+__all__ = [
+                     "NOTE_DTYPE",
+                     "TASKS",
+                     "Annotation",
+                     "InputError",
+                     "KeySignature",
+                     "ModelError",
+                     "ParameterError",
+                     "Piece",
+                     "Result",
+                     "SymbolicAIError",
+                     "Tempo",
+                     "TimeSignature",
+                     "Track",
+                     "UnknownTaskError",
+                     "__version__",
+                     "load",
+                     "run",
+                     "save",
+]

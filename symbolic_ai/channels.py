@@ -2,7 +2,7 @@
 note records share, so a track plays on the same channel everywhere."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .piece import Track
 

@@ -8,8 +8,8 @@ them to the vocabulary (`maj6 → maj`, `9 → 7`, …). Everything here is nump
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -254,7 +254,7 @@ def from_pitches(pitches: Iterable[int]) -> Chord | None:
     v[[p % 12 for p in ps]] = 1.0
     hits = _EXT_T @ v
     score = hits - 0.6 * (_EXT_T.sum(axis=1) - hits) - 0.6 * (v.sum() - hits)
-    exact = (_EXT_T == v).all(axis=1)
+    exact = (v == _EXT_T).all(axis=1)
     if exact.any():
         score = np.where(exact, 100.0, score)
     # tie-breaks: vocabulary qualities, then root in the bass
@@ -333,14 +333,14 @@ class Key:
         object.__setattr__(self, "minor", bool(self.minor))
 
     @classmethod
-    def from_index(cls, index: int) -> "Key":
+    def from_index(cls, index: int) -> Key:
         """Key index 0..23 → Key."""
         if not 0 <= index < 24:
             raise InputError(f"key index must be in 0..23, got {index!r}")
         return cls(int(index) % 12, index >= 12)
 
     @classmethod
-    def parse(cls, name: str) -> "Key":
+    def parse(cls, name: str) -> Key:
         """'F# minor', 'Eb major', 'Gb:maj', 'g' / 'A-' (BPS: lower case = minor, '-' = flat) → Key.
         A mode word other than minor (maj, major, or a church mode's name) reads as major."""
         s = name.strip()

@@ -9,7 +9,7 @@ keeping the state, then the lowest source state; among equally good final states
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -384,11 +385,11 @@ class Piece:
                 f"{self.duration_sec:.1f} s, {len(self.annotations)} annotations)")
 
     # -- building new pieces -----------------------------------------------------------------
-    def replace(self, **changes: Any) -> "Piece":
+    def replace(self, **changes: Any) -> Piece:
         """A new Piece with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def annotate(self, annotations: Iterable[Annotation], *, replace_kinds: Sequence[str] = ()) -> "Piece":
+    def annotate(self, annotations: Iterable[Annotation], *, replace_kinds: Sequence[str] = ()) -> Piece:
         """A new Piece with `annotations` added; existing ones of `replace_kinds` are dropped."""
         kept = tuple(a for a in self.annotations if a.kind not in replace_kinds)
         return self.replace(annotations=kept + tuple(annotations))

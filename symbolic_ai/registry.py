@@ -24,9 +24,9 @@ import importlib
 import inspect
 import math
 import typing
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args, get_origin
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class Param:
             raise ParameterError(f"{where} must be {self.type_name}, got {given!r}") from None
         if self.choices is not None and value not in self.choices:
             raise ParameterError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
-        if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
             raise ParameterError(f"{where} must be in {self.range_text}, got {value!r}")
         return value
 
@@ -156,7 +156,7 @@ class Models:
 
     device: str = "auto"
 
-    def load(self, name: str) -> "Model":
+    def load(self, name: str) -> Model:
         """The model `name` (or a path to an .onnx file with its card) on this device."""
         from .runtime import load_model
 

@@ -22,7 +22,7 @@ from .errors import ModelError, ParameterError
 
 PACKAGE_MODELS = Path(__file__).parent / "models"
 _lock = threading.Lock()
-_cache: dict[tuple[str, str, int], "Model"] = {}
+_cache: dict[tuple[str, str, int], Model] = {}
 _threads = int(os.environ.get("SYMBOLIC_AI_THREADS", "0"))
 _verified: dict[tuple[str, str], bool] = {}  # (resolved path, card's file_sha256) already checked
 

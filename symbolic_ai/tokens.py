@@ -70,7 +70,7 @@ class TokenizerConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TokenizerConfig":
+    def from_dict(cls, d: dict) -> TokenizerConfig:
         if d.get("version") != 1:
             raise InputError(f"tokenizer config version {d.get('version')!r} is not supported (expected 1)")
         keys = {"version", "ticks_per_quarter", "max_bar_quarters", "max_bar_delta", "velocity_bins"}
@@ -87,7 +87,7 @@ class TokenizerConfig:
         return write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path = CONFIG_PATH) -> "TokenizerConfig":
+    def load(cls, path: str | Path = CONFIG_PATH) -> TokenizerConfig:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as exc:

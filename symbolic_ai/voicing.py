@@ -8,7 +8,7 @@ voicings in a pattern on the piece's beat grid.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

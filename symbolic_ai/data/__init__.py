@@ -14,8 +14,8 @@ absent (reserved test splits) are skipped by `iter_examples` and counted by `che
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import InputError
 from . import classical, emotion, leadsheet, performance, pop909
@@ -24,7 +24,7 @@ from .base import SPLITS, Dataset, Example, check_split
 ENV = "SYMBOLIC_AI_DATA"
 _REPO = Path(__file__).resolve().parents[2]
 
-__all__ = ["DATASETS", "Dataset", "Example", "SPLITS", "check", "data_root", "iter_examples"]
+__all__ = ["DATASETS", "SPLITS", "Dataset", "Example", "check", "data_root", "iter_examples"]
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

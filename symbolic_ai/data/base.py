@@ -6,9 +6,10 @@ files are parsed when `Example.load()` is called.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class Example:
     path: Path
     work_id: str
     labels: dict = field(default_factory=dict)
-    loader: Callable[["Example"], Piece] | None = field(default=None, repr=False, compare=False)
+    loader: Callable[[Example], Piece] | None = field(default=None, repr=False, compare=False)
 
     def load(self) -> Piece:
         """The example as a Piece (with the dataset's labels as annotations where they have a time)."""

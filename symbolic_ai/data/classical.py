@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -1,8 +1,8 @@
 """Emotion datasets: EMOPIA (pop-piano clips) and VGMIDI (video-game piano phrases), Russell quadrants."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .base import Example, load_path, read_csv
 

@@ -1,8 +1,8 @@
 """Melody-with-chords datasets: the Nottingham folk tunes and the Chord Melody Dataset lead sheets."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import InputError
 from ..piece import Annotation, Piece, Track

@@ -6,8 +6,8 @@ Reading `.match` files is left to the alignment code (partitura), not done here.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .base import Example, load_path, read_csv
 

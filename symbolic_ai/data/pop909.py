@@ -6,8 +6,8 @@ Key labels are `key` annotations such as "Eb minor".
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 

@@ -32,8 +32,7 @@ from .. import limits
 from ..channels import assign_channels
 from ..errors import InputError
 from ..metre import NOMINAL_QPM, nominal_beats
-from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
-                     dedupe_by_start, empty_notes)
+from ..piece import Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, dedupe_by_start, empty_notes
 from .wire import _clean
 
 WRITE_TPQ = 480

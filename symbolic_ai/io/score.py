@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..piece import (Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
-                     dedupe_by_start, empty_notes)
+from ..piece import Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, dedupe_by_start, empty_notes
 from . import budget
 from .musicxml import NO_CHORD, to_music21, write_musicxml  # noqa: F401  (the writer, re-exported)
 
@@ -55,7 +54,9 @@ def read_score(path: Path, fmt: str | None = None) -> Piece:
 def from_music21(score, source: str = "") -> Piece:
     """Convert a music21 Score (or Part/Stream) to a Piece."""
     import music21
-    from music21 import chord as m21chord, harmony, note as m21note, roman
+    from music21 import chord as m21chord
+    from music21 import harmony, roman
+    from music21 import note as m21note
 
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
     rows, tracks, annotations = [], [], []
@@ -145,7 +146,7 @@ def _pickup(part) -> float:
     from music21 import stream
 
     first = next(iter(part.getElementsByClass(stream.Measure)), None)
-    if first is None or first.timeSignature is None and first.getContextByClass("TimeSignature") is None:
+    if first is None or (first.timeSignature is None and first.getContextByClass("TimeSignature") is None):
         return 0.0
     ts = first.timeSignature or first.getContextByClass("TimeSignature")
     dur = float(first.duration.quarterLength)

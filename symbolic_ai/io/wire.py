@@ -18,8 +18,7 @@ import numpy as np
 
 from .. import limits
 from ..errors import InputError
-from ..piece import (NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track,
-                     empty_notes)
+from ..piece import NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, empty_notes
 
 FORMAT = "symbolic_ai.piece"
 VERSION = 1

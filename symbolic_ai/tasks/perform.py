@@ -2,10 +2,12 @@
 
 Per score note the model predicts five expressive parameters (local beat period, onset timing
 deviation, velocity, log articulation ratio and the sustain pedal; see
-`symbolic_ai.perform_features`) which are decoded into seconds, velocities and pedal presses. The network is a transformer vector field trained by conditional
+`symbolic_ai.perform_features`) which are decoded into seconds, velocities and pedal presses. The network is
+a transformer vector field trained by conditional
 flow matching (the PianoFlow / SyMuPe recipe): sampling integrates an ODE from Gaussian noise
 (scaled by `temperature`) in `steps` Euler steps, seeded; `samples` > 1 averages that many seeded
-renders in the model's parameter space (closer to the expected performance, less varied). Scores of any length are rendered in overlapping windows whose
+renders in the model's parameter space (closer to the expected performance, less varied). Scores of any
+length are rendered in overlapping windows whose
 velocity fields are averaged on the shared notes at every step, so neighbouring windows agree.
 
 Control: `emotion` (a Russell quadrant or a word for one, or `valence`/`arousal` whose signs pick the
@@ -31,9 +33,16 @@ from typing import Annotated, Literal
 import numpy as np
 
 from ..errors import InputError, ModelError, ParameterError
-from ..perform_features import decode_pedal, decode_performance, encode_pedal, encode_performance, \
-    params_to_targets, score_features, targets_to_params
 from ..metre import nominal_beats, nominal_sec
+from ..perform_features import (
+    decode_pedal,
+    decode_performance,
+    encode_pedal,
+    encode_performance,
+    params_to_targets,
+    score_features,
+    targets_to_params,
+)
 from ..piece import Annotation, Piece, empty_notes
 from ..registry import Arg, Output, task
 
@@ -247,7 +256,7 @@ def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", g
                  key_signatures=tuple(k for k in piece.key_signatures if k.start_beat == 0),
                  annotations=tuple(presses), metadata={**piece.metadata, "performed_by": model.name})
     data = {
-        "model": model.name, "n_notes": int(len(notes)), "duration_sec": round(perf.duration_sec, 3),
+        "model": model.name, "n_notes": len(notes), "duration_sec": round(perf.duration_sec, 3),
         "emotion": emotion, "style": style, "guidance": guidance, "steps": steps, "seed": seed,
         "temperature": temperature, "samples": samples, "kept_notes": int(keep_mask.sum()),
         "notes": [{"score_id": int(i), "pitch": int(p), "onset_sec": round(float(o), 4),
