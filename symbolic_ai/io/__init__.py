@@ -5,6 +5,8 @@ crash never leaves a partial output file.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import stat
 import tempfile
@@ -109,7 +111,8 @@ def save(piece: Piece, path: str | os.PathLike) -> Path:
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write bytes to `path` atomically: the one writer of the library, the CLI and the daemon.
 
-    A temporary file with a unique name (O_EXCL) in the target's directory is written, fsynced,
+    The data goes to an unnamed file (Linux `O_TMPFILE`, linked under a hidden name only once
+    complete; elsewhere a uniquely named O_EXCL file) in the target's directory, is fsynced,
     given the existing target's mode (a new file gets 0644), renamed over the target, and the
     directory is fsynced. A FIFO, device or directory target is refused. On any failure the
     temporary file is removed and `path` is left as it was (absent or old).
@@ -131,10 +134,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{p}: not a regular file (a FIFO, socket or device); it is not replaced")
         mode = stat.S_IMODE(st.st_mode)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")  # O_EXCL, unique
-    except OSError as exc:
-        raise InputError(f"{p}: cannot write there ({exc.strerror or exc})") from None
+    fd, tmp = _temp_file(p, mode)
     try:
         try:
             os.fchmod(fd, mode)
@@ -142,19 +142,65 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
+            if tmp is None:  # unnamed until now: a kill before this line leaves nothing behind
+                tmp = _link_unnamed(fd, p)
         finally:
             os.close(fd)
         os.replace(tmp, p)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
         if isinstance(exc, OSError):
             raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
         raise
     _fsync_dir(p.parent)
     return p
+
+
+def _temp_file(target: Path, mode: int) -> tuple[int, str | None]:
+    """An unnamed file in `target`'s directory (Linux `O_TMPFILE`, when it can later be linked:
+    see `_link_unnamed`), else a uniquely named hidden one (O_EXCL): (fd, name or None)."""
+    if _LINKAT is not None:
+        try:
+            return os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode), None
+        except OSError:
+            pass  # a file system without O_TMPFILE: a named temporary file
+    try:
+        return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _link_unnamed(fd: int, target: Path) -> str:
+    """Give the complete unnamed file `fd` a hidden unique name beside `target`, ready to rename.
+    `os.link` cannot do it (it does not follow /proc/self/fd: EXDEV); libc's linkat with
+    AT_SYMLINK_FOLLOW can."""
+    assert _LINKAT is not None
+    for _ in range(16):
+        name = str(target.parent / f".{target.name}.{os.urandom(6).hex()}.part")
+        if _LINKAT(-100, f"/proc/self/fd/{fd}".encode(), -100, name.encode(), 0x400) == 0:  # AT_FDCWD, AT_SYMLINK_FOLLOW
+            return name
+        err = ctypes.get_errno()
+        if err != errno.EEXIST:
+            raise OSError(err, os.strerror(err))
+    raise OSError(errno.EEXIST, "no free temporary name")
+
+
+def _linkat() -> Callable[..., int] | None:
+    """libc's linkat where unnamed files can be linked (Linux with /proc), else None."""
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        func: Callable[..., int] = ctypes.CDLL(None, use_errno=True).linkat
+    except (OSError, AttributeError):
+        return None
+    return func
+
+
+_LINKAT = _linkat()
 
 
 def _fsync_dir(directory: Path) -> None:
