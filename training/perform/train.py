@@ -21,6 +21,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from symbolic_ai.errors import require
 from symbolic_ai.perform_features import (FEATURE_NAMES, N_FEATURES, TARGETS, encode_pedal, encode_performance,
                                 params_to_targets, score_features)
 from training.common.config import save_run_config
+
+if TYPE_CHECKING:
+    import torch
 from training.perform.data import load_cache
 
 WINDOW = 256
@@ -195,7 +199,7 @@ def make_batch(perfs: list[dict], rng: np.random.Generator, batch: int, th: dict
 
 
 # -- training ----------------------------------------------------------------------------------
-def loss_on(model, b: dict, objective: str, gen) -> "torch.Tensor":
+def loss_on(model, b: dict, objective: str, gen) -> torch.Tensor:
     import torch
 
     f = torch.from_numpy(b["features"]).float()
