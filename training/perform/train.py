@@ -29,10 +29,10 @@ from symbolic_ai.errors import require
 from symbolic_ai.perform_features import (FEATURE_NAMES, N_FEATURES, TARGETS, encode_pedal, encode_performance,
                                 params_to_targets, score_features)
 from training.common.config import save_run_config
+from training.perform.data import load_cache
 
 if TYPE_CHECKING:
     import torch
-from training.perform.data import load_cache
 
 WINDOW = 256
 MASK_KINDS = ("none", "notes", "beats", "bars", "segment", "continue")
