@@ -17,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import InputError, SymbolicAIError
@@ -38,7 +39,7 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _add_task_parser(sub: argparse._SubParsersAction, spec: TaskSpec) -> None:
+def _add_task_parser(sub: argparse._SubParsersAction[_Parser], spec: TaskSpec) -> None:
     p = sub.add_parser(spec.name, help=spec.summary, description=spec.doc,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="MIDI, MusicXML/MXL, ABC, kern, RomanText or JSON")
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+def _add_serve_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("serve", help="the local inference daemon: OSC over UDP and HTTP/JSON (see docs/daemon.md)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --token)")
     p.add_argument("--osc-port", type=int, default=9010, help="UDP port for OSC, 0 = any free (default 9010)")
@@ -113,7 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     workers=args.workers, max_queue=args.max_queue, max_notes=args.max_notes,
                     max_file_bytes=int(args.max_file_mb * 1024 * 1024), job_timeout_s=args.job_timeout,
                     **({"allow_dirs": tuple(Path(d) for d in args.allow_dir)} if args.allow_dir else {}))
-    return serve(config, args.log_level)
+    code: int = serve(config, args.log_level)
+    return code
 
 
 def cmd_tasks(_args: argparse.Namespace) -> int:
@@ -144,7 +146,7 @@ def _output_path(args: argparse.Namespace, src: Path, many: bool, clash: set[str
     return out
 
 
-def _summary(data: dict) -> str:
+def _summary(data: dict[str, Any]) -> str:
     return "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in data.items() if isinstance(v, (str, int, float)))
 

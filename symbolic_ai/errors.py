@@ -1,6 +1,8 @@
 """The few exceptions symbolic_ai raises. Each message names the input and says what to do."""
 from __future__ import annotations
 
+from types import ModuleType
+
 
 class SymbolicAIError(Exception):
     """Base class: every error the library raises on purpose."""
@@ -41,7 +43,7 @@ class MissingDependencyError(SymbolicAIError, ImportError):
     code = "missing_dependency"
 
 
-def require(module: str, extra: str):
+def require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency or raise a MissingDependencyError naming the extra."""
     import importlib
 

@@ -34,6 +34,7 @@ NOTE_DTYPE = np.dtype(
         ("voice", "i2"),           # 0 = unknown
     ]
 )
+NOTE_FIELDS: tuple[str, ...] = tuple(NOTE_DTYPE.names or ())  # the field names, in order
 DEFAULT_QPM = 120.0
 
 
@@ -162,7 +163,7 @@ def _json_ready(x: Any, depth: int = 0) -> bool:
     return False
 
 
-def dedupe_by_start(items: Iterable[Any]) -> list:
+def dedupe_by_start(items: Iterable[Any]) -> list[Any]:
     """Sorted by `start_beat`, keeping the last item at each start (files often repeat a tempo at 0)."""
     by_start = {round(float(x.start_beat), 6): x for x in items}
     return [by_start[k] for k in sorted(by_start)]
@@ -193,7 +194,7 @@ class Piece:
     time_signatures: tuple[TimeSignature, ...] = (TimeSignature(0.0, 4, 4),)
     key_signatures: tuple[KeySignature, ...] = ()
     annotations: tuple[Annotation, ...] = ()
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     pickup_beats: float = 0.0  # length of an anacrusis: bar 0 is the pickup, bar 1 starts here
 
     def __post_init__(self) -> None:
@@ -305,7 +306,8 @@ class Piece:
         b = np.asarray(beat, dtype=float)
         beats, secs, spb = self._tempo_table()
         i = np.clip(np.searchsorted(beats, b, side="right") - 1, 0, len(beats) - 1)
-        return secs[i] + (b - beats[i]) * spb[i]
+        out: np.ndarray = secs[i] + (b - beats[i]) * spb[i]
+        return out
 
     def sec_to_beat(self, sec: np.ndarray | float) -> np.ndarray:
         """Beats (quarter notes from the start) at the given seconds."""
@@ -314,7 +316,8 @@ class Piece:
         s = np.asarray(sec, dtype=float)
         beats, secs, spb = self._tempo_table()
         i = np.clip(np.searchsorted(secs, s, side="right") - 1, 0, len(secs) - 1)
-        return beats[i] + (s - secs[i]) / spb[i]
+        out: np.ndarray = beats[i] + (s - secs[i]) / spb[i]
+        return out
 
     def bar_starts(self, until_beat: float | None = None) -> np.ndarray:
         """Start beat of every bar up to `until_beat` (default: the end of the piece)."""
@@ -402,14 +405,14 @@ class Piece:
         return float(s), float(e)
 
 
-def notes_from_columns(**columns: Sequence[Any]) -> np.ndarray:
+def notes_from_columns(**columns: Sequence[Any] | np.ndarray) -> np.ndarray:
     """Build a note array from equal-length columns, e.g. `notes_from_columns(pitch=[60], onset_beat=[0], ...)`."""
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise InputError(f"note columns have different lengths: { {k: len(v) for k, v in columns.items()} }")
     n = empty_notes(lengths.pop() if lengths else 0)
     for k, v in columns.items():
-        if k not in NOTE_DTYPE.names:
-            raise InputError(f"unknown note field {k!r}; fields are {', '.join(NOTE_DTYPE.names)}")
+        if k not in NOTE_FIELDS:
+            raise InputError(f"unknown note field {k!r}; fields are {', '.join(NOTE_FIELDS)}")
         n[k] = v
     return n

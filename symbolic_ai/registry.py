@@ -55,7 +55,7 @@ class Param:
     type: type
     default: Any
     help: str = ""
-    choices: tuple | None = None
+    choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
 
@@ -109,7 +109,7 @@ class Param:
         hi = "inf" if self.maximum is None else f"{self.maximum:g}"
         return f"[{lo}, {hi}]"
 
-    def schema(self) -> dict:
+    def schema(self) -> dict[str, Any]:
         """JSON-Schema of this parameter (used by the daemon's OpenAPI description)."""
         s: dict[str, Any] = {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[self.type],
                              "default": self.default, "description": self.help}
@@ -126,7 +126,7 @@ class Output(NamedTuple):
     """What a task function returns: the new Piece (annotated or transformed) and its JSON-ready data."""
 
     piece: Piece
-    data: dict
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -135,17 +135,18 @@ class Result:
 
     task: str
     piece: Piece
-    data: dict
-    params: dict = field(default_factory=dict)
+    data: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self, *, include_piece: bool = False) -> dict:
+    def to_dict(self, *, include_piece: bool = False) -> dict[str, Any]:
         """`{"task", "params", "result"[, "piece"]}` as plain JSON values: NaN → None, numpy → Python."""
         from .io.wire import _clean, piece_to_dict
 
         d = {"task": self.task, "params": self.params, "result": self.data}
         if include_piece:
             d["piece"] = piece_to_dict(self.piece)
-        return _clean(d)
+        out: dict[str, Any] = _clean(d)
+        return out
 
 
 @dataclass(frozen=True)

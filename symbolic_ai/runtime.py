@@ -47,17 +47,18 @@ def find_model(name: str) -> Path:
                      f"reinstall symbolic_ai or put {name}.onnx and {name}.json in one of them")
 
 
-def read_card(onnx_path: Path) -> dict:
+def read_card(onnx_path: Path) -> dict[str, Any]:
     card = onnx_path.with_suffix(".json")
     if not card.exists():
         raise ModelError(f"{onnx_path}: model card {card.name} is missing beside it")
     try:
-        return json.loads(card.read_text())
+        loaded: dict[str, Any] = json.loads(card.read_text())
+        return loaded
     except json.JSONDecodeError as exc:
         raise ModelError(f"{card}: model card is not valid JSON ({exc})") from None
 
 
-def verify_file(onnx_path: Path, card: dict) -> None:
+def verify_file(onnx_path: Path, card: dict[str, Any]) -> None:
     """Check the file's sha256 against the card's `file_sha256` (once per process per file and hash)."""
     want = card.get("file_sha256")
     if want is None:
@@ -76,8 +77,8 @@ def verify_file(onnx_path: Path, card: dict) -> None:
     _verified[key] = True
 
 
-def available_models() -> list[dict]:
-    seen: dict[str, dict] = {}
+def available_models() -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
     for d in model_dirs():
         for f in sorted(d.glob("*.onnx")) if d.exists() else []:
             card = {}
@@ -117,7 +118,7 @@ class Model:
 
     name: str
     path: Path
-    card: dict
+    card: dict[str, Any]
     session: Any
 
     @property
@@ -163,7 +164,7 @@ def load_model(name: str, device: str = "auto") -> Model:
         return model
 
 
-def describe() -> dict:
+def describe() -> dict[str, Any]:
     """What `symbolic-ai info` prints about the runtime."""
     import onnxruntime as ort
 

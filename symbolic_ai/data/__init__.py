@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from . import classical, emotion, leadsheet, performance, pop909
@@ -27,7 +28,7 @@ _REPO = Path(__file__).resolve().parents[2]
 __all__ = ["DATASETS", "SPLITS", "Dataset", "Example", "check", "data_root", "iter_examples"]
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
+def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The dataset directory to use (it may not exist: callers check)."""
     if root:
         return Path(root).expanduser()
@@ -70,7 +71,7 @@ def _dataset(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def _folder(ds: Dataset, root: str | os.PathLike | None) -> Path:
+def _folder(ds: Dataset, root: str | os.PathLike[str] | None) -> Path:
     base = data_root(root)
     folder = ds.path(base)
     if not folder.is_dir():
@@ -80,7 +81,7 @@ def _folder(ds: Dataset, root: str | os.PathLike | None) -> Path:
 
 
 def iter_examples(dataset: str, split: str | None = None,
-                  root: str | os.PathLike | None = None) -> Iterator[Example]:
+                  root: str | os.PathLike[str] | None = None) -> Iterator[Example]:
     """The examples of `dataset` in `split` ('train', 'valid', 'test'; None = all) whose files exist."""
     ds = _dataset(dataset)
     check_split(split)
@@ -90,20 +91,20 @@ def iter_examples(dataset: str, split: str | None = None,
             yield ex
 
 
-def check(root: str | os.PathLike | None = None) -> dict:
+def check(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Which datasets are present under the data root, with example counts per split.
 
     Per dataset: `present`, `licence`, `examples` (files present, per split) and `listed` (rows of
     the split index, per split; more than `examples` where a split is reserved).
     """
     base = data_root(root)
-    report: dict = {"root": str(base), "root_exists": base.is_dir(), "datasets": {}}
+    report: dict[str, Any] = {"root": str(base), "root_exists": base.is_dir(), "datasets": {}}
     if not base.is_dir():
         report["message"] = (f"data root {base} does not exist: put the datasets there, set ${ENV} "
                              f"or pass --data-root DIR")
         return report
     for name, ds in DATASETS.items():
-        entry: dict = {"present": ds.path(base).is_dir(), "licence": ds.licence, "summary": ds.summary}
+        entry: dict[str, Any] = {"present": ds.path(base).is_dir(), "licence": ds.licence, "summary": ds.summary}
         if entry["present"]:
             listed = {s: 0 for s in SPLITS}
             present = {s: 0 for s in SPLITS}

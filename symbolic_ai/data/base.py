@@ -31,7 +31,7 @@ class Example:
     split: str
     path: Path
     work_id: str
-    labels: dict = field(default_factory=dict)
+    labels: dict[str, Any] = field(default_factory=dict)
     loader: Callable[[Example], Piece] | None = field(default=None, repr=False, compare=False)
 
     def load(self) -> Piece:

@@ -65,7 +65,7 @@ def align_analysis(analysis: Any, score: Any, end_beat: float, name: str = "") -
 
 def _runs(points: list[tuple[float, str]], end: float, kind: str) -> list[Annotation]:
     """Merge consecutive equal labels into spans that last until the next different one."""
-    out: list[list] = []
+    out: list[list[Any]] = []
     for t, v in points:
         if out and out[-1][2] == v:
             continue

@@ -83,7 +83,7 @@ def decode_chord(pitches: Sequence[int]) -> str:
         return "N"
     pcs = {int(p) % 12 for p in pitches}
     bass = int(min(pitches)) % 12
-    best: tuple[tuple, str] | None = None
+    best: tuple[tuple[int, bool, bool, int], str] | None = None
     for r in range(12):
         rel = {(p - r) % 12 for p in pcs}
         for name, iv in QUALITIES.items():

@@ -28,7 +28,7 @@ READ_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + JSON_SUFFIXES
 WRITE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".json")
 
 
-def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> Piece:
+def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Piece:
     """Read a MIDI, MusicXML/MXL, ABC, kern, RomanText or wire-format JSON file into a Piece.
 
     Checks (missing, directory, suffix, empty, size) happen before a byte is read, so a huge file
@@ -73,7 +73,7 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> Piece:
                                    "title": piece.metadata.get("title") or p.stem})
 
 
-def encoder_for(path: str | os.PathLike) -> Callable[[Piece], bytes]:
+def encoder_for(path: str | os.PathLike[str]) -> Callable[[Piece], bytes]:
     """The function that encodes a Piece for this output suffix (raises InputError if none)."""
     suffix = Path(path).suffix.lower()
     if suffix in (".mid", ".midi"):
@@ -88,7 +88,7 @@ def encoder_for(path: str | os.PathLike) -> Callable[[Piece], bytes]:
     raise InputError(f"{path}: cannot write {suffix or '(no suffix)'!r}; choose one of {', '.join(WRITE_SUFFIXES)}")
 
 
-def encode_result(result: Result, path: str | os.PathLike) -> bytes:
+def encode_result(result: Result, path: str | os.PathLike[str]) -> bytes:
     """The bytes of a task result file: the result document (piece included) for .json, else the
     result's Piece as MIDI/MusicXML. The one encoder the CLI and the daemon share."""
     if Path(path).suffix.lower() == ".json":
@@ -97,18 +97,18 @@ def encode_result(result: Result, path: str | os.PathLike) -> bytes:
     return encoder_for(path)(result.piece)
 
 
-def save_result(result: Result, path: str | os.PathLike) -> Path:
+def save_result(result: Result, path: str | os.PathLike[str]) -> Path:
     """Write a task result to `path` (see `encode_result`), atomically."""
     return write_atomic(path, encode_result(result, path))
 
 
-def save(piece: Piece, path: str | os.PathLike) -> Path:
+def save(piece: Piece, path: str | os.PathLike[str]) -> Path:
     """Write a Piece as MIDI, MusicXML or JSON according to the suffix, atomically."""
     encode = encoder_for(path)
     return write_atomic(path, encode(piece))
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write bytes to `path` atomically: the one writer of the library, the CLI and the daemon.
 
     The data goes to an unnamed file (Linux `O_TMPFILE`, linked under a hidden name only once

@@ -23,6 +23,7 @@ import math
 import re
 from collections import defaultdict, deque
 from pathlib import Path
+from typing import Any
 
 import mido
 import numpy as np
@@ -57,7 +58,7 @@ def _parse(data: bytes, name: str) -> mido.MidiFile:
 _BAD_KEY = re.compile(rb"\xff\x59\x02(.)(.)", re.S)
 
 
-def _drop_bad_key(m: re.Match) -> bytes:
+def _drop_bad_key(m: re.Match[bytes]) -> bytes:
     """A key signature meta event with sharps outside -7..7 or a mode other than 0/1 becomes a
     sequencer-specific event of the same length, which the reader ignores."""
     sharps = int.from_bytes(m.group(1), "big", signed=True)
@@ -83,18 +84,18 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
     ksigs: list[KeySignature] = []
     markers: list[tuple[float, str]] = []
     sustain: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)  # (track, channel) → (tick, value)
-    sidecar: dict = {}
+    sidecar: dict[str, Any] = {}
     rows: list[tuple[int, int, int, int, int, int]] = []  # start, end, pitch, velocity, track, channel
     programs: dict[tuple[int, int], int] = {}
     names: dict[int, str] = {}
 
     for ti, track in enumerate(mf.tracks):
         tick = 0
-        open_notes: dict[tuple[int, int], deque] = defaultdict(deque)
+        open_notes: dict[tuple[int, int], deque[tuple[int, int]]] = defaultdict(deque)
         for msg in track:
             tick += msg.time
             if tick > max_tick:
-                raise InputError(f"{name}: track {ti} {limits.check_span('', beats=tick / tpq).strip()}")
+                raise InputError(f"{name}: track {ti} {(limits.check_span('', beats=tick / tpq) or '').strip()}")
             t = msg.type
             if t == "note_on" and msg.velocity > 0:
                 open_notes[(msg.channel, msg.note)].append((tick, msg.velocity))
@@ -172,12 +173,12 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
     return piece
 
 
-def _read_sidecar(text: str, name: str) -> dict:
+def _read_sidecar(text: str, name: str) -> dict[str, Any]:
     """The `symbolic_ai {json}` text event written by write_midi; {} (markers are used) if unreadable."""
     try:
         d = json.loads(text[len(SIDECAR):])
         anns = [Annotation(str(a[0]), float(a[1]), float(a[2]), a[3]) for a in d.get("annotations", [])]
-        out: dict = {"annotations": anns, "pickup_beats": float(d.get("pickup_beats", 0.0))}
+        out: dict[str, Any] = {"annotations": anns, "pickup_beats": float(d.get("pickup_beats", 0.0))}
         if d.get("has_beats") is False:
             out["has_beats"] = False
         return out
@@ -191,14 +192,14 @@ def _key_from_mido(beat: float, key: str) -> KeySignature:
     return KeySignature(beat, table.index(key) - 7, "minor" if minor else "major")
 
 
-def _pedal_annotations(sustain: dict, tpq: int, end_beat: float) -> list[Annotation]:
+def _pedal_annotations(sustain: dict[tuple[int, int], list[tuple[int, int]]], tpq: int, end_beat: float) -> list[Annotation]:
     """`pedal` annotations (one per press, in beats) from CC64 events; presses of all channels merged."""
     from ..perform_features import pedal_spans
 
     spans = []
     for events in sustain.values():
         ticks, values = zip(*sorted(events, key=lambda e: e[0]))
-        for down, up in pedal_spans(ticks, values):  # up = inf: never released, held to the end
+        for down, up in pedal_spans(np.asarray(ticks), np.asarray(values)):  # up = inf: never released, held to the end
             spans.append((down, up if up != math.inf else max(down, end_beat * tpq)))
     merged: list[list[float]] = []
     for a, b in sorted(set(spans)):
@@ -280,7 +281,7 @@ def write_midi(piece: Piece) -> bytes:
     return buf.getvalue()
 
 
-def _write_tpq(source_tpq) -> int:
+def _write_tpq(source_tpq: object) -> int:
     """480 ticks per quarter, or a multiple of it that also holds the source file's grid exactly."""
     if isinstance(source_tpq, int) and source_tpq > 0:
         both = math.lcm(WRITE_TPQ, source_tpq)
@@ -294,7 +295,7 @@ def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-def _to_track(events: list, name: str = "") -> mido.MidiTrack:
+def _to_track(events: list[tuple[int, int, mido.Message]], name: str = "") -> mido.MidiTrack:
     events.sort(key=lambda e: (e[0], e[1]))
     tr = mido.MidiTrack()
     if name:

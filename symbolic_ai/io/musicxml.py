@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import TYPE_CHECKING, Any
 
 from ..piece import KeySignature, Piece, TimeSignature
+
+if TYPE_CHECKING:
+    from music21 import harmony, key, meter, stream
 
 NO_CHORD = "N"
 GRID = 48  # positions are quantised to 1/48 of a quarter note (32nds and triplets)
@@ -32,7 +36,7 @@ def write_musicxml(piece: Piece) -> bytes:
         return GeneralObjectExporter(score).parse()
 
 
-def to_music21(piece: Piece):
+def to_music21(piece: Piece) -> stream.Score:
     """A music21 Score with one part per track and `chord` annotations as chord symbols.
 
     A performance known only in seconds is notated on the nominal grid used for MIDI (120 qpm,
@@ -48,8 +52,8 @@ def to_music21(piece: Piece):
     end = _notation_end(piece)
     bars = [b for b in (_q(s) for s in piece.bar_starts(end)) if b <= end]
 
-    def meters():  # a fresh meter stream per voice (music21 elements live in one stream at a time)
-        s = stream.Stream()
+    def meters() -> stream.Stream[Any]:  # a fresh meter stream per voice (music21 elements live in one stream at a time)
+        s: stream.Stream[Any] = stream.Stream()
         for ts in sigs:
             s.insert(_q(pickup if ts.start_beat == 0 and pickup else ts.start_beat),
                      meter.TimeSignature(f"{ts.numerator}/{ts.denominator}"))
@@ -59,7 +63,7 @@ def to_music21(piece: Piece):
 
     score = stream.Score()
     for ti, tr in enumerate(piece.tracks):
-        extras = [(_q(k.start_beat), _m21_key(k)) for k in piece.key_signatures]
+        extras: list[tuple[float, object]] = [(_q(k.start_beat), _m21_key(k)) for k in piece.key_signatures]
         if ti == 0:
             extras += [(_q(t.start_beat), tempo.MetronomeMark(number=round(t.qpm, 2))) for t in piece.tempos]
             extras += [(_q(a.start_beat), cs) for a in piece.annotations_of("chord")
@@ -82,7 +86,7 @@ def _voices(piece: Piece, track: int) -> list[list[tuple[float, float, int, list
     for x in n:
         key = (_q(x["onset_beat"]), max(_q(x["duration_beat"]), 1 / GRID), max(int(x["velocity"]), 1))
         groups.setdefault(key, []).append(int(x["pitch"]))
-    voices: list[list] = []
+    voices: list[list[tuple[float, float, int, list[int]]]] = []
     ends: list[float] = []
     for (on, dur, vel), pitches in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         free = next((i for i, e in enumerate(ends) if e <= on + 1e-9), None)
@@ -95,11 +99,12 @@ def _voices(piece: Piece, track: int) -> list[list[tuple[float, float, int, list
     return voices or [[]]
 
 
-def _voice_measures(groups: list, bars: list[float], meter_stream, pickup: float):
+def _voice_measures(groups: list[tuple[float, float, int, list[int]]], bars: list[float], meter_stream: stream.Stream[Any],
+                    pickup: float) -> list[stream.Measure]:
     """One voice as measures: its notes, rests in every gap (split at bar lines), ties across bars."""
     from music21 import chord, note, stream
 
-    s = stream.Stream()
+    s: stream.Stream[Any] = stream.Stream()
     now = 0.0
     for on, dur, vel, pitches in groups + [(bars[-1], 0.0, 0, [])]:
         for a, b in zip(bars[:-1], bars[1:]):  # the gap [now, on) as rests, bar by bar
@@ -113,7 +118,7 @@ def _voice_measures(groups: list, bars: list[float], meter_stream, pickup: float
             el.volume.velocity = vel  # written as <note dynamics="…">
             s.insert(on, el)
         now = max(now, on + dur)
-    measures = s.makeMeasures(meterStream=meter_stream)
+    measures = s.makeMeasures(meterStream=meter_stream)  # type: ignore[no-untyped-call]  # unannotated in music21
     measures.makeTies(inPlace=True)
     return list(measures.getElementsByClass(stream.Measure))
 
@@ -131,11 +136,11 @@ def _rest_pieces(lo: float, hi: float, whole_bar: bool) -> list[tuple[float, flo
     return pieces + ([(_q(lo + 2.0 * halves), rest)] if rest > 0 else [])
 
 
-def _merge_voices(voices: list[list], extras: list[tuple[float, object]]):
+def _merge_voices(voices: list[list[stream.Measure]], extras: list[tuple[float, object]]) -> stream.Part:
     """A Part whose measure i holds measure i of every voice (as music21 Voices when several)."""
     from music21 import stream
 
-    part = stream.Part()
+    part = stream.Part()  # type: ignore[no-untyped-call]  # unannotated in music21
     count = min(len(v) for v in voices)
     for i in range(count):
         m = voices[0][i]
@@ -170,7 +175,7 @@ def _notation_end(piece: Piece) -> float:
     return min((s for s in starts if s >= last), default=last)
 
 
-def _m21_key(ks: KeySignature):
+def _m21_key(ks: KeySignature) -> key.KeySignature:
     """A music21 Key when the mode is known (MusicXML then records it), else a KeySignature."""
     from music21 import key
 
@@ -178,7 +183,7 @@ def _m21_key(ks: KeySignature):
     return sig.asKey(ks.mode) if ks.mode else sig
 
 
-def _m21_chord_symbol(label: str):
+def _m21_chord_symbol(label: str) -> harmony.ChordSymbol:
     """A music21 ChordSymbol for a label ('Bb7', 'Dm7b5', 'G7/B', 'N'), keeping the label's own kind
     text (written as `<kind text="m7b5">`) so that reading it back gives the same label."""
     from music21 import harmony
@@ -195,14 +200,14 @@ def _m21_chord_symbol(label: str):
     return cs
 
 
-def _chord_symbol_or_none(label: str):
+def _chord_symbol_or_none(label: str) -> harmony.ChordSymbol | None:
     try:
         return _m21_chord_symbol(label)
     except Exception:  # a label music21 cannot spell is left out of the notation
         return None
 
 
-def _pickup_signature(pickup: float):
+def _pickup_signature(pickup: float) -> meter.TimeSignature:
     from fractions import Fraction
 
     from music21 import meter
@@ -212,7 +217,7 @@ def _pickup_signature(pickup: float):
     return meter.TimeSignature(f"{f * den}/{den}")
 
 
-def _as_anacrusis(part, first: TimeSignature, pickup: float) -> None:
+def _as_anacrusis(part: stream.Part, first: TimeSignature, pickup: float) -> None:
     """Measures made with a provisional short first bar → measure 0 as a proper pickup."""
     from music21 import meter, stream
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import tempfile
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from ..errors import InputError
 from ..piece import Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, dedupe_by_start, empty_notes
 from . import budget
 from .musicxml import NO_CHORD, to_music21, write_musicxml  # noqa: F401  (the writer, re-exported)
+
+if TYPE_CHECKING:
+    from music21 import key, stream
 
 FORMATS = {".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".abc": "abc",
            ".krn": "humdrum", ".rntxt": "romantext"}
@@ -51,7 +56,7 @@ def read_score(path: Path, fmt: str | None = None) -> Piece:
     return from_music21(parsed, source=str(path))
 
 
-def from_music21(score, source: str = "") -> Piece:
+def from_music21(score: Any, source: str = "") -> Piece:
     """Convert a music21 Score (or Part/Stream) to a Piece."""
     import music21
     from music21 import chord as m21chord
@@ -59,9 +64,11 @@ def from_music21(score, source: str = "") -> Piece:
     from music21 import note as m21note
 
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
-    rows, tracks, annotations = [], [], []
+    rows: list[list[Any]] = []
+    tracks: list[Track] = []
+    annotations: list[tuple[Any, ...]] = []  # (kind, offset, value[, length]) points for _spans
     for pi, part in enumerate(parts):
-        open_ties: dict[int, list] = {}  # MIDI pitch -> rows whose tie chains are still open
+        open_ties: dict[int, list[list[Any]]] = {}  # MIDI pitch -> rows whose tie chains are still open
         inst = part.getInstrument(returnDefault=True)
         program = inst.midiProgram if inst.midiProgram is not None else 0
         tracks.append(Track(program=int(program), name=str(part.partName or inst.instrumentName or f"part {pi}"),
@@ -122,7 +129,7 @@ def from_music21(score, source: str = "") -> Piece:
     return piece.annotate(_spans(annotations, end))
 
 
-def _elements(part):
+def _elements(part: stream.Stream[Any]) -> Iterator[tuple[Any, float, int, float]]:
     """(element, offset in quarters, bar index, quarters into the bar) for every note-like element.
 
     Bars come from the score's measures, so a pickup is bar 0 and bar 1 starts after it.
@@ -141,7 +148,7 @@ def _elements(part):
             yield el, base + in_bar, bar, in_bar
 
 
-def _pickup(part) -> float:
+def _pickup(part: stream.Stream[Any]) -> float:
     """Length of the first measure if it is shorter than its time signature (an anacrusis)."""
     from music21 import stream
 
@@ -160,7 +167,7 @@ def _snap(beat: float) -> float:
     return snapped if abs(snapped - beat) < 1e-3 else beat
 
 
-def _tie_type(el, i: int) -> str | None:
+def _tie_type(el: Any, i: int) -> str | None:
     """'start', 'continue', 'stop' or None for the i-th pitch of a note or chord.
 
     Ties are joined here rather than with music21's stripTies, which mismatches them when notes
@@ -171,7 +178,7 @@ def _tie_type(el, i: int) -> str | None:
     return tie.type if tie is not None else None
 
 
-def _voice_number(el) -> int:
+def _voice_number(el: Any) -> int:
     ctx = el.getContextByClass("Voice")
     try:
         return int(ctx.id) if ctx is not None and str(ctx.id).isdigit() else 0
@@ -179,14 +186,14 @@ def _voice_number(el) -> int:
         return 0
 
 
-def _unique_offsets(elements) -> list:
+def _unique_offsets(elements: Iterable[Any]) -> list[Any]:
     seen: dict[float, object] = {}
     for e in elements:
         seen.setdefault(float(e.offset), e)
     return [seen[k] for k in sorted(seen)]
 
 
-def _tempos(score) -> tuple[Tempo, ...]:
+def _tempos(score: Any) -> tuple[Tempo, ...]:
     out = []
     try:
         for start, _end, mark in score.metronomeMarkBoundaries():
@@ -198,16 +205,16 @@ def _tempos(score) -> tuple[Tempo, ...]:
     return tuple(dedupe_by_start(out)) or (Tempo(0.0, 120.0),)
 
 
-def _key_signature(k) -> KeySignature:
+def _key_signature(k: key.KeySignature) -> KeySignature:
     mode = getattr(k, "mode", "")
     return KeySignature(float(k.offset), int(k.sharps), mode if mode in ("major", "minor") else "")
 
 
-def _key_name(k) -> str:
+def _key_name(k: key.Key) -> str:
     return f"{k.tonic.name.replace('-', 'b')} {k.mode}"
 
 
-def _chord_symbol(h) -> str:
+def _chord_symbol(h: Any) -> str:
     """The label of a `<harmony>`: root + the kind's display text (+ /bass) when the file gives that
     text, else music21's figure; 'N' for no chord. Flats are spelled 'b' ('Bb7')."""
     from music21 import harmony
@@ -218,15 +225,16 @@ def _chord_symbol(h) -> str:
     if h.chordKindStr and root is not None:
         bass = h.bass()
         slash = f"/{bass.name}" if bass is not None and bass.name != root.name else ""
-        return (root.name + h.chordKindStr + slash).replace("-", "b")
+        label: str = (root.name + h.chordKindStr + slash).replace("-", "b")
+        return label
     fig = h.figure or ""
     return fig.replace("-", "b") if fig and fig[0] in "ABCDEFG" else fig
 
 
-def _spans(items: list[tuple], end: float) -> list[Annotation]:
+def _spans(items: list[tuple[Any, ...]], end: float) -> list[Annotation]:
     """Turn point labels into spans: each lasts until the next of its kind (or its own duration)."""
     out = []
-    by_kind: dict[str, list[tuple]] = {}
+    by_kind: dict[str, list[tuple[Any, ...]]] = {}
     for it in items:
         by_kind.setdefault(it[0], []).append(it)
     for kind, lst in by_kind.items():

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import limits
 from ..errors import InputError
-from ..piece import NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, empty_notes
+from ..piece import NOTE_DTYPE, NOTE_FIELDS, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, empty_notes
 
 FORMAT = "symbolic_ai.piece"
 VERSION = 1
@@ -37,9 +37,9 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def piece_to_dict(piece: Piece) -> dict:
-    notes = [dict(zip(NOTE_DTYPE.names, row)) for row in piece.notes.tolist()]
-    return _clean({
+def piece_to_dict(piece: Piece) -> dict[str, Any]:
+    notes = [dict(zip(NOTE_FIELDS, row)) for row in piece.notes.tolist()]
+    out: dict[str, Any] = _clean({
         "format": FORMAT, "version": VERSION,
         "notes": notes,
         "tracks": [dataclasses.asdict(t) for t in piece.tracks],
@@ -50,6 +50,7 @@ def piece_to_dict(piece: Piece) -> dict:
         "metadata": {k: v for k, v in piece.metadata.items() if isinstance(v, (str, int, float, bool))},
         "pickup_beats": piece.pickup_beats,
     })
+    return out
 
 
 TOP_LEVEL = ("format", "version", "notes", "tracks", "tempos", "time_signatures", "key_signatures",
@@ -58,7 +59,7 @@ _OBJECTS = {"tracks": Track, "tempos": Tempo, "time_signatures": TimeSignature,
             "key_signatures": KeySignature, "annotations": Annotation}
 
 
-def piece_from_dict(d: dict, name: str = "<json>") -> Piece:
+def piece_from_dict(d: dict[str, Any], name: str = "<json>") -> Piece:
     """Build a Piece from the wire format; errors name the offending entry (e.g. `notes[3].pitch`)."""
     if not isinstance(d, dict):
         raise InputError(f"{name}: expected a JSON object, got {type(d).__name__}")
@@ -104,12 +105,12 @@ def _notes(raw: Any, name: str) -> np.ndarray:
         if not isinstance(nd, dict) or "pitch" not in nd:
             raise InputError(f"notes[{i}] must be an object with at least 'pitch', got {nd!r:.80}")
         for k, v in nd.items():
-            if k not in NOTE_DTYPE.names:
-                raise InputError(f"notes[{i}] has unknown field {k!r}; fields are {', '.join(NOTE_DTYPE.names)}")
+            if k not in NOTE_FIELDS:
+                raise InputError(f"notes[{i}] has unknown field {k!r}; fields are {', '.join(NOTE_FIELDS)}")
             if v is None:
                 continue
             _number(v, f"notes[{i}].{k}")
-            kind = NOTE_DTYPE[k]
+            kind: np.dtype[Any] = NOTE_DTYPE[k]
             if kind.kind == "i" and not (math.isfinite(v) and float(v).is_integer()
                                          and np.iinfo(kind).min <= v <= np.iinfo(kind).max):
                 raise InputError(f"notes[{i}].{k} must be a whole number in range, got {v!r}")
@@ -119,7 +120,7 @@ def _notes(raw: Any, name: str) -> np.ndarray:
     return notes
 
 
-def _objects(raw: Any, key: str, cls: type, name: str) -> tuple:
+def _objects(raw: Any, key: str, cls: type, name: str) -> tuple[Any, ...]:
     if not isinstance(raw, list):
         raise InputError(f"{key!r} must be a list, got {type(raw).__name__}")
     fields = [f.name for f in dataclasses.fields(cls)]
