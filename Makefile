@@ -9,7 +9,7 @@ PIP_ARGS ?=
 STAMP   = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma  := ,
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# ruff (pyproject.toml's rules) on the installed packages, mypy --strict on the runtime; needs EXTRAS with lint
+lint: $(STAMP)
+	$(VENV)/bin/ruff check symbolic_ai bridges exports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache
