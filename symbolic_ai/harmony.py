@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -263,7 +264,7 @@ def from_pitches(pitches: Iterable[int]) -> Chord | None:
     return Chord(root, quality, bass)
 
 
-def roman(chord: Chord, key_tonic: int, minor: bool) -> dict:
+def roman(chord: Chord, key_tonic: int, minor: bool) -> dict[str, Any]:
     """Roman-numeral analysis of `chord` in a key: figure ('V65/V'), degree ('5/5'), inversion.
 
     Degrees follow BPS-FH: major scale / harmonic minor, '-'/'+' for lowered/raised roots,

@@ -21,7 +21,7 @@ Moves = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     """log(sum(exp(x))) along `axis`, computed without overflow."""
     m = x.max(axis=axis, keepdims=True)
-    out = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    out: np.ndarray = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
     return out if keepdims else out.squeeze(axis)
 
 
@@ -29,13 +29,15 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Log-probabilities (float64) from logits along `axis`."""
     x = np.asarray(x, dtype=np.float64)
     m = x.max(axis=axis, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    out: np.ndarray = x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    return out
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Probabilities from logits along `axis`."""
     e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    out: np.ndarray = e / e.sum(axis=axis, keepdims=True)
+    return out
 
 
 def viterbi(emit: np.ndarray, moves: Moves) -> tuple[np.ndarray, float]:

@@ -18,6 +18,8 @@ numpy; tests compare them with partitura on real match files.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 TARGETS = ("beat_period", "velocity", "timing", "articulation_log", "pedal")
@@ -47,7 +49,8 @@ def _group_index(groups: list[np.ndarray], n: int) -> np.ndarray:
 def _unique_seq(onsets: np.ndarray, offsets: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     """Mean onset of each group plus a final time (as partitura's get_unique_seq)."""
     last = onsets.max() + 1 if onsets.max() == offsets.max() else offsets.max()
-    return np.r_[[onsets[g].mean() for g in groups], last]
+    seq: np.ndarray = np.r_[[onsets[g].mean() for g in groups], last]
+    return seq
 
 
 def _monotonize(s: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -57,7 +60,7 @@ def _monotonize(s: np.ndarray, x: np.ndarray) -> np.ndarray:
     xk, sk = x[keep], s[keep]
     if len(xk) < 2:
         return np.full_like(s, sk[0])
-    out = np.interp(x, xk, sk)
+    out: np.ndarray = np.interp(x, xk, sk)
     lo, hi = x < xk[0], x > xk[-1]  # linear extrapolation at both ends, as scipy's "extrapolate"
     out[lo] = sk[0] + (x[lo] - xk[0]) * (sk[1] - sk[0]) / (xk[1] - xk[0])
     out[hi] = sk[-1] + (x[hi] - xk[-1]) * (sk[-1] - sk[-2]) / (xk[-1] - xk[-2])
@@ -139,7 +142,8 @@ def pedal_spans(times: np.ndarray, values: np.ndarray, threshold: int = PEDAL_TH
     return np.asarray(spans, dtype=float).reshape(-1, 2)
 
 
-def _group_spans(score_onset: np.ndarray, onset_sec: np.ndarray, duration_sec: np.ndarray):
+def _group_spans(score_onset: np.ndarray, onset_sec: np.ndarray,
+                 duration_sec: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Per onset group: first performed onset a and the end b of its span (next group's a)."""
     groups = onset_groups(score_onset)
     a = np.array([onset_sec[g].min() for g in groups])
@@ -273,7 +277,7 @@ def score_features(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, p
 
 
 # -- normalised model targets ------------------------------------------------------------------
-def params_to_targets(params: np.ndarray, stats: dict) -> np.ndarray:
+def params_to_targets(params: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
     """(N, K) codec parameters → standardised model space (log2 beat period, clipped values).
 
     K = len(stats["mean"]): 4 for models without the pedal (perform-v1), 5 with it.
@@ -285,10 +289,11 @@ def params_to_targets(params: np.ndarray, stats: dict) -> np.ndarray:
     if k > 4:
         cols.append(np.clip(p[:, 4], 0.0, 1.0) if p.shape[1] > 4 else np.zeros(len(p)))
     x = np.stack(cols, axis=1)
-    return ((x - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
+    out: np.ndarray = ((x - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
+    return out
 
 
-def targets_to_params(x: np.ndarray, stats: dict) -> np.ndarray:
+def targets_to_params(x: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
     """Inverse of `params_to_targets` (model space → codec parameters, 4 or 5 columns)."""
     v = np.asarray(x, dtype=float) * np.asarray(stats["std"]) + np.asarray(stats["mean"])
     cols = [2.0 ** np.clip(v[:, 0], -4.3, 2.0), np.clip(v[:, 1], 1 / 127, 1.0),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class TokenizerConfig:
              "duration": len(self.duration_ticks), "velocity": self.velocity_bins}
         return {f: N_SPECIAL + n[f] for f in self.fields}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["vocab_sizes"] = self.vocab_sizes
         d["duration_ticks"] = list(self.duration_ticks)
@@ -70,7 +71,7 @@ class TokenizerConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> TokenizerConfig:
+    def from_dict(cls, d: dict[str, Any]) -> TokenizerConfig:
         if d.get("version") != 1:
             raise InputError(f"tokenizer config version {d.get('version')!r} is not supported (expected 1)")
         keys = {"version", "ticks_per_quarter", "max_bar_quarters", "max_bar_delta", "velocity_bins"}
@@ -155,7 +156,8 @@ class Tokenizer:
         d = np.where(d >= 0, d, 0)
         first = np.argmax(tokens[..., self.field("bar")] >= N_SPECIAL, axis=-1)
         b = np.cumsum(d, axis=-1)
-        return np.maximum(b - np.take_along_axis(b, np.expand_dims(first, -1), -1), 0)
+        out: np.ndarray = np.maximum(b - np.take_along_axis(b, np.expand_dims(first, -1), -1), 0)
+        return out
 
     def windows(self, tokens: np.ndarray, max_len: int, hop: int | None = None) -> list[np.ndarray]:
         """Cut a BOS..EOS sequence into windows of at most `max_len` tokens, each BOS..EOS again."""

@@ -59,7 +59,8 @@ def voice_progression(chords: Sequence[Chord], register_pitch: int = 60,
         if prev is None:
             best = min(cands, key=lambda c: abs(np.mean(c) - register_pitch))
         else:
-            best = min(cands, key=lambda c: (sum(abs(a - b) for a, b in zip(c, prev))
+            last: tuple[int, ...] = prev
+            best = min(cands, key=lambda c: (sum(abs(a - b) for a, b in zip(c, last))
                                              + 0.25 * abs(np.mean(c) - register_pitch)))
         low = min(best) - 5
         bass = max(p for p in range(low - 12, low + 1) if p % 12 == chord.bass)

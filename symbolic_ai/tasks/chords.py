@@ -12,7 +12,7 @@ Roman numerals come from the local keys of the `key` task.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -23,13 +23,14 @@ from ..metre import beat_axis, span
 from ..numeric import log_softmax, runs, switch_moves, viterbi
 from ..piece import Annotation, Piece
 from ..registry import Arg, Output, task
+from ..runtime import Model
 from .key import KeyAnalysis, analyze
 
 N_FEATURES = 37  # chroma 12, bass 12, onsets 12, sounding flag 1
 # Local keys for Roman numerals: the `key` task's defaults (tuned on valid splits). Local-key
 # accuracy on BPS-FH valid + 8 train pieces 0.78 and POP909-CL valid 0.97; Temperley profiles in
 # 8-beat windows gave 0.79 and 0.79.
-KEY_SETTINGS: dict = {}
+KEY_SETTINGS: dict[str, Any] = {}
 MAX_FRAMES = 20000
 
 
@@ -95,7 +96,7 @@ def template_scores(feats: np.ndarray) -> np.ndarray:
     return out
 
 
-def model_log_probs(model, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def model_log_probs(model: Model, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(T, 133) chord and (T, 12) bass log-probabilities from `chords-v1`."""
     out = model.run(features=feats[None].astype(np.float32))
     return log_softmax(out["chord_logits"][0]), log_softmax(out["bass_logits"][0])
@@ -147,10 +148,10 @@ class ChordSegment:
         """Lead-sheet symbol spelled in the local key ('G7/B'); 'N' for no chord."""
         return "N" if self.chord is None else self.chord.symbol(self.names)
 
-    def to_json(self, piece: Piece) -> dict:
+    def to_json(self, piece: Piece) -> dict[str, Any]:
         """The JSON row of the `chords` task (see `chords`); `piece` gives the seconds."""
         s_beat, e_beat, s_sec, e_sec = span(piece, self.start_beat, self.end_beat)
-        row: dict = {"start_beat": s_beat, "end_beat": e_beat, "start_sec": s_sec, "end_sec": e_sec}
+        row: dict[str, Any] = {"start_beat": s_beat, "end_beat": e_beat, "start_sec": s_sec, "end_sec": e_sec}
         if self.chord is None:
             row.update(symbol="N", root=None, quality=None, bass=None, roman=None)
             return row
@@ -180,7 +181,7 @@ def label(decoded: list[tuple[int, int, int, int]], keys: KeyAnalysis | None,
     return out
 
 
-def recognize(piece: Piece, *, method: str = "model", model=None, resolution_beats: float = 1.0,
+def recognize(piece: Piece, *, method: str = "model", model: Model | None = None, resolution_beats: float = 1.0,
               switch_cost: float | None = None) -> tuple[list[ChordSegment], KeyAnalysis]:
     """The chord segments and the key analysis of `piece` (what the `chords` task reports)."""
     feats = frame_features(piece, resolution_beats)
@@ -217,7 +218,7 @@ def chords(
     resolution_beats: Annotated[float, Arg("frame length in quarter notes", ge=0.25, le=8)] = 1.0,
     switch_cost: Annotated[float, Arg("cost of a chord change; higher gives fewer chords "
                                       "(-1 = the model's tuned value)", ge=-1, le=100)] = -1.0,
-    model=None,
+    model: Model | None = None,
 ) -> Output:
     """Recognise chords (root, quality, bass) and their Roman numerals in the local key.
 

@@ -11,7 +11,7 @@ regression on the same features. The piece's answer is the mean of its windows'.
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 
@@ -20,7 +20,11 @@ from ..harmony import QUALITIES, Key
 from ..metre import beat_axis, span
 from ..piece import Annotation, Piece
 from ..registry import Arg, Models, Output, task
+from ..runtime import Model
 from .key import correlations, key_probabilities, window_histograms
+
+if TYPE_CHECKING:
+    from ..tokens import Tokenizer
 
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 LABELS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
@@ -57,7 +61,7 @@ def check_input(piece: Piece) -> np.ndarray:
     return notes
 
 
-def key_mode(piece: Piece) -> tuple[np.ndarray, dict]:
+def key_mode(piece: Piece) -> tuple[np.ndarray, dict[str, Any]]:
     """Mode features and key of a piece with the `key` task's Krumhansl–Kessler correlations (profile
     pinned, so later changes to the key task's defaults do not move the model's inputs).
 
@@ -105,7 +109,7 @@ def clip_statistics(piece: Piece) -> np.ndarray:
     return np.asarray(feats, dtype=np.float32)
 
 
-def harmony_features(piece: Piece, chords_model=None) -> np.ndarray:
+def harmony_features(piece: Piece, chords_model: Model | None = None) -> np.ndarray:
     """What the `chords` task hears (see HARMONY_FEATURES): the share of the piece's beats under each
     chord quality, the share under each root relative to the local tonic, the share in inversion
     and in minor keys, and chord changes per beat. `chords_model`: chords-v1 as loaded by the caller
@@ -134,7 +138,7 @@ def harmony_features(piece: Piece, chords_model=None) -> np.ndarray:
                           ).astype(np.float32)
 
 
-def guide_features(piece: Piece, guide: str = "mode", chords_model=None) -> np.ndarray:
+def guide_features(piece: Piece, guide: str = "mode", chords_model: Model | None = None) -> np.ndarray:
     """The guide of one window: the mode features ('mode'), the clip statistics ('stats') or the clip
     statistics and the harmony features ('harmony')."""
     if guide == "mode":
@@ -193,7 +197,7 @@ def pad_batch(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return tokens, mask
 
 
-def summarize(probs: np.ndarray) -> dict:
+def summarize(probs: np.ndarray) -> dict[str, Any]:
     """Quadrant, probabilities, and valence/arousal in [-1, 1] as expectations over the quadrants."""
     p = np.asarray(probs, dtype=float)
     q = QUADRANTS[int(np.argmax(p))]
@@ -201,13 +205,13 @@ def summarize(probs: np.ndarray) -> dict:
             "valence": round(float(p @ VALENCE), 4), "arousal": round(float(p @ AROUSAL), 4)}
 
 
-def _tokenizer(card: dict):
+def _tokenizer(card: dict[str, Any]) -> Tokenizer:
     from ..tokens import Tokenizer, TokenizerConfig, default_tokenizer
 
     return Tokenizer(TokenizerConfig.from_dict(card["tokenizer"])) if "tokenizer" in card else default_tokenizer()
 
 
-def predict(clips: list[Piece], model, models: Models | None = None) -> np.ndarray:
+def predict(clips: list[Piece], model: Model, models: Models | None = None) -> np.ndarray:
     """Probabilities [n, 4] of each clip (one model call per batch of BATCH clips); `models` loads
     the chords model of the `harmony` guide (default: on the default device)."""
     tok = _tokenizer(model.card)
@@ -230,7 +234,7 @@ def emotion(
     window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v4 was trained on whole clips of up to 128)",
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
-    model=None,
+    model: Model | None = None,
     models: Models | None = None,
 ) -> Output:
     """Say which of Russell's four quadrants the music is in, and how that changes over time.
@@ -244,6 +248,8 @@ def emotion(
     """
     if hop_beats > window_beats:
         raise ParameterError(f"emotion: hop_beats ({hop_beats:g}) must not exceed window_beats ({window_beats:g})")
+    if model is None:
+        raise InputError("emotion: needs an emotion model (symbolic_ai.run loads emotion-v4-int8)")
     wins = windows(piece, window_beats, hop_beats, int(model.card.get("max_tokens", DEFAULT_MAX_TOKENS)))
     probs = predict([c for _, _, c in wins], model, models)
     timeline = []

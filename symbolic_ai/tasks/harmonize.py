@@ -14,7 +14,7 @@ flat transitions. `voicing.accompaniment_notes` voices the result.
 from __future__ import annotations
 
 from itertools import product
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from ..harmony import Key
 from ..numeric import hmm_moves, log_softmax, logsumexp, runs, softmax, viterbi
 from ..piece import Piece, Track
 from ..registry import Arg, Output, task
+from ..runtime import Model
 from ..voicing import accompaniment_notes
 from .chords import ChordSegment, chord_annotations, label
 from .key import analyze
@@ -32,6 +33,7 @@ STYLES = ("pop", "folk", "chorale")
 RHYTHMS = ("bar", "half", "beat", "learned")
 N_FEATURES = 43  # melody chroma 12, onset chroma 12, metric 4, style 3, whole-melody chroma 12
 NEG = -1e9
+Slots = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # HMM emissions, transitions, stay and change log-probs
 
 
 # -- the melody ---------------------------------------------------------------------------------
@@ -82,7 +84,7 @@ def _overlaps(notes: np.ndarray) -> int:
 
 def top_line(notes: np.ndarray) -> np.ndarray:
     """The highest note at each onset, each cut where the next one starts."""
-    n = notes[np.lexsort((-notes["pitch"].astype(int), notes["onset_beat"]))]
+    n: np.ndarray = notes[np.lexsort((-notes["pitch"].astype(int), notes["onset_beat"]))]
     first = np.concatenate([[True], np.diff(n["onset_beat"]) > 1e-6])
     n = n[first].copy()
     if len(n) > 1:
@@ -134,12 +136,12 @@ def slot_bounds(melody: Piece, rhythm: str, frames: int) -> np.ndarray:
     if rhythm == "half":
         lens = _bar_lengths(melody, bars)
         b += [s + ln / 2 for s, ln in zip(bars, lens) if ln >= 2]
-    b = np.unique(np.clip(np.round(np.asarray(b)), 0, frames))
-    return np.unique(np.concatenate([b, [0, frames]])).astype(int)
+    edges = np.unique(np.clip(np.round(np.asarray(b)), 0, frames))
+    return np.unique(np.concatenate([edges, [0, frames]])).astype(int)
 
 
 # -- the HMM ------------------------------------------------------------------------------------
-def transition_matrix(card: dict) -> np.ndarray:
+def transition_matrix(card: dict[str, Any]) -> np.ndarray:
     """(133, 133) log-probabilities of the next chord given a change, from the card's relative table."""
     rel = np.asarray(card["transitions"]["relative"], dtype=np.float64)  # (12 intervals, 11, 11)
     q = harmony.N_QUALITIES
@@ -188,7 +190,7 @@ def _draw(logw: np.ndarray, rng: np.random.Generator) -> int:
     return int(rng.choice(len(p), p=p))
 
 
-def model_slots(model, feats: np.ndarray, bounds: np.ndarray, rhythm: str) -> tuple[np.ndarray, ...]:
+def model_slots(model: Model, feats: np.ndarray, bounds: np.ndarray, rhythm: str) -> Slots:
     """Slot emissions (mean per-beat log-probabilities), transitions, stay and change log-probs."""
     out = model.run(features=feats[None].astype(np.float32))
     lp = log_softmax(out["chord_logits"][0], axis=1)
@@ -213,7 +215,7 @@ DIATONIC = {False: [(0, "maj", 1.0), (2, "min", 0.6), (4, "min", 0.4), (5, "maj"
                    (3, "maj", 0.6), (10, "maj", 0.5), (2, "dim", 0.3)]}
 
 
-def rules_slots(melody: Piece, bounds: np.ndarray, key: Key | None = None) -> tuple[np.ndarray, ...]:
+def rules_slots(melody: Piece, bounds: np.ndarray, key: Key | None = None) -> Slots:
     """Baseline emissions: chord-tone share of the melody in each slot (strong beats count double)
     for the diatonic chords of the melody's key (default: the `key` task's); flat transitions between them."""
     key = key or analyze(melody).key
@@ -247,8 +249,8 @@ def rules_slots(melody: Piece, bounds: np.ndarray, key: Key | None = None) -> tu
 
 # -- the task -----------------------------------------------------------------------------------
 def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", method: str = "model",
-                model=None, temperature: float = 0.0, seed: int = 0, n_best: int = 1,
-                key: Key | None = None) -> dict:
+                model: Model | None = None, temperature: float = 0.0, seed: int = 0, n_best: int = 1,
+                key: Key | None = None) -> dict[str, Any]:
     """Decode the progression: {'bounds', 'paths': [(path, score), ...]} (best first). `key` is the
     melody's key for the rules (default: the `key` task's)."""
     if method == "model" and model is None:
@@ -257,7 +259,8 @@ def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", metho
     if rhythm == "learned" and method == "rules":
         rhythm = "beat"
     bounds = slot_bounds(melody, rhythm, len(feats))
-    slots = model_slots(model, feats, bounds, rhythm) if method == "model" else rules_slots(melody, bounds, key)
+    slots = (model_slots(model, feats, bounds, rhythm) if method == "model" and model is not None
+             else rules_slots(melody, bounds, key))
     rng = np.random.default_rng(seed)
     best, score = hmm_decode(*slots, temperature=temperature, rng=rng)
     paths, seen = [(best, score)], {tuple(best)}
@@ -274,7 +277,8 @@ def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", metho
 
 def segments_of(path: np.ndarray, bounds: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Merge equal consecutive slots → (start beat, end beat, class, bass) in root position."""
-    return [(int(bounds[a]), int(bounds[b]), c, harmony.from_index(c).root if c != harmony.N_CLASS else -1)
+    return [(int(bounds[a]), int(bounds[b]), c, cast(harmony.Chord, harmony.from_index(c)).root
+             if c != harmony.N_CLASS else -1)
             for a, b, c in runs(path)]
 
 
@@ -295,7 +299,7 @@ def harmonize(
     track: Annotated[int, Arg("melody track in a multi-track file (-1 = the only one)", ge=-1, le=255)] = -1,
     method: Annotated[Literal["model", "rules"],
                       Arg("harmonize-v1 model, or the diatonic-template HMM baseline")] = "model",
-    model=None,
+    model: Model | None = None,
 ) -> Output:
     """Harmonize a monophonic melody: chords at the chosen harmonic rhythm plus an accompaniment.
 
@@ -320,7 +324,7 @@ def harmonize(
     return Output(out, data)
 
 
-def accompany(piece: Piece, melody: Piece, segments: list[ChordSegment], pattern: str, register_pitch: int) -> dict:
+def accompany(piece: Piece, melody: Piece, segments: list[ChordSegment], pattern: str, register_pitch: int) -> dict[str, Any]:
     """`notes` and `tracks` of `piece` with an accompaniment track playing `segments` under the melody."""
     chords = [(float(seg.start_beat), float(seg.end_beat), seg.chord) for seg in segments if seg.chord is not None]
     mel = melody.notes

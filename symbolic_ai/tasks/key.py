@@ -13,7 +13,7 @@ Defaults were tuned on the valid splits of POP909-CL, BPS-FH and Nottingham (ben
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 import numpy as np
 
@@ -41,9 +41,25 @@ PROFILES = {  # (major, minor) weights for scale degrees 0..11 above the tonic
              np.array([2.0, 0, 1, 1, 0, 1, 0, 2, 1, 0, 0.5, 0.5])),
 }
 ProfileName = Literal["albrecht", "krumhansl", "temperley", "aarden", "bellman", "sapp"]
-DEFAULTS = {"profile": "albrecht", "window_beats": 16.0, "hop_beats": 4.0, "switch_cost": 2.0,
-            "onset_weight": 0.25, "bass_weight": 0.0, "duration_cap_beats": 4.0, "final_bass_bonus": 0.1,
-            "global_prior": 0.1}  # tuned on valid splits: see benchmarks/key_tune.py and docs/benchmarks.md
+
+
+class KeyDefaults(TypedDict):
+    """Types of the `key` task's tuned defaults."""
+
+    profile: ProfileName
+    window_beats: float
+    hop_beats: float
+    switch_cost: float
+    onset_weight: float
+    bass_weight: float
+    duration_cap_beats: float
+    final_bass_bonus: float
+    global_prior: float
+
+
+DEFAULTS: KeyDefaults = {"profile": "albrecht", "window_beats": 16.0, "hop_beats": 4.0, "switch_cost": 2.0,
+                         "onset_weight": 0.25, "bass_weight": 0.0, "duration_cap_beats": 4.0, "final_bass_bonus": 0.1,
+                         "global_prior": 0.1}  # tuned on valid splits: see benchmarks/key_tune.py and docs/benchmarks.md
 
 
 TEMPERATURE = 0.05  # key probabilities: softmax of the 24 correlations / TEMPERATURE
@@ -105,7 +121,7 @@ class KeyAnalysis:
                 return seg.key
         return self.local[-1].key if self.local else self.key
 
-    def to_json(self, piece: Piece) -> dict:
+    def to_json(self, piece: Piece) -> dict[str, Any]:
         """The `key` task's JSON (see `key`); `piece` gives the seconds of the segments."""
         segments = []
         for seg in self.local:
@@ -116,7 +132,7 @@ class KeyAnalysis:
                 "runner_up": self.runner_up.name, "profile": self.profile, "local": segments}
 
 
-def _describe(key: Key) -> dict:
+def _describe(key: Key) -> dict[str, Any]:
     return {"key": key.name, "tonic": key.tonic_name, "mode": key.mode}
 
 
@@ -128,7 +144,8 @@ def key_templates(profile: str = "albrecht") -> np.ndarray:
     rows = [np.roll(major, t) for t in range(12)] + [np.roll(minor, t) for t in range(12)]
     t = np.asarray(rows, dtype=float)
     t -= t.mean(axis=1, keepdims=True)
-    return t / np.linalg.norm(t, axis=1, keepdims=True)
+    out: np.ndarray = t / np.linalg.norm(t, axis=1, keepdims=True)
+    return out
 
 
 def correlations(histograms: np.ndarray, profile: str = "albrecht") -> np.ndarray:
@@ -137,7 +154,8 @@ def correlations(histograms: np.ndarray, profile: str = "albrecht") -> np.ndarra
     h = h - h.mean(axis=-1, keepdims=True)
     norm = np.linalg.norm(h, axis=-1, keepdims=True)
     h = np.divide(h, norm, out=np.zeros_like(h), where=norm > 0)
-    return h @ key_templates(profile).T
+    r: np.ndarray = h @ key_templates(profile).T
+    return r
 
 
 
@@ -171,7 +189,8 @@ def window_histograms(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray
     end = onset + np.maximum(np.asarray(duration, dtype=float), 1e-3)
     starts = np.asarray(starts, dtype=float)
     c = cumulative_histograms(onset, end, pitch, np.concatenate([starts, starts + length]))
-    return np.maximum(c[len(starts):] - c[:len(starts)], 0.0)
+    out: np.ndarray = np.maximum(c[len(starts):] - c[:len(starts)], 0.0)
+    return out
 
 
 def bass_mask(onset: np.ndarray, pitch: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from ..perform_features import (
 )
 from ..piece import Annotation, Piece, empty_notes
 from ..registry import Arg, Output, task
+from ..runtime import Model
 
 MAX_NOTES = int(os.environ.get("SYMBOLIC_AI_PERFORM_MAX_NOTES", "20000"))
 EMOTION_WORDS = {"none": 0, "Q1": 1, "Q2": 2, "Q3": 3, "Q4": 4, "happy": 1, "tense": 2, "angry": 2,
@@ -112,7 +113,7 @@ def parse_keep(spec: str, piece: Piece, notes: np.ndarray) -> np.ndarray:
     return keep
 
 
-def tempo_condition(piece: Piece, notes: np.ndarray, qpm: float, free: bool, stats: dict) -> np.ndarray:
+def tempo_condition(piece: Piece, notes: np.ndarray, qpm: float, free: bool, stats: dict[str, Any]) -> np.ndarray:
     """[standardised log2 seconds per quarter, known flag] for the model's tempo input."""
     if free:
         return np.zeros(2, dtype=np.float32)
@@ -134,7 +135,7 @@ def windows(n: int, size: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
-def sample(model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, emotion: int = 0,
+def sample(model: Model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, emotion: int = 0,
            style: int = 0, tempo: np.ndarray | None = None, guidance: float = 1.0, steps: int = 10,
            seed: int = 0, temperature: float = 1.0) -> np.ndarray:
     """(N, P) standardised parameters: Euler ODE from noise (flow) or one pass (regression).
@@ -156,7 +157,7 @@ def sample(model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, 
     conds = [(emotion, style)] + ([(0, 0)] if cfg else [])
     W, C = len(wins), len(conds)
     idx = np.stack([np.arange(lo, hi) for lo, hi in wins])  # (W, L)
-    feed = {
+    feed: dict[str, np.ndarray] = {
         "features": np.tile(features[idx], (C, 1, 1)).astype(np.float32),
         "known": np.tile(known[idx], (C, 1, 1)).astype(np.float32),
         "mask": np.tile(mask[idx][..., None], (C, 1, 1)).astype(np.float32),
@@ -177,12 +178,14 @@ def sample(model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, 
         return acc / cover[:, None]
 
     if model.card.get("objective") == "regression":
-        return m * known + (1 - m) * field(np.zeros((n, P), np.float32), 0.0)
+        once: np.ndarray = m * known + (1 - m) * field(np.zeros((n, P), np.float32), 0.0)
+        return once
     x = (temperature * np.random.default_rng(seed).standard_normal((n, P))).astype(np.float32)
     for i in range(steps):
         x = m * known + (1 - m) * x
         x = x + field(x, i / steps) / steps
-    return m * known + (1 - m) * x
+    res: np.ndarray = m * known + (1 - m) * x
+    return res
 
 
 # -- the task -----------------------------------------------------------------------------------
@@ -209,10 +212,10 @@ def pedal_events_of(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
     return times, values
 
 
-def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", guidance: float = 2.0,
+def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "none", guidance: float = 2.0,
            steps: int = 10, seed: int = 0, keep: str = "", qpm: float = 0.0, free_tempo: bool = False,
            valence: float = 0.0, arousal: float = 0.0, temperature: float = DEFAULT_TEMPERATURE,
-           samples: int = DEFAULT_SAMPLES) -> tuple[Piece, dict]:
+           samples: int = DEFAULT_SAMPLES) -> tuple[Piece, dict[str, Any]]:
     """The performance Piece and its JSON summary (what the `perform` task returns)."""
     if qpm > 0 and free_tempo:
         raise ParameterError(f"perform: qpm={qpm:g} and free_tempo contradict each other; give one of them")
@@ -236,7 +239,7 @@ def render(piece: Piece, model, *, emotion: str = "none", style: str = "none", g
             pedal = encode_pedal(notes["onset_beat"], notes["onset_sec"], notes["duration_sec"], *pedal_events_of(piece))
             given = np.concatenate([given, pedal[:, None]], axis=1)
         known[keep_mask] = params_to_targets(given, stats)[keep_mask]
-    kw = dict(emotion=EMOTION_WORDS[emotion], style=STYLES.index(style),
+    kw: dict[str, Any] = dict(emotion=EMOTION_WORDS[emotion], style=STYLES.index(style),
               tempo=tempo_condition(piece, notes, qpm, free_tempo, stats), guidance=guidance, steps=steps,
               temperature=temperature)
     x = np.mean([sample(model, features, known, keep_mask.astype(np.float32), seed=seed + k, **kw)
@@ -293,8 +296,10 @@ def perform(piece: Piece, *,
             samples: Annotated[int, Arg("seeded renders averaged into one (smoother, closer to the "
                                         "expected performance; costs that many renders)", ge=1, le=16)]
             = DEFAULT_SAMPLES,
-            model=None) -> Output:
+            model: Model | None = None) -> Output:
     """Score → expressive piano performance (see the module docstring)."""
+    if model is None:
+        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v2)")
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
                         keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal,
                         temperature=temperature, samples=samples)
