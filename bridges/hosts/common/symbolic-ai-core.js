@@ -145,9 +145,9 @@ function placeTexts(api, staff, range, items) {
                 continue;
             var el = api.newElement(kinds[k] === "harmony" ? api.Element.HARMONY : api.Element.STAFF_TEXT);
             el.text = item.text;
-            if (kinds[k] === "below")
-                el.placement = api.Placement.BELOW;
             c.add(el);
+            if (kinds[k] === "below")
+                el.placement = api.Placement.BELOW;  // after add(): adding applies the style's placement
             item.done = true;
             added++;
         }
@@ -157,6 +157,14 @@ function placeTexts(api, staff, range, items) {
 }
 
 function tickOf(range, beat) { return range.startTick + Math.round(beat * TICKS_PER_BEAT); }
+
+// The ticks at which bars start.
+function barTicks(score) {
+    var out = [];
+    for (var m = score.firstMeasure; m; m = m.nextMeasure)
+        out.push(m.firstSegment.tick);
+    return out;
+}
 
 function annotationsOf(job, kind) {
     var out = [];
@@ -172,10 +180,17 @@ function applyResult(api, task, range, collected, job) {
     var top = collected.staves[0], bass = collected.staves[collected.staves.length - 1];
     var items = [], n = 0, i;
     if (task === "harmonize" || task === "chords") {
-        var chords = annotationsOf(job, "chord");
-        for (i = 0; i < chords.length; i++)
-            if (chords[i].value && chords[i].value !== "N")
-                items.push({tick: tickOf(range, chords[i].start_beat), text: String(chords[i].value), kind: "harmony"});
+        // harmonize: the symbol again at each bar the chord holds through, so every bar says what to play
+        var chords = annotationsOf(job, "chord"), bars = task === "harmonize" ? barTicks(api.score) : [];
+        for (i = 0; i < chords.length; i++) {
+            if (!chords[i].value || chords[i].value === "N")
+                continue;
+            var from = tickOf(range, chords[i].start_beat), to = tickOf(range, chords[i].end_beat);
+            items.push({tick: from, text: String(chords[i].value), kind: "harmony"});
+            for (var b = 0; b < bars.length; b++)
+                if (bars[b] > from && bars[b] < to)
+                    items.push({tick: bars[b], text: String(chords[i].value), kind: "harmony"});
+        }
         n = placeTexts(api, top, range, items);
         if (task === "chords") {
             var romans = annotationsOf(job, "roman"), below = [];
