@@ -121,7 +121,7 @@ def _generated(host: str, http_port: int) -> dict[str, str]:
     if host == "reaper":
         out["symbolic-ai-local.lua"] = (
             "-- written by `symbolic-ai hosts install`: where the scripts find the daemon and this Python\n"
-            f"return {{url = {json.dumps(url)}, python = {json.dumps(py)}, timeout_s = 120}}\n")
+            f"return {{url = {json.dumps(url)}, python = {json.dumps(py)}, timeout_s = 120, start_timeout_s = 60}}\n")
     return out
 
 
