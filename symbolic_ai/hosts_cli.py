@@ -74,7 +74,8 @@ HOSTS: dict[str, Host] = {
         "not run here (MuseScore 4 cannot run headless); see docs/hosts.md"),
     "max": Host(
         "Max/MSP and Max for Live",
-        ("max/sai.client.maxpat", "max/sai.client.maxhelp", "max/symbolic-ai-clip.maxpat", "max/sai.clip.js"),
+        ("max/sai.client.maxpat", "max/sai.client.js", "max/sai.client.maxhelp", "max/symbolic-ai-clip.maxpat",
+         "max/sai.clip.js"),
         _max_packages,
         "Start `symbolic-ai serve`; restart Max, open sai.client's help (File > Show Package Contents, or type "
         "[sai.client] in a patcher and Alt-click it). In Live: drop a Max MIDI Effect on a MIDI track, open it "
