@@ -66,7 +66,7 @@ HOSTS: dict[str, Host] = {
         "In MuseScore 3: Plugins > Plugin Manager, tick the five symbolic-ai-* plugins, OK; then select some "
         "bars (or nothing, for the whole score) and choose Plugins > symbolic-ai > a task."),
     "musescore4": Host(
-        "MuseScore 4", (*(f"musescore4/symbolic-ai-{t}.qml" for t in TASKS if t != "perform"),
+        "MuseScore 4", (*(f"musescore4/symbolic-ai-{t}.qml" for t in TASKS),
                         "musescore4/symbolic-ai-ms4.js", "common/symbolic-ai-core.js"),
         lambda: _documents() / "MuseScore4" / "Plugins" / "symbolic-ai",
         "Start `symbolic-ai serve`; in MuseScore 4: Home > Plugins, enable the symbolic-ai plugins; then "
