@@ -70,7 +70,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     (tmp_path / "file").write_text("x")
     for args, needle in [(("install", "cubase"), "argument HOST: invalid choice: 'cubase'"),
                          (("install", "pd", "--dest", str(tmp_path / "file")), "not a folder"),
-                         (("install", "pd", "--http-port", "0", "--dest", str(tmp_path / "d")), "--http-port must be in 1..65535"),
+                         (("install", "pd", "--http-port", "0", "--dest", str(tmp_path / "d")),
+                          "--http-port must be in 1..65535"),
                          (("remove",), "invalid choice: 'remove'")]:
         out = cli(*args)
         assert out.returncode == 2 and needle in out.stderr and out.stderr.count("\n") == 1, out.stderr

@@ -152,7 +152,8 @@ def test_bad_input_and_daemon_trouble_in_one_line_and_nothing_written(served, pl
         assert got["shown"] == [line] and not got["posted"] and not got["added"] and not got["commands"]
     dead = install(tmp_path / "dead", "9")
     got = run(dead, tmp_path, "key", melody_spec())
-    assert got["shown"][-1] == "error: the symbolic-ai daemon is not running at http://127.0.0.1:9; start it with `symbolic-ai serve`"
+    assert got["shown"][-1] == ("error: the symbolic-ai daemon is not running at http://127.0.0.1:9; "
+                                "start it with `symbolic-ai serve`")
     got = run(plugins, tmp_path, "key", melody_spec(), {}, "fire-timeout")
     assert got["shown"][-1] == f"error: no answer from {served.url} within 2 s" and not got["posted"]
     got = run(plugins, tmp_path, "key", melody_spec(), {"profile": "nonsense"})

@@ -44,7 +44,7 @@ def scripts(served, tmp_path_factory) -> Path:
 
 def run_script(scripts: Path, task: str, project: Path, notes: list | None = ITEM) -> list[list[str]]:
     fixture = project / f"fixture-{task}.lua"
-    items = "nil" if notes is None else "{" + ", ".join("{%d, %d, %s, %s, %d}" % n for n in notes) + "}"
+    items = "nil" if notes is None else "{" + ", ".join("{{{}, {}, {}, {}, {}}}".format(*n) for n in notes) + "}"
     fixture.write_text(f"return {{notes = {items}, project = {str(project)!r}}}\n")
     run = subprocess.run([LUA, str(TESTS / "reaper" / "stub.lua"), str(scripts / f"symbolic-ai-{task}.lua"), str(fixture)],
                          capture_output=True, text=True, timeout=120)
