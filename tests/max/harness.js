@@ -2,7 +2,8 @@
 // messagename, arrayfromargs, Task, Dict, post, LiveAPI), wired as in the patches:
 //   symbolic-ai-clip.maxpat: [js sai.clip.js] -> [sai.client] -> back into the clip js's right inlet.
 // usage: node harness.js DIR FIXTURE.json   (DIR holds the .js files; FIXTURE: {args, clip, tempo})
-// stdin: one JSON message per line {"to": "client"|"clip"|"timer", "inlet": N, "msg": [selector, args...]}
+// stdin: one JSON message per line {"to": "client"|"clip", "inlet": N, "msg": [selector, args...]}, or
+// {"to": "timer", "msg": [BOX]} to fire that box's pending Tasks
 // stdout: one JSON line per thing leaving the patch (udp, results, dict, status, receive, live, post),
 // then {"idle": true} after each input line.
 "use strict";
@@ -35,8 +36,8 @@ function load(name, file, args, wire) {
     post: (...a) => emit({post: name, text: a.join(" ")}),
     arrayfromargs: (a) => Array.prototype.slice.call(a),
     Task: class { constructor(fn, self) { this.fn = fn; this.self = self; }
-                  schedule(ms) { timers[name] = this; emit({schedule: name, ms}); }
-                  cancel() { if (timers[name] === this) delete timers[name]; } },
+                  schedule(ms) { this.cancel(); (timers[name] = timers[name] || []).push(this); emit({schedule: name, ms}); }
+                  cancel() { timers[name] = (timers[name] || []).filter((t) => t !== this); } },
     Dict: class { constructor(n) { this.name = n; this.data = {}; } clear() { this.data = {}; }
                   set(k, v) { this.data[k] = v; } },
     LiveAPI: function (p) { return liveApi(p); },
@@ -79,7 +80,11 @@ emit({idle: true});
 
 readline.createInterface({input: process.stdin}).on("line", (line) => {
   const m = JSON.parse(line);
-  if (m.to === "timer") { const t = timers[m.msg[0]]; if (t) { delete timers[m.msg[0]]; t.fn.call(t.self); } }
+  if (m.to === "timer") {  // fire the pending tasks of a box, as if their time had come
+    const due = timers[m.msg[0]] || [];
+    timers[m.msg[0]] = [];
+    for (const t of due) t.fn.call(t.self);
+  }
   else deliver(m.to, m.inlet, m.msg);
   emit({idle: true});
 });

@@ -227,6 +227,18 @@ function applyResult(api, task, range, collected, job) {
     return {error: "no way to write " + task + " into a score"};
 }
 
+// applyResult as one undo step; a failure half-way still closes the step, so Edit > Undo removes it.
+function writeBack(api, task, range, collected, job) {
+    api.score.startCmd();
+    try {
+        return applyResult(api, task, range, collected, job);
+    } catch (e) {
+        return {error: "writing the answer failed (" + e + "); Edit > Undo removes what was written"};
+    } finally {
+        api.score.endCmd();
+    }
+}
+
 // The one-line reason a job document (or an HTTP error document) failed, else "".
 function jobError(doc) {
     if (!doc)

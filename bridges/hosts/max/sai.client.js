@@ -20,11 +20,12 @@ function portArg(i, fallback) { return jsarguments.length > i && jsarguments[i] 
 var daemonPort = portArg(1, 9010);   // [sai.client DAEMON_PORT REPLY_PORT]
 var replyPort = portArg(2, 9101);
 var job = null;       // {id, task, done: {}, notes: []}
+var NO_ANSWER = "no answer from the symbolic-ai daemon (start it with: symbolic-ai serve)";
 var timer = new Task(function () {
-    outlet(STATUS, "error", job ? job.id : 0, "timeout",
-           "no answer from the symbolic-ai daemon (start it with: symbolic-ai serve)");
+    outlet(STATUS, "error", job ? job.id : 0, "timeout", NO_ANSWER);
     job = null;
 }, this);
+var helloTimer = new Task(function () { outlet(STATUS, "error", 0, "timeout", NO_ANSWER); }, this);  // the first ping
 
 function send() { outlet(TO_UDP, arrayfromargs(arguments)); }
 
@@ -32,6 +33,8 @@ function hello() {
     outlet(TO_UDP, "host", "127.0.0.1");
     outlet(TO_UDP, "port", daemonPort);
     send("/sai/hello", replyPort, "max");
+    helloTimer.cancel();
+    helloTimer.schedule(PING_TIMEOUT_MS);
 }
 
 function loadbang() { hello(); }
@@ -85,7 +88,8 @@ function anything() {
     if (parts[1] !== "sai") return;
     var what = parts.slice(2);
     if (what[0] === "error" || what[0] === "pong" || what[0] === "welcome") {
-        if (what[0] !== "welcome") timer.cancel();
+        if (what[0] === "welcome") helloTimer.cancel();
+        else timer.cancel();
         if (what[0] === "error" && job && args[0] === job.id) job = null;
         outlet(STATUS, [what[0]].concat(args));
         return;

@@ -120,9 +120,7 @@ function run(task, ctx, params) {
             say(ctx, task + " failed: " + why, true);
             return;
         }
-        ctx.score.startCmd();
-        var done = Core.applyResult(api, task, range, collected, reply.doc);
-        ctx.score.endCmd();
+        var done = Core.writeBack(api, task, range, collected, reply.doc);
         say(ctx, done.error || done.message, !!done.error);
     } catch (e) {
         say(ctx, task + " failed: " + e, true);

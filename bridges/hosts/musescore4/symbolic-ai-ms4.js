@@ -58,9 +58,7 @@ function run(task, ctx, params) {
             why = error2 || Core.jobError(job);
             if (why)
                 return ctx.show("error: " + task + " failed: " + why);
-            ctx.score.startCmd();
-            var result = Core.applyResult(api, task, range, collected, job);
-            ctx.score.endCmd();
+            var result = Core.writeBack(api, task, range, collected, job);
             ctx.show(result.error ? "error: " + result.error : result.message);
         });
     });
