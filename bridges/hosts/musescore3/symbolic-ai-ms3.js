@@ -96,7 +96,10 @@ function run(task, ctx, params) {
     ctx.headless = outScore !== "";
     ctx.url = env(ctx, "SYMBOLIC_AI_URL") || Local.URL;
     var timeoutS = parseInt(env(ctx, "SYMBOLIC_AI_TIMEOUT") || Local.TIMEOUT_S, 10);
-    var outDir = ctx.headless ? dirOf(outScore) : (env(ctx, "SYMBOLIC_AI_OUT_DIR") || ctx.file.homePath());
+    // perform's MIDI: beside the score where the API says where it is (3.2 does not), else $SYMBOLIC_AI_OUT_DIR or home
+    var scorePath = ctx.score.path ? localPath(ctx.score.path) : "";
+    var outDir = ctx.headless ? dirOf(outScore) : scorePath ? dirOf(scorePath)
+               : (env(ctx, "SYMBOLIC_AI_OUT_DIR") || ctx.file.homePath());
     try {
         var api = {score: ctx.score, newElement: ctx.newElement, Element: ctx.Element, Placement: ctx.Placement};
         var range = Core.selectionRange(ctx.score);
