@@ -1,0 +1,5 @@
+-- symbolic-ai: perform the selected MIDI item: an expressive performance as a new take.
+-- Installed by `symbolic-ai hosts install reaper`; load it with Actions > New action > Load ReaScript.
+local _, path = reaper.get_action_context()
+local sai = dofile((path or ""):match("^(.*[/\\])") .. "symbolic-ai-common.lua")
+sai.run("perform", {})
