@@ -11,7 +11,9 @@ music21 goes through the same converters as MusicXML files (`io.musicxml.to_musi
 `io.score.from_music21`): a Piece and the MusicXML written from it agree. pretty_midi goes through
 the MIDI codec (`io.midi`): a `PrettyMIDI` is what pretty_midi reads from the file `sai.save` writes,
 so tempo map, time signatures, programs, drums, velocities, pedal and markers survive, and a
-Piece read from a `PrettyMIDI` is the one `sai.load` reads from the file it writes.
+Piece read from a `PrettyMIDI` is the one `sai.load` reads from the file it writes (MIDI has no
+"unstated" mode: a key signature without one comes back major). A music21 Score notates `chord`
+annotations (not markers or pedal) and puts positions on the 1/48-quarter grid of notation.
 """
 from __future__ import annotations
 
