@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -65,12 +66,34 @@ def connect(ray: Any) -> bool:
     if ray.is_initialized():
         return False
     address = os.environ.get("RAY_ADDRESS", "")
+    if address:
+        _probe(address)  # ray.init waits minutes for an address where nothing answers
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR", configure_logging=True)
     except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError… by version
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
-        raise SymbolicAIError(f"cannot reach {where} ({reason}); start one with `ray start --head`, "
+        raise SymbolicAIError(f"cannot reach {_where(address)} ({_reason(exc)}); start one with `ray start --head`, "
                               f"or unset RAY_ADDRESS to start a local instance") from None
     return not address
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """A TCP connection to RAY_ADDRESS's host:port (as `ray start --head` prints it, or ray://host:port);
+    'auto' and 'local' are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SymbolicAIError(f"cannot reach {_where(address)} ({_reason(exc)}); is the head node running "
+                              f"(`ray start --head`) and the address right? Unset RAY_ADDRESS to start a "
+                              f"local instance") from None
+
+
+def _where(address: str) -> str:
+    return f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
