@@ -191,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 io.save_result(result, out)
             if args.plot:
                 from .plot import plot_path, save_plot
-                save_plot(result, plot_path(args.plot, src, args.task, many), score=piece)
+                save_plot(result, plot_path(args.plot, src, args.task, many, clash), score=piece)
             if args.json:
                 print(dumps({"input": str(src), **result.to_dict()}), flush=True)
             else:

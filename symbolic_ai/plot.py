@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,8 +92,9 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     return write_atomic(path, buf.getvalue())
 
 
-def plot_path(arg: str, src: Path, task: str, many: bool) -> Path:
-    """The picture of one input for `run --plot ARG`: ARG itself, or ARG/<stem>.<task>.png with several inputs."""
+def plot_path(arg: str, src: Path, task: str, many: bool, clash: Collection[str] = ()) -> Path:
+    """The picture of one input for `run --plot ARG`: ARG itself, or ARG/<stem>.<task>.png with several
+    inputs (`<stem>_<suffix>` for the stems in `clash`, as `run -o DIR` names its outputs)."""
     out = Path(arg)
     if not many and not out.is_dir():
         return out
@@ -100,7 +102,8 @@ def plot_path(arg: str, src: Path, task: str, many: bool) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the folder for the pictures ({exc.strerror or exc})") from None
-    return out / f"{src.stem}.{task}.png"
+    stem = f"{src.stem}_{src.suffix.lstrip('.')}" if src.stem in clash else src.stem
+    return out / f"{stem}.{task}.png"
 
 
 # -- the parts ---------------------------------------------------------------------------------
