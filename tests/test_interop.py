@@ -258,3 +258,19 @@ def test_with_tempo_keeps_beats_and_moves_seconds():
     for bad in (0.5, float("nan"), "fast", True):
         with pytest.raises(InputError, match="with_tempo: qpm must be"):
             p.with_tempo(bad)
+
+
+def test_documented_names_and_lazy_optional_imports():
+    """`from symbolic_ai import notes_from_columns` works as documented, and loading, running and
+    batching a file imports none of the optional packages (each is imported where it is used)."""
+    import subprocess
+
+    code = ("import sys, symbolic_ai as sai\n"
+            "from symbolic_ai import notes_from_columns, empty_notes, load_all, batch\n"
+            "p = sai.Piece(notes=notes_from_columns(pitch=[60, 64, 67], onset_beat=[0, 1, 2], duration_beat=[1, 1, 2]))\n"
+            f"sai.run('key', sai.load({str(EXAMPLES / 'folk_melody.mid')!r}))\n"
+            "list(sai.batch('key', [], jobs=1))\n"
+            "print(sorted(m for m in ('matplotlib', 'pretty_midi', 'ray', 'pyarrow', 'tqdm', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
