@@ -94,6 +94,10 @@ def batch(task: str, inputs: str | os.PathLike[str] | Iterable[str | os.PathLike
         raise ParameterError(f"batch: format must be one of {', '.join(FORMATS)}, got {format!r}")
     if engine not in ENGINES:
         raise ParameterError(f"batch: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "ray":
+        from .errors import require
+
+        require("ray", "ray")  # before any output: a missing engine is one line
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
         raise ParameterError(f"batch: jobs must be a whole number >= 1 (0: one per CPU), got {jobs!r}")
     out = _prepare_out_dir(Path(out_dir)) if out_dir is not None else None

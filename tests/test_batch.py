@@ -127,7 +127,8 @@ def test_cli_batch(corpus, tmp_path, capsys):
 def test_missing_ray_names_the_extra(corpus, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(MissingDependencyError, match=r"symbolic_ai\[ray\]"):
-        list(sai.batch("key", corpus, out_dir=tmp_path / "out", engine="ray"))
+        sai.batch("key", corpus, out_dir=tmp_path / "out", engine="ray")  # at the call, before any output
+    assert not (tmp_path / "out").exists()
     with pytest.raises(ParameterError, match="engine must be one of"):
         sai.batch("key", corpus, engine="dask")
 
