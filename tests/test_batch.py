@@ -117,7 +117,7 @@ def test_cli_batch(corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2  # a file failed
     assert f"symbolic-ai batch: {corpus / 'broken.mid'}: not a readable MIDI file" in err
-    assert f"symbolic-ai batch key: 2 done, 1 failed in" in err and str(out / "manifest.parquet") in err
+    assert "symbolic-ai batch key: 2 done, 1 failed in" in err and str(out / "manifest.parquet") in err
     assert (out / "folk_mid.key.musicxml").exists()
     assert cli.main(["batch", "key", str(corpus / "folk.mid"), "-o", str(out), "--resume"]) == 0
     assert cli.main(["batch", "key", str(corpus), "-o", str(out), "--window-beats", "x"]) == 2
