@@ -207,7 +207,8 @@ def process_one(settings: Settings, job: Job) -> Record:
 
     t0 = time.perf_counter()
     try:
-        result = run(settings.task, io.load(job.input, tune=settings.tune), device=settings.device,
+        tune = settings.tune if job.input.lower().endswith(".abc") else None  # other files: read as usual
+        result = run(settings.task, io.load(job.input, tune=tune), device=settings.device,
                      model=settings.model, **settings.params)
         if job.output:
             io.save_result(result, job.output)

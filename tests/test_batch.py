@@ -81,6 +81,14 @@ def test_list_file_and_manifest_as_inputs(corpus, tmp_path):
         <= {"Q1", "Q2", "Q3", "Q4"}
 
 
+def test_tune_applies_to_abc_files_only(corpus, tmp_path):
+    abc = corpus / "sub" / "two.abc"
+    abc.write_text("L:1/4\n\nX:1\nT:One\nK:C\nCDEF GABc|]\n\nX:2\nT:Two\nK:D\nDEFG ABcd|]\n")
+    records = {r.input.rsplit("/", 1)[-1]: r for r in sai.batch("key", corpus, tune=2)}
+    assert records["two.abc"].data["key"] == "D major" and records["folk.mid"].ok
+    assert not records["folk.abc"].ok and "no tune X:2" in records["folk.abc"].error
+
+
 def test_without_pyarrow_the_manifest_is_json_lines(corpus, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
