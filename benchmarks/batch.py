@@ -5,8 +5,8 @@ size of the manifest.
     nice -n 10 .venv/bin/python benchmarks/batch.py [--files 1000] [--tasks key,chords,emotion]
                                                    [--engines process1,process2,ray2] [--data-root DIR]
 
-The files: every MIDI file of nottingham/MIDI, emopia and pop909, in sorted order, taken at an even
-stride until `--files` are chosen (short folk tunes, pop-piano clips and whole pop songs). Each run
+The files: every MIDI file of nottingham/MIDI, emopia and pop909, in sorted order, `--files` of
+them at evenly spaced places in that list (short folk tunes, pop-piano clips and whole pop songs). Each run
 is `list(batch(task, files, out_dir, jobs, engine, format="none"))`, timed from the call to the last
 record: worker start and model loads are included, the Ray instance's own start (`ray.init`, done
 once before the Ray runs) is not. Every model session has one onnxruntime thread (a process is one
@@ -41,8 +41,8 @@ def corpus(root: Path, n: int) -> list[Path]:
     files = sorted(f for s in SOURCES for f in (root / s).rglob("*") if f.suffix.lower() in (".mid", ".midi"))
     if not files:
         sys.exit(f"no MIDI files under {root}/{{{','.join(SOURCES)}}}: pass --data-root")
-    step = max(1, len(files) // n)
-    return files[::step][:n]
+    picks = sorted({round(i * (len(files) - 1) / max(n - 1, 1)) for i in range(min(n, len(files)))})
+    return [files[i] for i in picks]  # evenly over the whole sorted list, so every source is in
 
 
 def run(task: str, files: list[Path], engine: str, jobs: int) -> dict[str, object]:
