@@ -12,9 +12,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .batching import batch
 from .errors import InputError, ModelError, ParameterError, SymbolicAIError, UnknownTaskError
-from .io import load, save
-from .piece import NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track
+from .io import load, load_all, save
+from .piece import NOTE_DTYPE, Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, empty_notes, notes_from_columns
 from .registry import TASKS, Result, run
 
 __all__ = [
@@ -33,7 +34,11 @@ __all__ = [
                      "Track",
                      "UnknownTaskError",
                      "__version__",
+                     "batch",
+                     "empty_notes",
                      "load",
+                     "load_all",
+                     "notes_from_columns",
                      "run",
                      "save",
 ]

@@ -1,7 +1,8 @@
 """`symbolic-ai`: the command line. Its `run` flags are built from the task registry.
 
   symbolic-ai tasks                                  the registered tasks
-  symbolic-ai run TASK INPUT... [-o OUT] [--json] [--PARAM VALUE ...]
+  symbolic-ai run TASK INPUT... [-o OUT] [--json] [--tune N] [--plot PNG] [--PARAM VALUE ...]
+  symbolic-ai batch TASK INPUT... -o DIR [--jobs N] [--format F] [--resume] [--engine process|ray]
   symbolic-ai info                                   version, models, execution providers
   symbolic-ai data check [--data-root DIR]           which datasets are present
   symbolic-ai serve [--osc-port N] [--http-port N]    the local inference daemon (OSC + HTTP)
@@ -54,12 +55,25 @@ def _add_task_parser(sub: argparse._SubParsersAction[_Parser], spec: TaskSpec) -
         p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
                        help=f"another model for this task (e.g. {spec.model}-int8, or a path to an .onnx file); "
                             f"default {spec.model}")
+    p.add_argument("--tune", type=int, default=None, metavar="N", help="in an ABC file, the tune X:N (default: the first)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the result over a piano roll into this image "
+                   "(with several inputs, a directory); needs matplotlib")
+    add_task_params(p, spec)
+
+
+def add_task_params(p: argparse.ArgumentParser, spec: TaskSpec) -> None:
+    """The task's parameters as --flags (`param_<name>` in the namespace; None when not given)."""
     group = p.add_argument_group("task parameters")
     for prm in spec.params:
         extra = f" (one of: {', '.join(map(str, prm.choices))})" if prm.choices else \
             f" (range {prm.range_text})" if prm.minimum is not None or prm.maximum is not None else ""
         group.add_argument(_flag(prm.name), dest=f"param_{prm.name}", metavar="VALUE", default=None,
                            help=f"{prm.help}{extra}; default {prm.default!r}")
+
+
+def task_params(args: argparse.Namespace, spec: TaskSpec) -> dict[str, Any]:
+    """The task parameters given on the command line (see `add_task_params`)."""
+    return {p.name: getattr(args, f"param_{p.name}") for p in spec.params if getattr(args, f"param_{p.name}") is not None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--data-root", help="data directory (default: $SYMBOLIC_AI_DATA or ../shared/data)")
     _add_serve_parser(sub)
     hosts_cli.add_parser(sub)
+    from .cli_batch import add_batch_parser
+    add_batch_parser(sub)
     return parser
 
 
@@ -159,8 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .registry import run
 
     spec = get(args.task)
-    params = {p.name: getattr(args, f"param_{p.name}") for p in spec.params
-              if getattr(args, f"param_{p.name}") is not None}
+    params = task_params(args, spec)
     spec.validate(params)  # fail once, before any file is read
     failed = 0
     many = len(args.inputs) > 1
@@ -172,9 +187,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             out = _output_path(args, src, many, clash)
             if out is not None:
                 io.encoder_for(out)  # unsupported suffix: fail before the work
-            result = run(args.task, io.load(src), device=args.device, model=getattr(args, "model", None), **params)
+            piece = io.load(src, tune=args.tune)
+            result = run(args.task, piece, device=args.device, model=getattr(args, "model", None), **params)
             if out is not None:
                 io.save_result(result, out)
+            if args.plot:
+                from .plot import plot_path, save_plot
+                save_plot(result, plot_path(args.plot, src, args.task, many, clash), score=piece)
             if args.json:
                 print(dumps({"input": str(src), **result.to_dict()}), flush=True)
             else:
@@ -186,6 +205,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{PROG}: error: {msg}", file=sys.stderr)
             failed += 1
     return 2 if failed else 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .cli_batch import cmd_batch as run_batch
+    return run_batch(args)
 
 
 def cmd_info(_args: argparse.Namespace) -> int:
@@ -217,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 2
         args.debug = debug
         handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data,
-                   "serve": cmd_serve, "hosts": hosts_cli.run}[args.command]
+                   "serve": cmd_serve, "hosts": hosts_cli.run, "batch": cmd_batch}[args.command]
         return handler(args)
     except SymbolicAIError as exc:
         if debug:

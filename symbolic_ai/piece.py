@@ -404,6 +404,54 @@ class Piece:
         s, e = self.beat_to_sec(np.array([start_beat, end_beat]))
         return float(s), float(e)
 
+    # -- edits, interop and pictures (symbolic_ai.edit, .interop, .plot own them) --------------
+    def transpose(self, semitones: int) -> Piece:
+        """See `symbolic_ai.edit.transpose`."""
+        from .edit import transpose
+        return transpose(self, semitones)
+
+    def slice_bars(self, start: int, stop: int | None = None) -> Piece:
+        """See `symbolic_ai.edit.slice_bars`."""
+        from .edit import slice_bars
+        return slice_bars(self, start, stop)
+
+    def select_tracks(self, tracks: Sequence[int | str]) -> Piece:
+        """See `symbolic_ai.edit.select_tracks`."""
+        from .edit import select_tracks
+        return select_tracks(self, tracks)
+
+    def with_tempo(self, qpm: float) -> Piece:
+        """See `symbolic_ai.edit.with_tempo`."""
+        from .edit import with_tempo
+        return with_tempo(self, qpm)
+
+    def to_music21(self) -> Any:
+        """A music21 Score (see `symbolic_ai.interop`)."""
+        from .interop import to_music21
+        return to_music21(self)
+
+    def to_pretty_midi(self) -> Any:
+        """A pretty_midi.PrettyMIDI (see `symbolic_ai.interop`)."""
+        from .interop import to_pretty_midi
+        return to_pretty_midi(self)
+
+    @classmethod
+    def from_music21(cls, obj: Any, *, tune: int | None = None) -> Piece:
+        """A Piece from a music21 Stream/Score/Opus (see `symbolic_ai.interop`)."""
+        from .interop import from_music21
+        return from_music21(obj, tune=tune)
+
+    @classmethod
+    def from_pretty_midi(cls, pm: Any) -> Piece:
+        """A Piece from a pretty_midi.PrettyMIDI (see `symbolic_ai.interop`)."""
+        from .interop import from_pretty_midi
+        return from_pretty_midi(pm)
+
+    def plot(self, path: Any = None, **options: Any) -> Any:
+        """A piano roll with the piece's annotations (see `symbolic_ai.plot.plot`)."""
+        from .plot import plot
+        return plot(self, path, **options)
+
 
 def notes_from_columns(**columns: Sequence[Any] | np.ndarray) -> np.ndarray:
     """Build a note array from equal-length columns, e.g. `notes_from_columns(pitch=[60], onset_beat=[0], ...)`."""

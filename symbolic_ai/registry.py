@@ -148,6 +148,12 @@ class Result:
         out: dict[str, Any] = _clean(d)
         return out
 
+    def plot(self, path: Any = None, *, score: Piece | None = None, **options: Any) -> Any:
+        """A piano roll with this result drawn on it; `score` is the task's input (perform: tempo
+        and velocity against it). See `symbolic_ai.plot.plot`."""
+        from .plot import plot
+        return plot(self, path, score=score, **options)
+
 
 @dataclass(frozen=True)
 class Models:

@@ -12,7 +12,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..piece import Piece
@@ -28,12 +28,18 @@ READ_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + JSON_SUFFIXES
 WRITE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".json")
 
 
-def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Piece:
-    """Read a MIDI, MusicXML/MXL, ABC, kern, RomanText or wire-format JSON file into a Piece.
+def load(path: str | os.PathLike[str] | Any, *, max_bytes: int = MAX_BYTES, tune: int | None = None) -> Piece:
+    """Read a MIDI, MusicXML/MXL, ABC, kern, RomanText or wire-format JSON file into a Piece; or
+    convert a music21 Stream/Score or a `pretty_midi.PrettyMIDI` (see `symbolic_ai.interop`).
 
     Checks (missing, directory, suffix, empty, size) happen before a byte is read, so a huge file
     is refused at once. Every failure is an InputError whose message starts with the path.
+    In an ABC file with several tunes, `tune` picks one by its `X:` number (default: the first;
+    `load_all` reads them all).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        from ..interop import from_object
+        return from_object(path, tune=tune)
     p = Path(path)
     suffix = p.suffix.lower()
     try:
@@ -43,7 +49,7 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Piece:
     except OSError as exc:
         raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{p}: is a directory, expected a music file")
+        raise InputError(f"{p}: is a directory, expected a music file (for a folder of files: symbolic-ai batch)")
     if suffix not in READ_SUFFIXES:
         raise InputError(f"{p}: unsupported file type {suffix or '(no suffix)'!r}; "
                          f"supported: {', '.join(READ_SUFFIXES)}")
@@ -54,6 +60,8 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Piece:
     if st.st_size > max_bytes:
         raise InputError(f"{p}: the file is {st.st_size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit "
                          f"for a symbolic music file (load(path, max_bytes=…) raises it)")
+    if tune is not None and suffix != ".abc":
+        raise InputError(f"{p}: tune={tune!r} picks a tune of an ABC file; this is a {suffix} file")
     try:
         if suffix in MIDI_SUFFIXES:
             from .midi import read_midi
@@ -63,7 +71,7 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Piece:
             piece = read_json(p.read_bytes(), str(p))
         else:
             from .score import read_score
-            piece = read_score(p)
+            piece = read_score(p, tune=tune)
     except OSError as exc:
         raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     except InputError as exc:
@@ -71,6 +79,28 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Piece:
         raise InputError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
     return piece.replace(metadata={**piece.metadata, "source": str(p),
                                    "title": piece.metadata.get("title") or p.stem})
+
+
+def load_all(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> list[Piece]:
+    """Every tune of an ABC file, in file order (`metadata["tune"]` is each one's `X:` number);
+    for any other file, a list of the one Piece `load` reads."""
+    p = Path(path)
+    if p.suffix.lower() != ".abc":
+        return [load(p, max_bytes=max_bytes)]
+    first = load(p, max_bytes=max_bytes)  # every check of `load`, and the first tune
+    from .abc import split_tunes
+    from .score import read_abc_tune
+
+    tunes = split_tunes(p.read_bytes())
+    out = [first]
+    for t in tunes[1:]:
+        try:
+            piece = read_abc_tune(p, t, len(tunes))
+        except InputError as exc:
+            msg = str(exc)
+            raise InputError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
+        out.append(piece.replace(metadata={**piece.metadata, "title": piece.metadata.get("title") or p.stem}))
+    return out
 
 
 def encoder_for(path: str | os.PathLike[str]) -> Callable[[Piece], bytes]:

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..piece import Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, dedupe_by_start, empty_notes
 from . import budget
+from .abc import Tune, pick_tune, split_tunes
 from .musicxml import NO_CHORD, to_music21, write_musicxml  # noqa: F401  (the writer, re-exported)
 
 if TYPE_CHECKING:
@@ -27,33 +28,58 @@ FORMATS = {".musicxml": "musicxml", ".xml": "musicxml", ".mxl": "musicxml", ".ab
            ".krn": "humdrum", ".rntxt": "romantext"}
 
 
-def read_score(path: Path, fmt: str | None = None) -> Piece:
+def read_score(path: Path, fmt: str | None = None, tune: int | None = None) -> Piece:
     """Parse a notated file with music21 and convert it to a Piece.
 
     The input is bounded before music21 sees it (`budget.check_score`: note, measure and bar-number
     counts from `symbolic_ai.limits`; an .mxl is inflated here, within a size and entry limit), so
-    the parse is bounded too."""
-    import music21
-
+    the parse is bounded too. In an ABC file, `tune` picks the tune by its `X:` number (default:
+    the first); only that tune is parsed."""
     fmt = fmt or FORMATS.get(path.suffix.lower())
+    if fmt == "abc":
+        tunes = split_tunes(path.read_bytes())
+        return read_abc_tune(path, pick_tune(tunes, tune, str(path)), len(tunes))
+    if tune is not None:
+        raise InputError(f"{path}: tune={tune} picks a tune of an ABC file; this file is {fmt or 'not ABC'}")
     with tempfile.TemporaryDirectory(prefix="symbolic_ai-") as tmp:
         source = path
         if path.suffix.lower() == ".mxl":
             source = Path(tmp) / "score.musicxml"
             source.write_bytes(budget.inflate_mxl(path))
         budget.check_score(source.read_bytes(), fmt or "", str(path))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                parsed = music21.converter.parse(str(source), format=fmt, forceSource=True)
-        except Exception as exc:  # music21 raises many unrelated types on bad files
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise InputError(f"{path}: could not be read as {fmt or 'a score'} ({reason})") from None
+        parsed = _parse(source, fmt, path)
+    return from_music21(parsed, source=str(path))
+
+
+def read_abc_tune(path: Path, tune: Tune, count: int) -> Piece:
+    """One tune of an ABC file (`abc.split_tunes`) as a Piece; `metadata["tune"]` is its X: number
+    when the file holds more than one."""
+    budget.check_score(tune.text, "abc", str(path))
+    with tempfile.TemporaryDirectory(prefix="symbolic_ai-") as tmp:
+        source = Path(tmp) / "tune.abc"
+        source.write_bytes(tune.text)
+        parsed = _parse(source, "abc", path if count == 1 else f"{path} (tune X:{tune.number})")
+    piece = from_music21(parsed, source=str(path))
+    return piece if count == 1 else piece.replace(metadata={**piece.metadata, "tune": tune.number})
+
+
+def _parse(source: Path, fmt: str | None, name: object) -> Any:
+    """music21's parse of `source` (the first score of an Opus), its many exception types turned
+    into one InputError on `name`."""
+    import music21
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = music21.converter.parse(str(source), format=fmt, forceSource=True)
+    except Exception as exc:  # music21 raises many unrelated types on bad files
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise InputError(f"{name}: could not be read as {fmt or 'a score'} ({reason})") from None
     if isinstance(parsed, music21.stream.Opus):
         if not parsed.scores:
-            raise InputError(f"{path}: the file holds no tunes")
+            raise InputError(f"{name}: the file holds no tunes")
         parsed = parsed.scores[0]
-    return from_music21(parsed, source=str(path))
+    return parsed
 
 
 def from_music21(score: Any, source: str = "") -> Piece:

@@ -1,0 +1,104 @@
+"""Throughput of `symbolic_ai.batch`: files per second for key, chords and emotion over a corpus
+of MIDI files from the datasets, with 1 and 2 worker processes and with Ray on 2 CPUs, and the
+size of the manifest.
+
+    nice -n 10 .venv/bin/python benchmarks/batch.py [--files 1000] [--tasks key,chords,emotion]
+                                                   [--engines process1,process2,ray2] [--data-root DIR]
+
+The files: every MIDI file of nottingham/MIDI, emopia and pop909, in sorted order, `--files` of
+them at evenly spaced places in that list (short folk tunes, pop-piano clips and whole pop songs). Each run
+is `list(batch(task, files, out_dir, jobs, engine, format="none"))`, timed from the call to the last
+record: worker start and model loads are included, the Ray instance's own start (`ray.init`, done
+once before the Ray runs) is not. Every model session has one onnxruntime thread (a process is one
+core). `first_record_s` is the time to the first finished file (workers' start and model loads),
+`steady_files_per_s` the rate after it. Prints one JSON line per task and engine, then one summary
+line with the rule:
+  speedup = files/s with 2 processes ÷ with 1 process, target >= 1.8;
+  ray_vs_process = files/s with Ray on 2 CPUs ÷ with 2 processes, target >= 0.8 (within 20 %).
+On a machine whose two cores are shared with other work, the ratios are a lower bound.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("SYMBOLIC_AI_THREADS", "1")  # before symbolic_ai.runtime reads it, in workers too
+
+from symbolic_ai import batch  # noqa: E402
+from symbolic_ai.batching import JOURNAL, TABLE  # noqa: E402
+from symbolic_ai.data import data_root  # noqa: E402
+
+SOURCES = ("nottingham/MIDI", "emopia", "pop909")
+ENGINES = {"process1": ("process", 1), "process2": ("process", 2), "ray2": ("ray", 2)}
+
+
+def corpus(root: Path, n: int) -> list[Path]:
+    files = sorted(f for s in SOURCES for f in (root / s).rglob("*") if f.suffix.lower() in (".mid", ".midi"))
+    if not files:
+        sys.exit(f"no MIDI files under {root}/{{{','.join(SOURCES)}}}: pass --data-root")
+    picks = sorted({round(i * (len(files) - 1) / max(n - 1, 1)) for i in range(min(n, len(files)))})
+    return [files[i] for i in picks]  # evenly over the whole sorted list, so every source is in
+
+
+def run(task: str, files: list[Path], engine: str, jobs: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="sai-bench-") as tmp:
+        t0 = time.perf_counter()
+        records, first = [], 0.0
+        for rec in batch(task, files, out_dir=tmp, jobs=jobs, engine=engine, format="none"):
+            first = first or time.perf_counter() - t0
+            records.append(rec)
+        seconds = time.perf_counter() - t0
+        ok = sum(r.ok for r in records)
+        sizes = {name: (Path(tmp) / name).stat().st_size for name in (JOURNAL, TABLE) if (Path(tmp) / name).exists()}
+    return {"task": task, "engine": engine, "jobs": jobs, "files": len(files), "ok": ok, "failed": len(records) - ok,
+            "seconds": round(seconds, 2), "files_per_s": round(len(files) / seconds, 2),
+            "first_record_s": round(first, 2),  # worker start + model load + the first file
+            "steady_files_per_s": round((len(files) - 1) / max(seconds - first, 1e-9), 2),
+            "manifest_bytes": sizes.get(TABLE), "journal_bytes": sizes.get(JOURNAL)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--tasks", default="key,chords,emotion")
+    ap.add_argument("--engines", default=",".join(ENGINES))
+    ap.add_argument("--data-root", default=None)
+    args = ap.parse_args()
+    files = corpus(data_root(args.data_root), args.files)
+    engines = [e for e in args.engines.split(",") if e]
+    ray = None
+    if any(ENGINES[e][0] == "ray" for e in engines):
+        import ray
+
+        t0 = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        print(json.dumps({"ray_init_seconds": round(time.perf_counter() - t0, 2), "ray": ray.__version__}), flush=True)
+    rows = []
+    try:
+        for task in args.tasks.split(","):
+            for e in engines:
+                engine, jobs = ENGINES[e]
+                rows.append(run(task, files, engine, jobs))
+                print(json.dumps(rows[-1]), flush=True)
+    finally:
+        if ray is not None:
+            ray.shutdown()
+    fps = {(r["task"], r["engine"], r["jobs"]): float(r["files_per_s"]) for r in rows}  # type: ignore[arg-type]
+    summary: dict[str, object] = {"files": len(files), "cpus": os.cpu_count(), "load_avg": os.getloadavg()[0]}
+    for task in args.tasks.split(","):
+        one, two, ray2 = fps.get((task, "process", 1)), fps.get((task, "process", 2)), fps.get((task, "ray", 2))
+        if one and two:
+            summary[f"{task}_speedup"] = round(two / one, 2)
+        if two and ray2:
+            summary[f"{task}_ray_vs_process"] = round(ray2 / two, 2)
+    summary["targets"] = {"speedup": ">= 1.8", "ray_vs_process": ">= 0.8"}
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
