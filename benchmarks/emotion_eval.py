@@ -102,6 +102,8 @@ def main() -> None:
     ap.add_argument("--velocity", type=int, default=0, choices=range(0, 128), metavar="1..127",
                     help="set every note's velocity to this before the task (flat dynamics); 0: as is")
     ap.add_argument("--invariance", action="store_true", help="also count answers kept under velocity/transposition")
+    ap.add_argument("--record", type=Path, default=None, metavar="ONNX",
+                    help="merge the results into this model's card under metrics.through_task (release step)")
     args = ap.parse_args()
     from symbolic_ai.registry import get
 
@@ -127,6 +129,15 @@ def main() -> None:
                            f"{args.figures}/emotion_{dataset}_{split}{suffix}.png")
     out["seconds"] = round(time.time() - t, 1)
     print(json.dumps(out))
+    if args.record:
+        from training.emotion.fuse import record
+
+        key = "" if args.render == "as is" and not args.velocity else f" ({args.render}, velocity {args.velocity or 'as is'})"
+        card = json.loads(args.record.with_suffix(".json").read_text())
+        through = dict(card["metrics"].get("through_task", {}))
+        through |= {f"{s}{key}": {k: v for k, v in m.items() if k != "answers"} for s, m in out["results"].items()}
+        top = {f"{s.replace(':', '_')}": through[s] for s in out["results"] if not key and not s.startswith("checkset")}
+        record(args.record, {"through_task": through} | top)
 
 
 if __name__ == "__main__":
