@@ -556,3 +556,13 @@ def test_score_like_rendering_and_checkset_words():
     d = deadpan_score(_performed(_scale_piece(A_MINOR, 8)), beats=16)
     assert d.notes["onset_beat"].max() < 16 and set(d.notes["velocity"]) == {64}
     assert [(t.start_beat, t.qpm) for t in d.tempos] == [(0.0, 120.0)]
+
+
+def test_slow_minor_chorale_score_is_no_longer_happy_and_excited():
+    """Done-when of issue 16: a deadpan score of a minor chorale (every velocity 64, quantized) is not
+    'happy' with arousal near 1, and sad/calm keep real probability."""
+    d = sai.run("emotion", sai.load(EXAMPLES / "chorale_bwv66_6.musicxml")).data
+    assert d["input_kind"] == "score" and d["key"] == sai.run("key", sai.load(EXAMPLES / "chorale_bwv66_6.musicxml")
+                                                             ).data["key"]
+    assert not (d["quadrant"] == "Q1" and d["arousal"] > 0.9)
+    assert d["probabilities"]["Q3"] + d["probabilities"]["Q4"] > 0.2

@@ -3,10 +3,10 @@
 Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
 The default model (`emotion-v5`) reads one window of `window_beats` quarter notes at a time through
 its guide, built so that it means the same on a performance and on a score (`invariant_features`):
-clip statistics with velocity read as ratios (plus the absolute level, which the head learned to
-lean on lightly), the harmony the `chords` task hears and the shared encoder's pooled embedding,
-both read with every note at one velocity. A small head trained on EMOPIA and VGMIDI, as played and
-as deadpan renderings, turns it into probabilities; the piece's answer is the mean of its windows'.
+clip statistics with velocity read as ratios only, and the harmony the `chords` task hears with
+every note at one velocity (the guide `invariant+encoder` adds the shared encoder's pooled
+embedding; the selection did not keep it). A small head trained on EMOPIA and VGMIDI, as played
+and as deadpan renderings, turns it into probabilities; the piece's answer is the mean of its windows'.
 Older models (`emotion-v4`: the fine-tuned encoder fused with a linear model on the `harmony` guide)
 still run. The reported key is the `key` task's (global, and the local key under each window), and
 `input_kind` says whether the input looks like a performance or a score.
@@ -55,7 +55,7 @@ CHORDS_MODEL = "chords-v1"  # what the `harmony` guide reads chords with
 PROFILE = "krumhansl"
 DEFAULT_MAX_TOKENS = 384
 WINDOW_BEATS = 128.0
-HOP_BEATS = 128.0  # = the window: each note is read once (emotion-v4's selection rule, docs/benchmarks.md)
+HOP_BEATS = 128.0  # = the window: each note is read once (since emotion-v4, docs/benchmarks.md)
 BATCH = 16
 
 
@@ -317,11 +317,11 @@ def predict(clips: list[Piece], model: Model, models: Models | None = None) -> n
     return np.concatenate(out).astype(float)
 
 
-@task("emotion", model="emotion-v4-int8", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
+@task("emotion", model="emotion-v5", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
 def emotion(
     piece: Piece,
     *,
-    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v4 was trained on whole clips of up to 128)",
+    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v5 was trained on windows of up to 128)",
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
     model: Model | None = None,
@@ -330,16 +330,18 @@ def emotion(
     """Say which of Russell's four quadrants the music is in, and how that changes over time.
 
     JSON: `quadrant` (Q1 happy/excited, Q2 angry/tense, Q3 sad, Q4 calm), `label`, `probabilities`
-    {Q1..Q4}, `valence` and `arousal` in [-1, 1] (expectations over the quadrants), `mode`, `key`,
-    `key_confidence`, and `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`,
-    `end_sec` and the same fields (beats are null for a performance without a beat grid). The whole
+    {Q1..Q4}, `valence` and `arousal` in [-1, 1] (expectations over the quadrants), `mode`, `key` and
+    `key_confidence` (the `key` task's global key), `input_kind` ('performance' or 'score'), and
+    `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`, `end_sec` and the same
+    fields, the key being the `key` task's local key under the window (beats are null for a
+    performance without a beat grid). The whole
     piece's answer is the mean of its windows' probabilities. Windows with fewer than two pitches are
     left out. The returned Piece carries one `emotion` annotation per window.
     """
     if hop_beats > window_beats:
         raise ParameterError(f"emotion: hop_beats ({hop_beats:g}) must not exceed window_beats ({window_beats:g})")
     if model is None:
-        raise InputError("emotion: needs an emotion model (symbolic_ai.run loads emotion-v4-int8)")
+        raise InputError("emotion: needs an emotion model (symbolic_ai.run loads emotion-v5)")
     wins = windows(piece, window_beats, hop_beats, int(model.card.get("max_tokens", DEFAULT_MAX_TOKENS)))
     probs = predict([c for _, _, c in wins], model, models)
     keys = analyze(piece)  # the `key` task's global and local keys, with its defaults

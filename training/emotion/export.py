@@ -135,7 +135,10 @@ def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metri
 
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import export
-    from symbolic_ai.tasks.emotion import ENCODER_MODEL, CHORDS_MODEL, FLAT_VELOCITY, invariant_features
+    from symbolic_ai.tasks.emotion import CHORDS_MODEL, ENCODER_MODEL, FLAT_VELOCITY, invariant_features
+
+    if not hasattr(head, "net"):
+        raise SystemExit(f"export_head: {candidate['name']} has two heads; only one-head candidates export")
 
     full = len(GUIDES["invariant+encoder"])
     cols = np.asarray(head.columns if head.columns is not None else np.arange(full))

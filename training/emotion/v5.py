@@ -86,11 +86,37 @@ def features(argv: list[str] | None = None) -> int:
                  split=np.array([i[1] for i in items]), group=np.array([i[2] for i in items]),
                  y=np.array([i[3] for i in items]))
         print(json.dumps({"wrote": str(path), "clips": len(items), "windows": len(clip_of)}), flush=True)
+    input_kinds(a.out)
     return 0
 
 
 def load(out: Path, ds: str, r: str) -> dict[str, np.ndarray]:
-    return dict(np.load(out / f"feats_{ds}_{r}.npz"))
+    """The features of one dataset and rendering, with `score`: 1 where the clip reads as a score
+    (`input_kind`): every deadpan rendering and check-set item, the quantized VGMIDI phrases."""
+    f = dict(np.load(out / f"feats_{ds}_{r}.npz"))
+    if r in ("deadpan", "aug2") or ds == "checkset":
+        f["score"] = np.ones(len(f["y"]))
+    elif r == "aug1":
+        f["score"] = np.zeros(len(f["y"]))
+    else:
+        f["score"] = np.load(out / f"kind_{ds}.npy").astype(float) if r == "asis" else kinds(out, ds, f)
+    return f
+
+
+def kinds(out: Path, ds: str, f: dict[str, np.ndarray]) -> np.ndarray:
+    """`score` flags of a valid/test-only rendering, looked up by clip id in the as-is rendering."""
+    base = dict(np.load(out / f"feats_{ds}_asis.npz"))
+    flags = dict(zip(base["ids"], np.load(out / f"kind_{ds}.npy")))
+    return np.array([flags[i] for i in f["ids"]], dtype=float)
+
+
+def input_kinds(out: Path = OUT) -> None:
+    """<out>/kind_<ds>.npy: 1 where `input_kind` of the clip as is says 'score'."""
+    from symbolic_ai.tasks.emotion import input_kind
+    from training.emotion.data import load_items
+
+    for ds in DATASETS:
+        np.save(out / f"kind_{ds}.npy", np.array([input_kind(i.piece) == "score" for i in load_items(ds)]))
 
 
 class Head:
@@ -138,13 +164,24 @@ class Head:
         self.net.eval()
         return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
         import torch
 
         X = self.select(X)
         with torch.no_grad():
             z = self.net(torch.tensor((X - self.mean) / self.std, dtype=torch.float32))
         return z.softmax(-1).numpy().astype(float)
+
+
+class TwoHeads:
+    """A head for performances and one for scores, chosen per window by `input_kind` (score = 1)."""
+
+    def __init__(self, performance: Head, score: Head):
+        self.performance, self.score = performance, score
+
+    def predict_proba(self, X: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
+        s = np.zeros(len(X)) if score is None else np.asarray(score, dtype=float)
+        return (s[:, None] * self.score.predict_proba(X) + (1 - s[:, None]) * self.performance.predict_proba(X))
 
 
 def per_clip(p: np.ndarray, clip_of: np.ndarray) -> np.ndarray:
@@ -161,9 +198,9 @@ def rows(f: dict[str, np.ndarray], split: str | None = None, groups: set | None 
     return f["X"][sel], f["y"][f["clip_of"][sel]]
 
 
-def clip_probs(head: Head, f: dict[str, np.ndarray], keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def clip_probs(head: Head | TwoHeads, f: dict[str, np.ndarray], keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-clip probabilities and labels of the clips where `keep`."""
-    p = per_clip(head.predict_proba(f["X"]), f["clip_of"])
+    p = per_clip(head.predict_proba(f["X"], f["score"][f["clip_of"]]), f["clip_of"])
     return p[keep], f["y"][keep]
 
 
@@ -177,8 +214,8 @@ def arousal_agreement(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 def train_set(F: dict, renderings: tuple[str, ...], split: str = "train",
               groups: dict[str, set] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows of EMOPIA and VGMIDI `split` over `renderings`; weights give each dataset and rendering
-    the same total (VGMIDI's 162 phrases count as much as EMOPIA's 784 clips × `vgmidi_weight`)."""
+    """Rows of EMOPIA and VGMIDI `split` (or of `groups`) over `renderings`; the weights give each
+    dataset and rendering the same total (VGMIDI's 162 phrases count as much as EMOPIA's 784 clips)."""
     X, y, w = [], [], []
     for ds in DATASETS:
         for r in renderings:
@@ -195,6 +232,15 @@ CANDIDATES: list[dict[str, Any]] = (
      for cols in COLUMN_SETS for l2 in (1e-3, 3e-3, 1e-2, 3e-2)]
     + [{"name": f"mlp64_l2_{l2:g}_{cols}", "hidden": 64, "l2": l2, "cols": cols}
        for cols in COLUMN_SETS for l2 in (1e-3, 1e-2)])
+
+
+PERFORMANCE_HEADS = [{"hidden": 0, "l2": 1e-3, "cols": "no_encoder"}, {"hidden": 0, "l2": 3e-3, "cols": "no_encoder"},
+                     {"hidden": 64, "l2": 1e-2, "cols": "no_encoder"}]
+SCORE_HEADS = [{"hidden": 0, "l2": 3e-3, "cols": "no_encoder_no_absvel"},
+               {"hidden": 64, "l2": 1e-2, "cols": "no_encoder_no_absvel"}]
+CANDIDATES += [{"name": f"two_heads_p{i}_s{j}", "hidden": max(p["hidden"], q["hidden"]), "cols": "no_encoder",
+                "performance": p, "score": q}
+               for i, p in enumerate(PERFORMANCE_HEADS) for j, q in enumerate(SCORE_HEADS)]
 
 
 def columns(cols: str) -> np.ndarray | None:
@@ -239,8 +285,14 @@ def score(ev: dict[str, Any]) -> float:
                           ev["checkset"]["agreement"]]))
 
 
-def fit(c: dict[str, Any], F: dict, renderings: tuple[str, ...] = RENDERINGS, seed: int = 0) -> Head:
-    X, y, w = train_set(F, renderings)
+def fit(c: dict[str, Any], F: dict, renderings: tuple[str, ...] = RENDERINGS, seed: int = 0,
+        groups: dict[str, set] | None = None) -> Head | TwoHeads:
+    """One head on every rendering, or (`performance` and `score` in `c`) a performance head on the
+    renderings as played and a score head on the deadpan ones."""
+    if "performance" in c:
+        return TwoHeads(fit(c["performance"], F, ("asis", "aug1"), seed, groups),  # type: ignore[arg-type]
+                        fit(c["score"], F, ("deadpan", "aug2"), seed, groups))  # type: ignore[arg-type]
+    X, y, w = train_set(F, renderings, groups=groups)
     return Head(c["hidden"], c["l2"], seed=seed, columns=columns(c["cols"])).fit(X, y, w)
 
 
@@ -251,8 +303,7 @@ def vgmidi_cv(c: dict[str, Any], F: dict, k: int = 5) -> list[float]:
     for tr, te in grouped_folds(list(v["group"]), v["y"], k=k):
         groups = {"emopia": set(F["emopia", "asis"]["group"][F["emopia", "asis"]["split"] == "train"]),
                   "vgmidi": set(v["group"][tr])}
-        X, y, w = train_set(F, RENDERINGS, groups=groups)
-        head = Head(c["hidden"], c["l2"], columns=columns(c["cols"])).fit(X, y, w)
+        head = fit(c, F, groups=groups)
         keep = np.zeros(len(v["y"]), bool)
         keep[te] = True
         p, yy = clip_probs(head, v, keep)
