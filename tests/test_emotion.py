@@ -9,15 +9,24 @@ import math
 
 import numpy as np
 import pytest
+from conftest import DATA, EXAMPLES, GOLDEN
 
 import symbolic_ai as sai
 from symbolic_ai.errors import InputError, ParameterError
 from symbolic_ai.piece import Piece, Track, notes_from_columns
-from symbolic_ai.tasks.emotion import (HARMONY_FEATURES, HOP_BEATS, QUADRANTS, STAT_FEATURES, WINDOW_BEATS,
-                                       clip_statistics, guide_features, harmony_features, key_mode, summarize,
-                                       window_starts)
-
-from conftest import DATA, EXAMPLES, GOLDEN
+from symbolic_ai.tasks.emotion import (
+    HARMONY_FEATURES,
+    HOP_BEATS,
+    QUADRANTS,
+    STAT_FEATURES,
+    WINDOW_BEATS,
+    clip_statistics,
+    guide_features,
+    harmony_features,
+    key_mode,
+    summarize,
+    window_starts,
+)
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
 A_MINOR = [57, 59, 60, 62, 64, 65, 68, 69]
@@ -317,6 +326,7 @@ def test_through_task_figures_match_the_task_and_are_recorded_in_a_consistent_ca
     pytest.importorskip("onnx", reason="writing a card into a model needs onnx (the train extra)")
 
     from symbolic_ai.exports.card import verify
+
     from symbolic_ai.registry import get
     from symbolic_ai.runtime import PACKAGE_MODELS
     from training.emotion.data import Item
@@ -406,9 +416,9 @@ def test_weight_averaging_is_the_mean_of_the_epochs_and_fresh_crops_need_no_cach
 
 def test_deadpan_flattens_velocity_only_and_reaches_the_training_windows():
     pytest.importorskip("torch")
+    from symbolic_ai.tokens import default_tokenizer
     from training.emotion.data import Item, deadpan, flat_velocity
     from training.emotion.train import train_windows
-    from symbolic_ai.tokens import default_tokenizer
 
     base = _scale_piece(A_MINOR, repeats=2)
     n = base.notes.copy()
@@ -439,6 +449,7 @@ def test_int8_rebuilt_from_a_released_fp32_graph(tmp_path):
     torch = pytest.importorskip("torch", reason="the emotion export step needs the train extra (torch)")
     pytest.importorskip("onnxscript", reason="the emotion export step needs the train extra (onnxscript)")
     from symbolic_ai.exports.card import verify
+
     from training.emotion import model as emotion_model
     from training.emotion.export import export_emotion, from_onnx
     from training.encoder.model import Encoder, EncoderConfig
@@ -468,3 +479,90 @@ def _plain_onnx(tmp_path):
     path = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph), str(path))
     return path
+
+
+# -- emotion-v5: scores, invariance, one key -------------------------------------------------------
+def _performed(piece: Piece, seed: int = 0) -> Piece:
+    """`piece` with onsets off the grid and varied velocities, as a performance looks."""
+    rng = np.random.default_rng(seed)
+    n = piece.notes.copy()
+    n["onset_beat"] = n["onset_beat"] + rng.uniform(0.03, 0.06, len(n))
+    n["velocity"] = rng.integers(40, 100, len(n))
+    n["onset_sec"] = n["duration_sec"] = np.nan
+    return piece.replace(notes=n)
+
+
+def test_input_kind_tells_scores_from_performances():
+    from symbolic_ai.tasks.emotion import input_kind
+
+    score = _scale_piece(A_MINOR, 3)
+    assert input_kind(score) == "score"
+    assert input_kind(_performed(score)) == "performance"
+    assert input_kind(_scale_piece(A_MINOR, 3, tempos=False)) == "score"  # on the nominal grid
+    d = sai.run("emotion", sai.load(EXAMPLES / "chorale_bwv66_6.musicxml")).data
+    assert d["input_kind"] == "score"
+
+
+def test_invariant_guide_reads_velocity_as_ratios_only():
+    from symbolic_ai.tasks.emotion import GUIDES, INVARIANT_STATS, invariant_features
+    from training.emotion.data import scale_velocity
+
+    piece = _performed(_chord_piece([[45, 60, 64, 69], [50, 62, 65, 69], [52, 59, 64, 68], [45, 60, 64, 69]] * 2))
+    soft = scale_velocity(piece, 0.7)
+    a, b = invariant_features([piece, soft])
+    assert a.shape == (len(GUIDES["invariant"]),) and np.isfinite(a).all()
+    absolute = [INVARIANT_STATS.index(n) for n in ("vel_level", "vel_loud_frac")]
+    rest = np.setdiff1d(np.arange(len(a)), absolute)
+    assert np.allclose(a[rest], b[rest], atol=0.02)  # rounding of the scaled velocities only
+    assert b[absolute[0]] == pytest.approx(0.7 * a[absolute[0]], rel=0.02)
+    flat = invariant_features([piece.replace(notes=_flat(piece, 64))])[0]
+    assert (flat[[INVARIANT_STATS.index(n) for n in ("vel_cv", "vel_spread", "vel_pitch_r")]] == 0).all()
+
+
+def _flat(piece: Piece, v: int) -> np.ndarray:
+    n = piece.notes.copy()
+    n["velocity"] = v
+    return n
+
+
+def test_timeline_key_is_the_key_tasks_local_key():
+    """One key: the global key and each window's key are the `key` task's, not a second estimate."""
+    on = np.arange(64, dtype=float)
+    c_major = [60, 64, 67, 72, 65, 69, 72, 77, 67, 71, 74, 79, 60, 64, 67, 72]
+    f_sharp_minor = [66, 69, 73, 78, 71, 74, 78, 83, 73, 77, 80, 85, 66, 69, 73, 78]
+    piece = Piece(notes=notes_from_columns(onset_beat=on, duration_beat=np.ones(64),
+                                           pitch=(c_major * 2 + f_sharp_minor * 2)))
+    d = sai.run("emotion", piece, window_beats=32, hop_beats=32).data
+    k = sai.run("key", piece).data
+    assert (d["key"], d["mode"]) == (k["key"], k["mode"])
+    local = [(seg["start_beat"], seg["end_beat"], seg["key"]) for seg in k["local"]]
+    assert [w["key"] for w in d["timeline"]] == ["C major", "F# minor"]
+    for w in d["timeline"]:
+        assert any(s <= w["start_beat"] + 16 < e and key == w["key"] for s, e, key in local)
+
+
+def test_score_like_rendering_and_checkset_words():
+    from training.emotion.checkset import arousal_of, deadpan_score
+    from training.emotion.data import score_like, transpose
+
+    piece = _performed(_scale_piece(C_MAJOR, 2))
+    s = score_like(piece)
+    assert set(s.notes["velocity"]) == {64}
+    assert np.allclose(s.notes["onset_beat"] * 4, np.round(s.notes["onset_beat"] * 4))
+    assert (s.notes["duration_beat"] >= 0.25).all() and np.array_equal(s.notes["pitch"], piece.notes["pitch"])
+    assert np.array_equal(transpose(piece, -2).notes["pitch"], piece.notes["pitch"] - 2)
+    assert [arousal_of(w) for w in ("Adagio molto e mesto", "Presto con fuoco", "Allegretto", "Largo - Allegro",
+                                    "Sehr langsam")] == [-1, 1, None, None, -1]
+    d = deadpan_score(_performed(_scale_piece(A_MINOR, 8)), beats=16)
+    assert d.notes["onset_beat"].max() < 16 and set(d.notes["velocity"]) == {64}
+    assert [(t.start_beat, t.qpm) for t in d.tempos] == [(0.0, 120.0)]
+
+
+def test_slow_minor_chorale_score_is_no_longer_happy_and_excited():
+    """Done-when of issue 16: a deadpan score of a minor chorale (every velocity 64, quantized) is not
+    'happy' with arousal near 1, and sad/calm keep real probability."""
+    d = sai.run("emotion", sai.load(EXAMPLES / "chorale_bwv66_6.musicxml")).data
+    assert d["input_kind"] == "score" and d["key"] == sai.run("key", sai.load(EXAMPLES / "chorale_bwv66_6.musicxml")
+                                                             ).data["key"]
+    assert not (d["quadrant"] == "Q1" and d["arousal"] > 0.9)
+    assert d["probabilities"]["Q3"] + d["probabilities"]["Q4"] > 0.2

@@ -220,5 +220,5 @@ def test_borrowed_models_run_on_the_callers_device(monkeypatch):
     loads.clear()
     piece = sai.load(EXAMPLES / "folk_melody.mid")
     sai.run("emotion", piece, device="cpu")
-    assert ("emotion-v4-int8", "cpu") in loads and ("chords-v1", "cpu") in loads
+    assert ("emotion-v5", "cpu") in loads and ("chords-v1", "cpu") in loads
     assert all(device == "cpu" for _, device in loads)

@@ -17,6 +17,9 @@ STEPS: dict[str, dict[str, tuple[str, str]]] = {
         "train": ("training.emotion.train", "fine-tune the encoder for emotion: fit, probe, cv"),
         "fuse": ("training.emotion.fuse", "fuse fine-tuned seeds with the linear model; --ship DIR exports them"),
         "export": ("training.emotion.export", "export a checkpoint, or --from-onnx: int8 + card from a released fp32"),
+        "features": ("training.emotion.v5", "emotion-v5: invariant guide features of every clip and rendering"),
+        "head": ("training.emotion.v5_head", "emotion-v5: select the head on valid, --test, --ship DIR"),
+        "checkset": ("training.emotion.checkset", "the score check set: arousal from tempo words (runs/emotion5/)"),
     },
     "chords": {
         "cache": ("training.common.chord_cache", "parse the chord datasets once into runs/ caches"),

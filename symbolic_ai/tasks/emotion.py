@@ -1,13 +1,15 @@
 """`emotion`: Russell-quadrant emotion of a piece, with a timeline of windows.
 
 Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
-The model (`emotion-v4`, int8 by default) reads one window of `window_beats` quarter notes at a time (at most
-`max_tokens` notes, as in training) with its guide: the window's clip statistics — the
-Krumhansl–Kessler mode and key confidence (from the `key` task, as in MoFi) plus register,
-velocity, density and articulation — and its harmony as the `chords` task hears it (chord
-qualities, roots relative to the local key, minor-key share). Inside the graph the shared encoder,
-fine-tuned and FiLM-guided by those features after its last block, is fused with a logistic
-regression on the same features. The piece's answer is the mean of its windows'.
+The default model (`emotion-v5`) reads one window of `window_beats` quarter notes at a time through
+its guide, built so that it means the same on a performance and on a score (`invariant_features`):
+clip statistics with velocity read as ratios only, and the harmony the `chords` task hears with
+every note at one velocity (the guide `invariant+encoder` adds the shared encoder's pooled
+embedding; the selection did not keep it). A small head trained on EMOPIA and VGMIDI, as played
+and as deadpan renderings, turns it into probabilities; the piece's answer is the mean of its windows'.
+Older models (`emotion-v4`: the fine-tuned encoder fused with a linear model on the `harmony` guide)
+still run. The reported key is the `key` task's (global, and the local key under each window), and
+`input_kind` says whether the input looks like a performance or a score.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ..metre import beat_axis, span
 from ..piece import Annotation, Piece
 from ..registry import Arg, Models, Output, task
 from ..runtime import Model
-from .key import correlations, key_probabilities, window_histograms
+from .key import KeyAnalysis, KeySegment, analyze, correlations, key_probabilities, window_histograms
 
 if TYPE_CHECKING:
     from ..tokens import Tokenizer
@@ -38,12 +40,22 @@ STAT_FEATURES = (
        "log_dur_mean", "log_dur_std", "log_ioi_mean", "log_ioi_std", "staccato_frac", "chord_frac"))
 HARMONY_FEATURES = (tuple(f"quality_{q}" for q in QUALITIES) + tuple(f"root_rel_{i}" for i in range(12))
                     + ("inversion_frac", "minor_key_frac", "chords_per_beat"))
-GUIDES = {"mode": MODE_FEATURES, "stats": STAT_FEATURES, "harmony": STAT_FEATURES + HARMONY_FEATURES}
+# velocity read as ratios (a louder or softer take of the same music gives the same numbers), then the
+# absolute level and share of loud notes, which a head may learn to read or ignore
+INVARIANT_STATS = tuple({"vel_mean": "vel_cv", "vel_std": "vel_spread", "vel_hi_frac": "vel_pitch_r"}.get(f, f)
+                        for f in STAT_FEATURES) + ("vel_level", "vel_loud_frac")
+ENCODER_FEATURES = tuple(f"enc_{i}" for i in range(256))
+GUIDES = {"mode": MODE_FEATURES, "stats": STAT_FEATURES, "harmony": STAT_FEATURES + HARMONY_FEATURES,
+          "invariant": INVARIANT_STATS + HARMONY_FEATURES,
+          "invariant+encoder": INVARIANT_STATS + HARMONY_FEATURES + ENCODER_FEATURES}
+ENCODER_MODEL = "encoder-v2-int8"  # what the `invariant` guide embeds windows with
+FLAT_VELOCITY = 64  # the `invariant` guide reads harmony and embeddings at one velocity
+INPUT_KINDS = ("performance", "score")
 CHORDS_MODEL = "chords-v1"  # what the `harmony` guide reads chords with
 PROFILE = "krumhansl"
 DEFAULT_MAX_TOKENS = 384
 WINDOW_BEATS = 128.0
-HOP_BEATS = 128.0  # = the window: each note is read once (emotion-v4's selection rule, docs/benchmarks.md)
+HOP_BEATS = 128.0  # = the window: each note is read once (since emotion-v4, docs/benchmarks.md)
 BATCH = 16
 
 
@@ -138,9 +150,68 @@ def harmony_features(piece: Piece, chords_model: Model | None = None) -> np.ndar
                           ).astype(np.float32)
 
 
+def input_kind(piece: Piece) -> str:
+    """'score' when the timing sits on a grid (95 % of onsets within 1/100 beat of a 1/12-beat grid;
+    nominal beats for a piece without a beat grid) and the dynamics have at most 8 levels (flat or
+    from markings); 'performance' otherwise."""
+    notes = check_input(piece)
+    onset, _, _ = beat_axis(piece, notes)
+    off = np.abs(onset * 12 - np.round(onset * 12)) / 12
+    quantized = float((off < 0.01).mean()) >= 0.95
+    return "score" if quantized and len(np.unique(notes["velocity"])) <= 8 else "performance"
+
+
+def flat(piece: Piece, velocity: int = FLAT_VELOCITY) -> Piece:
+    """`piece` with every note at one velocity."""
+    n = piece.notes.copy()
+    n["velocity"] = velocity
+    return piece.replace(notes=n)
+
+
+def invariant_statistics(piece: Piece) -> np.ndarray:
+    """The clip statistics with velocity read as ratios (see INVARIANT_STATS): the coefficient of
+    variation, the 5–95 % spread over the median, and the velocity–pitch correlation (all 0 when flat);
+    then the mean velocity / 127 and the share of notes above 90 (the absolute loudness)."""
+    feats = clip_statistics(piece)
+    notes = check_input(piece)
+    vel, pitch = notes["velocity"].astype(float), notes["pitch"].astype(float)
+    sd = vel.std()
+    r = float(np.corrcoef(vel, pitch)[0, 1]) if sd > 0 and pitch.std() > 0 else 0.0
+    i = STAT_FEATURES.index("vel_mean")
+    feats[i:i + 3] = [sd / max(vel.mean(), 1.0), (np.percentile(vel, 95) - np.percentile(vel, 5)) / max(np.median(vel), 1.0), r]
+    return np.concatenate([feats, [vel.mean() / 127, (vel > 90).mean()]]).astype(np.float32)
+
+
+def encoder_features(clips: list[Piece], encoder: Model) -> np.ndarray:
+    """Pooled embeddings [n, d] of the shared encoder, one batch per call, each clip at one velocity."""
+    from ..encoder import batch, tokenizer_for
+
+    tok = tokenizer_for(encoder)
+    tokens, mask = batch([tok.encode(flat(c)) for c in clips])
+    return np.asarray(encoder.run(tokens=tokens, mask=mask)["pooled"], dtype=np.float32)
+
+
+def invariant_features(clips: list[Piece], chords_model: Model | None = None, encoder: Model | None = None,
+                       embed: bool = False) -> np.ndarray:
+    """The `invariant` guide of each clip [n, 62]: ratio-velocity statistics and the harmony chords-v1
+    hears at one velocity; with `embed` ('invariant+encoder', [n, 318]) also the shared encoder's pooled
+    embedding of the clip at one velocity."""
+    chords_model = chords_model or Models().load(CHORDS_MODEL)
+    rows = np.stack([np.concatenate([invariant_statistics(c), harmony_features(flat(c), chords_model)])
+                     for c in clips])
+    if not embed:
+        return rows.astype(np.float32)
+    encoder = encoder or Models().load(ENCODER_MODEL)
+    return np.concatenate([rows, encoder_features(clips, encoder)], axis=1).astype(np.float32)
+
+
 def guide_features(piece: Piece, guide: str = "mode", chords_model: Model | None = None) -> np.ndarray:
-    """The guide of one window: the mode features ('mode'), the clip statistics ('stats') or the clip
-    statistics and the harmony features ('harmony')."""
+    """The guide of one window: the mode features ('mode'), the clip statistics ('stats'), the clip
+    statistics and the harmony features ('harmony'), or the velocity-invariant guide ('invariant',
+    'invariant+encoder')."""
+    if guide.startswith("invariant"):
+        row: np.ndarray = invariant_features([piece], chords_model, embed=guide == "invariant+encoder")[0]
+        return row
     if guide == "mode":
         return mode_features(piece)
     if guide == "stats":
@@ -186,6 +257,17 @@ def windows(piece: Piece, window_beats: float, hop_beats: float,
     return out or [(0.0, end, clip(piece, 0.0, np.inf, max_tokens) or piece)]
 
 
+def window_key(keys: KeyAnalysis, start: float, end: float) -> dict[str, Any]:
+    """The `key` task's local key that covers most of [start, end), with its confidence."""
+    def overlap(seg: KeySegment) -> float:
+        return min(seg.end_beat, end) - max(seg.start_beat, start)
+
+    seg = max(keys.local, key=overlap, default=None)
+    if seg is None or overlap(seg) <= 0:
+        return {"mode": keys.key.mode, "key": keys.key.name, "key_confidence": round(keys.confidence, 4)}
+    return {"mode": seg.key.mode, "key": seg.key.name, "key_confidence": round(seg.confidence, 4)}
+
+
 def pad_batch(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Right-padded tokens [B, S, F] (PAD = 0) and the mask [B, S] of real tokens."""
     s = max(len(t) for t in seqs)
@@ -214,11 +296,19 @@ def _tokenizer(card: dict[str, Any]) -> Tokenizer:
 def predict(clips: list[Piece], model: Model, models: Models | None = None) -> np.ndarray:
     """Probabilities [n, 4] of each clip (one model call per batch of BATCH clips); `models` loads
     the chords model of the `harmony` guide (default: on the default device)."""
-    tok = _tokenizer(model.card)
     guide = model.card.get("architecture", {}).get("guide", "mode")
-    chords_model = (models or Models()).load(CHORDS_MODEL) if guide == "harmony" else None
-    name = "guide" if "guide" in model.input_names else "mode"  # emotion-v1 called its input `mode`
+    models = models or Models()
+    chords_model = models.load(CHORDS_MODEL) if guide != "mode" and guide != "stats" else None
     out = []
+    if guide.startswith("invariant"):  # a head on the guide alone: no tokens
+        embed = guide == "invariant+encoder"
+        encoder = models.load(ENCODER_MODEL) if embed else None
+        for i in range(0, len(clips), BATCH):
+            feats = invariant_features(clips[i:i + BATCH], chords_model, encoder, embed)
+            out.append(model.run(guide=feats)["probabilities"])
+        return np.concatenate(out).astype(float)
+    tok = _tokenizer(model.card)
+    name = "guide" if "guide" in model.input_names else "mode"  # emotion-v1 called its input `mode`
     for i in range(0, len(clips), BATCH):
         part = clips[i:i + BATCH]
         tokens, mask = pad_batch([tok.encode(c) for c in part])
@@ -227,11 +317,11 @@ def predict(clips: list[Piece], model: Model, models: Models | None = None) -> n
     return np.concatenate(out).astype(float)
 
 
-@task("emotion", model="emotion-v4-int8", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
+@task("emotion", model="emotion-v5", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
 def emotion(
     piece: Piece,
     *,
-    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v4 was trained on whole clips of up to 128)",
+    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v5 was trained on windows of up to 128)",
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
     model: Model | None = None,
@@ -240,26 +330,30 @@ def emotion(
     """Say which of Russell's four quadrants the music is in, and how that changes over time.
 
     JSON: `quadrant` (Q1 happy/excited, Q2 angry/tense, Q3 sad, Q4 calm), `label`, `probabilities`
-    {Q1..Q4}, `valence` and `arousal` in [-1, 1] (expectations over the quadrants), `mode`, `key`,
-    `key_confidence`, and `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`,
-    `end_sec` and the same fields (beats are null for a performance without a beat grid). The whole
+    {Q1..Q4}, `valence` and `arousal` in [-1, 1] (expectations over the quadrants), `mode`, `key` and
+    `key_confidence` (the `key` task's global key), `input_kind` ('performance' or 'score'), and
+    `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`, `end_sec` and the same
+    fields, the key being the `key` task's local key under the window (beats are null for a
+    performance without a beat grid). The whole
     piece's answer is the mean of its windows' probabilities. Windows with fewer than two pitches are
     left out. The returned Piece carries one `emotion` annotation per window.
     """
     if hop_beats > window_beats:
         raise ParameterError(f"emotion: hop_beats ({hop_beats:g}) must not exceed window_beats ({window_beats:g})")
     if model is None:
-        raise InputError("emotion: needs an emotion model (symbolic_ai.run loads emotion-v4-int8)")
+        raise InputError("emotion: needs an emotion model (symbolic_ai.run loads emotion-v5)")
     wins = windows(piece, window_beats, hop_beats, int(model.card.get("max_tokens", DEFAULT_MAX_TOKENS)))
     probs = predict([c for _, _, c in wins], model, models)
+    keys = analyze(piece)  # the `key` task's global and local keys, with its defaults
     timeline = []
-    for (s, e, c), p in zip(wins, probs):
+    for (s, e, _), p in zip(wins, probs):
         s_beat, e_beat, s_sec, e_sec = span(piece, s, e)
         timeline.append({"start_beat": s_beat if piece.has_beats else None,
                          "end_beat": e_beat if piece.has_beats else None, "start_sec": round(s_sec, 4),
-                         "end_sec": round(e_sec, 4), **summarize(p), **key_mode(c)[1]})
-    data = {**summarize(probs.mean(axis=0)), **key_mode(piece)[1], "window_beats": window_beats,
-            "hop_beats": hop_beats, "timeline": timeline}
+                         "end_sec": round(e_sec, 4), **summarize(p), **window_key(keys, s, e)})
+    data = {**summarize(probs.mean(axis=0)), "mode": keys.key.mode, "key": keys.key.name,
+            "key_confidence": round(keys.confidence, 4), "input_kind": input_kind(piece),
+            "window_beats": window_beats, "hop_beats": hop_beats, "timeline": timeline}
     if piece.has_beats:
         anns = [Annotation("emotion", w["start_beat"], w["end_beat"], f"{w['quadrant']} {w['label']}")
                 for w in timeline]

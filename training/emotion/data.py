@@ -83,6 +83,41 @@ def flat_velocity(piece: Piece, velocity: int) -> Piece:
     return piece.replace(notes=n)
 
 
+def score_like(piece: Piece, velocity: int = 64, grid_beats: float = 0.25) -> Piece:
+    """A deadpan rendering of `piece`: every note at `velocity`, onsets and durations quantized to
+    `grid_beats` quarter notes of its beat grid (the nominal 120 qpm grid of a performance without
+    one), so a performance looks like a score exported by a notation program."""
+    n = flat_velocity(piece, velocity).notes.copy()
+    if piece.has_beats:
+        on = np.round(n["onset_beat"] / grid_beats) * grid_beats
+        off = np.round((n["onset_beat"] + n["duration_beat"]) / grid_beats) * grid_beats
+        n["onset_beat"], n["duration_beat"] = on, np.maximum(off - on, grid_beats)
+        for name in ("onset_sec", "duration_sec", "beat_in_bar"):
+            n[name] = np.nan
+        n["bar"] = -1
+    else:
+        g = grid_beats * 0.5  # seconds per grid step at the nominal 120 qpm
+        on = np.round(n["onset_sec"] / g) * g
+        off = np.round((n["onset_sec"] + n["duration_sec"]) / g) * g
+        n["onset_sec"], n["duration_sec"] = on, np.maximum(off - on, g)
+    return piece.replace(notes=n, annotations=())
+
+
+def scale_velocity(piece: Piece, factor: float) -> Piece:
+    """Every velocity times `factor`, rounded and kept in 1..127 (a louder or softer take of the same music)."""
+    n = piece.notes.copy()
+    n["velocity"] = np.clip(np.round(n["velocity"] * factor), 1, 127)
+    return piece.replace(notes=n)
+
+
+def transpose(piece: Piece, k: int) -> Piece:
+    """Pitched notes (not drums) moved by `k` semitones (kept in 0..127)."""
+    n = piece.notes.copy()
+    pitched = ~np.array([t.is_drum for t in piece.tracks], dtype=bool)[n["track"]]
+    n["pitch"][pitched] = np.clip(n["pitch"][pitched].astype(int) + k, 0, 127)
+    return piece.replace(notes=n)
+
+
 def deadpan(piece: Piece, rng: np.random.Generator, low: int = 48, high: int = 96) -> Piece:
     """Every note at one velocity drawn from [low, high] (augmentation: the model learns not to
     read a flat dynamic as an emotion)."""

@@ -112,6 +112,87 @@ def export_emotion(checkpoint: Path | list[Path], out_dir: Path, *, version: int
     return card
 
 
+V5_TRAINING_DATA = [
+    {"dataset": "EMOPIA (symbolic clips)", "split": "train = official song-level split (split_song), 784 clips, "
+     "as performed, deadpan and augmented; valid (206) for selection; test (88) reported once",
+     "licence": "CC BY-NC-SA 4.0 (non-commercial, share-alike)"},
+    {"dataset": "VGMIDI (labelled phrases)", "split": "train = splits.csv train (162 phrases, grouped by game + theme), "
+     "as performed, deadpan and augmented; valid (22) for selection; test (20) reported once",
+     "licence": "not stated upstream (lucasnfe/vgmidi) — research use; arrangements of commercial game music"},
+    {"dataset": "score check set (music21 corpus + ASAP score MIDI, arousal from tempo words)",
+     "split": "valid half for selection only; test half reported; not trained on",
+     "licence": "music21 corpus: BSD/LGPL code, public-domain scores; ASAP: CC BY-NC-SA 4.0"},
+    HARMONY_DATA,
+]
+ENCODER_DATA = {"dataset": "encoder-v2 (the embedding in the guide), frozen", "split": "see encoder-v2-int8.json",
+                "licence": "see encoder-v2-int8.json (EMOPIA, ASAP: CC BY-NC-SA 4.0; Nottingham: GPL-3.0; ...)"}
+
+
+def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metrics: dict | None = None) -> dict:
+    """Export an emotion-v5 head (`training.emotion.v5.Head`): one graph from the full `invariant`
+    guide [batch, n] to `probabilities` [batch, 4] (column selection and standardisation inside)."""
+    import torch
+
+    from symbolic_ai.exports import card as cards
+    from symbolic_ai.exports.onnx import export
+    from symbolic_ai.tasks.emotion import CHORDS_MODEL, ENCODER_MODEL, FLAT_VELOCITY, invariant_features
+
+    if not hasattr(head, "net"):
+        raise SystemExit(f"export_head: {candidate['name']} has two heads; only one-head candidates export")
+
+    full = len(GUIDES["invariant+encoder"])
+    cols = np.asarray(head.columns if head.columns is not None else np.arange(full))
+    guide = "invariant" if cols.max() < len(GUIDES["invariant"]) else "invariant+encoder"
+    proj = np.eye(len(cols)) if head.projection is None else head.projection
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("cols", torch.tensor(cols, dtype=torch.long))
+            self.register_buffer("proj", torch.tensor(proj, dtype=torch.float32))
+            self.register_buffer("mean", torch.tensor(head.mean, dtype=torch.float32))
+            self.register_buffer("std", torch.tensor(head.std, dtype=torch.float32))
+            self.net = head.net
+
+        def forward(self, guide):
+            x = guide.index_select(1, self.cols) @ self.proj
+            return self.net((x - self.mean) / self.std).softmax(-1)
+
+    from symbolic_ai import load
+
+    wins = []
+    for f in ("maple_leaf_rag.mid", "chorale_bwv66_6.musicxml", "folk_melody.mid"):
+        wins += [c for _, _, c in windows(load(EXAMPLES / f), WINDOW_BEATS, HOP_BEATS, 768)]
+    feats = invariant_features(wins, embed=guide == "invariant+encoder")
+    inputs = [{"guide": feats[i:i + 1]} for i in range(3)] + [{"guide": feats}]
+    name = f"emotion-v{version}"
+    path = Path(out_dir) / f"{name}.onnx"
+    module = Graph().eval()
+    onnx_model, fig = export(module, {"guide": torch.from_numpy(feats[:2].copy())}, path,
+                             output_names=["probabilities"], dynamic={"guide": {0: "batch"}},
+                             parity_inputs=inputs, tol=1e-4)
+    fig.pop("_reference")
+    arch = {"guide": guide, "guide_features": list(GUIDES[guide]),
+            "guide_models": {"chords": CHORDS_MODEL} | ({"encoder": ENCODER_MODEL} if guide != "invariant" else {}),
+            "flat_velocity_for_harmony_and_encoder": FLAT_VELOCITY,
+            "head": (f"Linear({proj.shape[1]} -> 4)" if not candidate["hidden"]
+                     else f"Linear({proj.shape[1]} -> {candidate['hidden']})-GELU-Linear(-> 4)"),
+            "columns": candidate["cols"], "candidate": candidate}
+    card = cards.make_card(
+        onnx_model, name=name, task="emotion", version=version, vocabulary=None,
+        labels={q: LABELS[q] for q in QUADRANTS},
+        training_data=V5_TRAINING_DATA + ([ENCODER_DATA] if guide != "invariant" else []),
+        splits={"emopia": "official song-level split (split_song): train 784 / valid 206 / test 88 clips",
+                "vgmidi": "splits.csv (grouped by game + theme): 162 / 22 / 20 phrases; 5-fold grouped CV",
+                "checkset": "hash of the piece: valid half (selection) / test half (reported)"},
+        metrics={**(metrics or {}), **fig}, architecture=arch, window_beats=WINDOW_BEATS, hop_beats=HOP_BEATS,
+        max_tokens=768, usage="symbolic_ai.run('emotion', piece): windows of window_beats, probabilities averaged",
+        licence_note="trained on EMOPIA (CC BY-NC-SA 4.0) and VGMIDI (no licence stated): research and "
+                     "non-commercial use")
+    cards.write(onnx_model, card, path)
+    return json.loads(path.with_suffix(".json").read_text())
+
+
 def quantize_fp32(path: Path, reference: list[dict], inputs: list[dict], parity_key: str) -> dict:
     """`<name>-int8.onnx` beside the fp32 `path` (dynamic int8), its card: the fp32 card's fields,
     this file's inputs/outputs, sha256 and parity against `reference` outputs on `inputs`."""
