@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -364,8 +365,9 @@ class HttpServer:
         except BadRequest as exc:  # the task's parameters keep the library's error code
             raise (ParameterError(f"{spec.name}: {exc}") if str(exc).startswith("body.params") else exc) from None
         load, save = self._source(body)
+        notes = len(body["notes"]) if "notes" in body else len(body["piece"].get("notes", [])) if "piece" in body else 0
         job = self.engine.submit(spec.name, body.get("params", {}), load, save, client="http",
-                                 request_id=body.get("request_id"), notify_progress=False)
+                                 request_id=body.get("request_id"), notify_progress=False, notes=notes)
         if wait or body.get("wait", False):
             try:
                 await asyncio.wait_for(job.done_event.wait(), self.config.job_timeout_s + 5)
@@ -378,20 +380,18 @@ class HttpServer:
     def _source(self, body: dict) -> tuple[Callable, Callable | None]:
         """The job's input loader and output writer for a body that matches the schema."""
         config = self.config
-        out = files.output_path(body.get("out_path"), config)
-        save = None if out is None else (lambda result: files.save_result(result, out, config))
-        if "piece" in body:
+        save = files.saver(files.output_path(body.get("out_path"), config), config)
+        if "piece" in body:  # the loaders run in a worker process, so they are partials (picklable)
             doc = body["piece"]
             files.check_notes(len(doc.get("notes", [])), config, "piece")
-            return (lambda: piece_from_dict(doc, "piece")), save
+            return functools.partial(piece_from_dict, doc, "piece"), save
         if "notes" in body:
             rows = body["notes"]
             files.check_notes(len(rows), config, "notes")
-            opts = {"qpm": float(body.get("qpm", 120.0)), "numerator": int(body.get("numerator", 4)),
-                    "denominator": int(body.get("denominator", 4))}
-            return (lambda: piece_from_notes(rows, **opts)), save
-        src = files.input_path(body["in_path"], config)
-        return (lambda: src.load(config)), save
+            return functools.partial(piece_from_notes, rows, qpm=float(body.get("qpm", 120.0)),
+                                     numerator=int(body.get("numerator", 4)),
+                                     denominator=int(body.get("denominator", 4))), save
+        return files.loader(files.input_path(body["in_path"], config), config), save
 
     def _job(self, req: Request) -> Job:
         job = self.engine.get(int(req.match.group(1)))
