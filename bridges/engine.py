@@ -237,6 +237,8 @@ class Engine:
             self._finish(job, DONE, result=reply[2])
             return
         _, code, message, trace = reply
+        if code == "too_large":  # the worker exits after running out of memory: replace it now
+            worker.kill()
         if trace:
             log.error("job %d (%s) raised in worker %s:\n%s", job.id, job.task, worker.pid, trace.rstrip())
         self._finish(job, FAILED, error=(code, message))

@@ -214,11 +214,14 @@ def worker_main(sock: socket.socket, config: Config, threads: int) -> None:
     cap = _limit_memory(config.worker_memory_mb)
     _send(sock, ("ready", os.getpid(), loaded, cap))
     while True:
-        header = _recv_exact_fds(sock)
-        if header is None:
+        try:
+            header = _recv_exact_fds(sock)
+            if header is None:
+                return
+            size, fds = header
+            data = _recv_exact(sock, size)
+        except OSError:  # the daemon closed its end
             return
-        size, fds = header
-        data = _recv_exact(sock, size)
         if data is None:
             return
         _received[:] = fds
