@@ -48,6 +48,7 @@ HEADER = struct.Struct(">QI")
 LARGE_PAYLOAD = 1 << 20        # replies larger than this are unpickled off the event loop
 MAX_FDS = 4                    # descriptors one job may carry
 STOP_GRACE_S = 2.0             # a stopping worker gets this long to exit before SIGKILL
+START_TIMEOUT_S = 300.0        # a worker that has not loaded its models by then is killed (and retried)
 PRELOAD_MODULES = ["symbolic_ai.bridges.workers", "symbolic_ai.bridges.wire", "symbolic_ai.io",
                    "symbolic_ai.tasks", "onnxruntime", "music21"]
 _preloaded = False
@@ -304,7 +305,11 @@ class Worker:
         self.pid, self.sock, self.alive = self.proc.pid, parent, True
         parent.setblocking(False)
         loop.add_reader(parent.fileno(), self._readable)
-        kind, _pid, _loaded, self.memory_cap = await self._next()
+        try:
+            kind, _pid, _loaded, self.memory_cap = await asyncio.wait_for(self._next(), START_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            self.kill()
+            raise WorkerDied(f"worker {self.pid} was not ready within {START_TIMEOUT_S:g} s") from None
         if kind != "ready":
             raise WorkerDied(f"worker {self.pid} said {kind!r} instead of ready")
 

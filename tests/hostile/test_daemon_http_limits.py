@@ -123,3 +123,13 @@ def test_slow_heads_and_slow_bodies_are_cut_off(tmp_path_factory, monkeypatch):
             answer = s.recv(4096)
         assert answer.startswith(b"HTTP/1.1 400 ") and b"did not arrive" in answer, answer[:300]
         assert get(d, "/sai/ping")[0] == 200
+        host, port = d.daemon.http_address  # a request whose answer takes longer than a head may is not cut
+        conn = http.client.HTTPConnection(host, port, timeout=120)
+        t0 = time.monotonic()
+        conn.request("POST", "/sai/perform?wait=1", headers={"Content-Type": "application/json"},
+                     body=json.dumps({"notes": [[60 + i % 12, 80, i * 0.5, 0.5, 1] for i in range(64)],
+                                      "params": {"steps": 100, "samples": 4}}))
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["state"] == "done"
+        assert time.monotonic() - t0 > sai_http.HEADER_TIMEOUT_S
+        conn.close()
