@@ -6,7 +6,9 @@ Starts `symbolic-ai serve` as a subprocess on free ports and prints one JSON lin
   daemon's own run time for those jobs; `overhead_p99_ms` = round trip p99 - job run p99
   (target < 20 ms).
 - `load`: 8 clients x 200 requests at once, each client one request at a time; `lost` must be 0.
-- `memory`: the daemon's RSS after 1,000 and after 10,000 requests (no growth expected).
+- `memory`: the daemon's RSS after 1,000 and after 10,000 requests (no growth expected); its main
+  process, and its worker processes (the fork server's children) summed.
+- `start_s`: from starting the process to its start-up line (workers forked, models loaded).
 
     .venv/bin/python benchmarks/daemon.py [--quick]
 """
@@ -40,6 +42,24 @@ def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as fh:
         kb = int(re.search(r"VmRSS:\s+(\d+)", fh.read()).group(1))
     return round(kb / 1024, 1)
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(stat))
+            except OSError:
+                pass
+    return out
+
+
+def workers_rss_mb(pid: int) -> float:
+    """RSS of the daemon's worker processes (children of its fork server), summed; 0 without workers."""
+    return round(sum(rss_mb(w) for server in children(pid) for w in children(server)), 1)
 
 
 def start() -> tuple[subprocess.Popen, tuple[str, int], str]:
@@ -116,21 +136,25 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="10x fewer requests (a smoke run)")
     args = ap.parse_args()
     k = 10 if args.quick else 1
+    t0 = time.perf_counter()
     proc, osc, url = start()
+    start_s = round(time.perf_counter() - t0, 2)
 
     def served() -> int:
         return json.load(urllib.request.urlopen(f"{url}/sai/status"))["submitted"]
 
     try:
         out = {"benchmark": "daemon", "python": sys.version.split()[0], "cpus": len(os.sched_getaffinity(0)),
-               "loadavg_1min_start": round(os.getloadavg()[0], 2), "nice": os.nice(0), "rss_start_mb": rss_mb(proc.pid)}
+               "loadavg_1min_start": round(os.getloadavg()[0], 2), "nice": os.nice(0), "start_s": start_s,
+               "rss_start_mb": rss_mb(proc.pid), "rss_workers_start_mb": workers_rss_mb(proc.pid)}
         out["latency"] = latency(osc, url, 500 // k)
         hammer(osc, 2, max(0, 1000 // k - served()) // 2)
-        at_1k, rss_1k = served(), rss_mb(proc.pid)
+        at_1k, rss_1k, w_1k = served(), rss_mb(proc.pid), workers_rss_mb(proc.pid)
         hammer(osc, 2, (10000 // k - at_1k) // 2)
-        at_10k, rss_10k = served(), rss_mb(proc.pid)
+        at_10k, rss_10k, w_10k = served(), rss_mb(proc.pid), workers_rss_mb(proc.pid)
         out["memory"] = {"requests_a": at_1k, "rss_a_mb": rss_1k, "requests_b": at_10k, "rss_b_mb": rss_10k,
-                         "growth_mb": round(rss_10k - rss_1k, 1)}
+                         "growth_mb": round(rss_10k - rss_1k, 1), "workers_rss_a_mb": w_1k,
+                         "workers_rss_b_mb": w_10k, "workers_growth_mb": round(w_10k - w_1k, 1)}
         out["load"] = hammer(osc, 8, 200 // k)
         status = json.load(urllib.request.urlopen(f"{url}/sai/status"))
         out["loadavg_1min_end"] = round(os.getloadavg()[0], 2)

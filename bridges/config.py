@@ -81,7 +81,8 @@ class Config:
     job_timeout_s: float = 120.0
     drain_timeout_s: float = 30.0     # SIGTERM waits this long for running jobs
     keep_finished: int = 1000         # finished jobs kept for HTTP polling
-    preload: bool = True              # load every task's model at start-up
+    preload: bool = True              # load every task's model when a worker starts
+    worker_memory_mb: int = 2048      # address space a worker's job may use beyond its models (RLIMIT_AS)
 
     def __post_init__(self) -> None:
         if not is_loopback(self.host) and not self.token:
@@ -98,11 +99,13 @@ class Config:
                 raise ParameterError(f"--{name.replace('_', '-')} must be a port in 0..65535, got {port!r}")
         if self.osc_port is None and self.http_port is None:
             raise ParameterError("nothing to serve: give an OSC port, an HTTP port or both")
-        for name in ("max_queue", "max_notes", "max_file_bytes", "max_body_bytes", "keep_finished"):
+        for name in ("max_queue", "max_notes", "max_file_bytes", "max_body_bytes", "keep_finished", "worker_memory_mb"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.job_timeout_s > 0:
             raise ParameterError(f"job timeout must be > 0 seconds, got {self.job_timeout_s!r}")
+        if not self.drain_timeout_s >= 0:
+            raise ParameterError(f"drain timeout must be >= 0 seconds, got {self.drain_timeout_s!r}")
         dirs = []
         for d in self.allow_dirs:
             p = Path(d).expanduser()

@@ -1,47 +1,50 @@
 """The job engine shared by the OSC and HTTP adapters.
 
 A job is one task run on one input: it gets an engine-wide id, waits in a bounded queue, and runs
-in a worker thread (task code is CPU-bound numpy/onnxruntime, which releases the GIL in its
-kernels), so the event loop keeps answering while models work. `workers` jobs run at once.
+in a worker process (`workers.py`): `workers` jobs run at once, one per worker, each worker with
+its models loaded once when it starts. The event loop only queues jobs, moves them to and from
+the workers and answers; cheap requests (ping, caps, hello, status) never leave it.
 
 Events go to the job's listeners on the event loop: `progress` (0.0 when it starts, 0.5 when the
-input is read and the task runs, unless the job was submitted with `notify_progress=False`), then exactly one
-of `done` or `error` (codes from
-`SymbolicAIError.code`, plus the daemon's own in `errors.py`). Cancel and timeout answer at once;
-Python cannot stop a thread, so a task already running finishes in the background, its result is
-dropped and its output file is not written.
+input is read and the task runs, unless the job was submitted with `notify_progress=False`), then
+exactly one of `done` or `error` (codes from `SymbolicAIError.code`, plus the daemon's own in
+`errors.py`). A job cancelled while it runs, or past `job_timeout_s`, is answered at once and its
+worker is killed, so it burns no more CPU or memory; a fresh worker takes the slot. A job that
+needs more memory than a worker may use is answered `too_large` and its worker replaced too.
+A job's `load` (zero arguments, gives the Piece) and `save` (takes the Result) run in the worker,
+so they must be picklable: module-level functions or `functools.partial`s of them.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
-import threading
+import os
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from symbolic_ai import registry
-from symbolic_ai.errors import SymbolicAIError
 from symbolic_ai.piece import Piece
 from symbolic_ai.registry import Result
 
 from .config import Config
-from .errors import Busy, DuplicateId, error_code
+from .errors import Busy, DuplicateId
+from .workers import Worker, WorkerDied
 
 log = logging.getLogger("symbolic_ai.daemon")
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "error", "cancelled"
 FINAL = (DONE, FAILED, CANCELLED)
+LARGE_JOB_NOTES = 5000  # jobs and job documents holding more notes are pickled or serialized off the event loop
 Listener = Callable[["Job", str], None]
 
 
 @dataclass(eq=False)
 class Job:
-    """One request. `load` and `save` run in the worker thread; everything else on the loop."""
+    """One request. `load` and `save` run in a worker process (so they are pickled); the rest on the loop."""
 
     id: int
     task: str
@@ -51,7 +54,8 @@ class Job:
     client: str = "local"
     request_id: int | None = None
     keep_result: bool = True
-    notify_progress: bool = True  # wake the event loop mid-run for a progress event (costs a GIL hand-off)
+    notify_progress: bool = True  # send a progress event when the input is read (pollers see it anyway)
+    notes: int = 0                # input notes when known: big jobs are pickled off the event loop
     state: str = QUEUED
     progress: float = 0.0
     input_piece: Piece | None = None
@@ -62,8 +66,8 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
     finished: float | None = None
+    worker_pid: int | None = None  # the worker process that runs (or ran) it
     listeners: list[Listener] = field(default_factory=list)
-    cancel_flag: threading.Event = field(default_factory=threading.Event)
     done_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def status(self) -> dict:
@@ -91,33 +95,39 @@ class Engine:
         self._kept_notes = 0
 
     async def start(self) -> None:
+        """Start the workers (and, with `config.preload`, wait until their models are loaded)."""
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.max_queue)
         n = self.config.n_workers
-        # spare threads: a timed-out or cancelled task keeps its thread until it returns
-        self.executor = ThreadPoolExecutor(max_workers=2 * n, thread_name_prefix="sai-job")
-        if self.config.preload:
-            await self.loop.run_in_executor(self.executor, self.preload)
-        self.workers = [asyncio.create_task(self._worker(), name=f"sai-worker-{i}") for i in range(n)]
+        self.threads = max(1, (os.cpu_count() or 1) // n)  # model threads per worker: the cores shared out
+        self.live: set[Worker] = set()
+        self.running: dict[int, Worker] = {}
+        first = await asyncio.gather(*(self._new_worker() for _ in range(n)))
+        self.slots = [asyncio.create_task(self._slot(w), name=f"sai-slot-{i}") for i, w in enumerate(first)]
         self.accepting = True
 
-    def preload(self) -> list[str]:
-        """Load every task's model once so the first request is as fast as the rest."""
-        loaded = []
-        from symbolic_ai.runtime import load_model
-        for spec in registry.TASKS.values():
-            if spec.model:
-                try:
-                    load_model(spec.model, device=self.config.device)
-                    loaded.append(spec.model)
-                except SymbolicAIError as exc:
-                    log.warning("model %s for task %s not loaded: %s", spec.model, spec.name, exc)
-        return loaded
+    async def _new_worker(self) -> Worker:
+        """A started, ready worker; retried (every second, logged) until one starts."""
+        while True:
+            worker = Worker(self.config, self.threads)
+            self.live.add(worker)
+            try:
+                await worker.start()
+                return worker
+            except (OSError, WorkerDied) as exc:
+                self.live.discard(worker)
+                worker.kill()
+                log.error("a worker process failed to start (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1.0)
+            except BaseException:
+                self.live.discard(worker)
+                worker.kill()
+                raise
 
     # -- requests ----------------------------------------------------------------------------
     def submit(self, task: str, params: dict, load: Callable[[], Piece], save: Callable[[Result], Any] | None = None,
                *, client: str = "local", request_id: int | None = None, listener: Listener | None = None,
-               keep_result: bool = True, notify_progress: bool = True) -> Job:
+               keep_result: bool = True, notify_progress: bool = True, notes: int = 0) -> Job:
         """Validate and queue a job; raises (UnknownTaskError, ParameterError, Busy) before queueing."""
         if not self.accepting:
             raise Busy("the daemon is shutting down and takes no new jobs")
@@ -125,7 +135,8 @@ class Engine:
         values = spec.validate(params)
         if request_id is not None and (client, request_id) in self.by_request:
             raise DuplicateId(f"request id {request_id} is still in progress; use a new id or cancel it first")
-        job = Job(next(self._ids), spec.name, values, load, save, client, request_id, keep_result, notify_progress)
+        job = Job(next(self._ids), spec.name, values, load, save, client, request_id, keep_result, notify_progress,
+                  notes)
         if listener is not None:
             job.listeners.append(listener)
         try:
@@ -147,10 +158,12 @@ class Engine:
         return self.by_request.get((client, request_id))
 
     def cancel(self, job: Job, why: str = "cancelled by the client") -> bool:
-        """Cancel a queued or running job; False if it had already finished."""
+        """Cancel a queued or running job (its worker is killed); False if it had already finished."""
         if job.state in FINAL:
             return False
-        job.cancel_flag.set()
+        worker = self.running.pop(job.id, None)
+        if worker is not None:
+            worker.kill()
         self._finish(job, CANCELLED, error=("cancelled", why))
         return True
 
@@ -161,63 +174,81 @@ class Engine:
                                                ("submitted", "done", "error", "cancelled", "timeout", "refused")}}
 
     # -- running -----------------------------------------------------------------------------
-    async def _worker(self) -> None:
+    async def _slot(self, worker: Worker) -> None:
+        """One worker's loop: take a job, run it there; replace the worker whenever it has ended."""
         while True:
             job = await self.queue.get()
             try:
                 if job.state == QUEUED:
-                    await self._run(job)
-            except Exception:  # a bug in the engine itself: keep the worker alive
+                    if not worker.alive:  # ended while idle
+                        worker = await self._replace(worker)
+                    await self._run(job, worker)
+            except Exception:  # a bug in the engine itself: keep the slot alive
                 log.exception("job %d (%s) failed inside the engine", job.id, job.task)
                 if job.state not in FINAL:
                     self._finish(job, FAILED, error=("internal", "the daemon failed running this job; see its log"))
             finally:
                 self.queue.task_done()
+            if not worker.alive:  # killed (timeout, cancel) or out of memory: a fresh, warm one before the next job
+                worker = await self._replace(worker)
 
-    async def _run(self, job: Job) -> None:
-        job.state, job.started = RUNNING, time.monotonic()
+    async def _replace(self, worker: Worker) -> Worker:
+        self.live.discard(worker)
+        self.counts["replaced"] += 1
+        return await self._new_worker()
+
+    async def _run(self, job: Job, worker: Worker) -> None:
+        job.state, job.started, job.worker_pid = RUNNING, time.monotonic(), worker.pid
+        self.running[job.id] = worker
         self._notify(job, "progress")
-        fut = self.loop.run_in_executor(self.executor, self._execute, job)
+        run = asyncio.ensure_future(worker.run(job.task, job.params, job.load, job.save, lambda: self._loaded(job),
+                                               big=job.notes > LARGE_JOB_NOTES))
         finished = asyncio.ensure_future(job.done_event.wait())  # set by cancel
         try:
-            await asyncio.wait({fut, finished}, timeout=self.config.job_timeout_s,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({run, finished}, timeout=self.config.job_timeout_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             finished.cancel()
-        if job.state in FINAL:  # cancelled meanwhile: the thread's result is dropped
-            fut.add_done_callback(_swallow)
+            self.running.pop(job.id, None)
+        if job.state in FINAL:  # cancelled meanwhile: cancel() killed the worker
+            run.cancel()
             return
-        if not fut.done():
-            job.cancel_flag.set()
-            fut.add_done_callback(_swallow)
+        if not run.done():
+            run.cancel()
+            worker.kill()
             self.counts["timeout"] += 1
             self._finish(job, FAILED, error=("timeout", f"{job.task} took longer than the daemon's "
-                                             f"{self.config.job_timeout_s:g} s job limit"))
+                                             f"{self.config.job_timeout_s:g} s job limit and was stopped"))
             return
         try:
-            piece, result, output = fut.result()
-        except SymbolicAIError as exc:
-            self._finish(job, FAILED, error=(error_code(exc), str(exc)))
-        except Exception as exc:
-            log.exception("job %d (%s) raised", job.id, job.task)
+            reply = run.result()
+        except WorkerDied:
+            why = await worker.death()
+            log.error("job %d (%s): %s", job.id, job.task, why)
+            oom = "SIGKILL" in why  # not killed by the daemon: the kernel's out-of-memory killer
+            self._finish(job, FAILED, error=("too_large" if oom else "internal",
+                                             f"{job.task}: {why} while running it{' (out of memory?)' if oom else ''}"))
+            return
+        except Exception as exc:  # e.g. a load or save that cannot be pickled (a bug of the caller)
+            log.exception("job %d (%s) could not be sent to a worker", job.id, job.task)
             self._finish(job, FAILED, error=("internal", f"{job.task} failed: {type(exc).__name__}: {exc}"))
-        else:
-            job.input_piece, job.output = piece, output
-            self._finish(job, DONE, result=result)
+            return
+        if reply[0] == "done":
+            job.input_piece, job.output = reply[1], reply[3]
+            self._finish(job, DONE, result=reply[2])
+            return
+        _, code, message, trace = reply
+        if code == "too_large":  # the worker exits after running out of memory: replace it now
+            worker.kill()
+        if trace:
+            log.error("job %d (%s) raised in worker %s:\n%s", job.id, job.task, worker.pid, trace.rstrip())
+        self._finish(job, FAILED, error=(code, message))
 
-    def _execute(self, job: Job) -> tuple[Piece, Result, str | None] | None:
-        """In a worker thread: read the input, run the task, write the output unless cancelled."""
-        if job.cancel_flag.is_set():
-            return None
-        piece = job.load()
+    def _loaded(self, job: Job) -> None:
+        """The worker has read the input and runs the task."""
         if job.notify_progress:
-            self.loop.call_soon_threadsafe(self._set_progress, job, 0.5)
-        else:  # pollers still see it
+            self._set_progress(job, 0.5)
+        elif job.state == RUNNING:  # pollers still see it
             job.progress = 0.5
-        result = registry.run(job.task, piece, device=self.config.device, **job.params)
-        if job.cancel_flag.is_set() or job.save is None:
-            return piece, result, None
-        return piece, result, str(job.save(result))
 
     def _set_progress(self, job: Job, fraction: float) -> None:
         if job.state == RUNNING and fraction > job.progress:
@@ -259,30 +290,26 @@ class Engine:
 
     # -- stopping ----------------------------------------------------------------------------
     async def drain(self, timeout_s: float | None = None) -> int:
-        """Take no new jobs, let queued and running ones finish (up to the timeout), cancel the rest.
-
-        Returns how many jobs were cancelled because time ran out."""
+        """Take no new jobs, let queued and running ones finish (up to the timeout), cancel the rest
+        (killing their workers), then stop every worker. Returns how many jobs were cancelled because
+        time ran out. Bounded: the timeout plus `workers.STOP_GRACE_S`."""
         self.accepting = False
         timeout_s = self.config.drain_timeout_s if timeout_s is None else timeout_s
-        try:
-            await asyncio.wait_for(self.queue.join(), timeout_s)
-        except asyncio.TimeoutError:
-            pass
+        if hasattr(self, "queue"):
+            try:
+                await asyncio.wait_for(self.queue.join(), timeout_s)
+            except asyncio.TimeoutError:
+                pass
         late = [j for j in self.active.values() if j.state not in FINAL]
         for job in late:
             self.cancel(job, "the daemon stopped before this job finished")
-        for w in getattr(self, "workers", []):
-            w.cancel()
-        if hasattr(self, "executor"):
-            self.executor.shutdown(wait=False, cancel_futures=True)
+        slots = getattr(self, "slots", [])
+        for slot in slots:
+            slot.cancel()
+        await asyncio.gather(*slots, return_exceptions=True)
+        await asyncio.gather(*(w.stop() for w in getattr(self, "live", ())), return_exceptions=True)
         return len(late)
 
 
 def notes_held(job: Job) -> int:
     return sum(len(p.notes) for p in (job.input_piece, job.result.piece if job.result else None) if p is not None)
-
-
-def _swallow(fut: asyncio.Future) -> None:
-    """Retrieve the exception of an abandoned future so asyncio does not log it as unhandled."""
-    if not fut.cancelled():
-        fut.exception()

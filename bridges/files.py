@@ -15,10 +15,12 @@ whole new one.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from symbolic_ai import io
@@ -158,6 +160,16 @@ def save_result(result: Result, out: Path, config: Config) -> Path:
     finally:
         os.close(dfd)
     return out
+
+
+def loader(src: InputFile, config: Config) -> Callable[[], Piece]:
+    """The job's input loader for an opened file (picklable: it runs in a worker process)."""
+    return functools.partial(src.load, config)
+
+
+def saver(out: Path | None, config: Config) -> Callable[[Result], Path] | None:
+    """The job's output writer for a checked path, or None (picklable: it runs in a worker process)."""
+    return None if out is None else functools.partial(save_result, out=out, config=config)
 
 
 def check_notes(n: int, config: Config, what: str = "note list") -> None:

@@ -1,18 +1,20 @@
-"""The HTTP/JSON adapter: the same jobs as OSC, for MuseScore plugins, Node-for-Max and REAPER.
+"""The HTTP/JSON adapter on aiohttp: the same jobs as OSC, for MuseScore plugins, Node-for-Max and REAPER.
 
-A small HTTP/1.1 server on asyncio streams (no new dependency): keep-alive, bounded headers and
-bodies, a deadline for the whole request head and one for the body, a cap on open connections
-(total and per peer address). Requests from web pages are refused (an `Origin` that is not
-loopback, including `null`; a `Host` that is not the daemon's; any POST, cancel included, that is
-not `application/json`), so a browser cannot be used to reach the daemon. With a token every route
-but `/sai/ping` and `/openapi.json` needs `Authorization: Bearer TOKEN`, checked with the origin
-before the body is read. Large job documents are serialized off the event loop. The route
-handlers' docstrings are the help served at `/`.
+aiohttp (a maintained asyncio HTTP/1.1 server) parses the requests: keep-alive, chunked bodies,
+bounded request lines, header sizes and counts. This module adds what a daemon on a shared
+machine needs on top, before any byte of a body is read: a cap on open connections (in all and
+per peer address; past it a connection is closed at once), a deadline for each whole request head
+and one for the body, and the refusal of web pages (an `Origin` that is not loopback, `null`
+included; a `Host` that is not the daemon's; any POST, cancel included, that is not
+`application/json`). With a token every route but `/sai/ping` and `/openapi.json` needs
+`Authorization: Bearer TOKEN`, checked with the origin from the head alone. Large job documents
+are serialized off the event loop. The route handlers' docstrings are the help served at `/`.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -22,7 +24,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
+
+from aiohttp import web
 
 from symbolic_ai import __version__, registry
 from symbolic_ai.errors import ParameterError, SymbolicAIError
@@ -30,10 +34,9 @@ from symbolic_ai.io.wire import dumps, piece_from_dict, piece_to_dict
 
 from . import files
 from .config import Config, is_loopback
-from .engine import FINAL, Engine, Job, notes_held
+from .engine import FINAL, LARGE_JOB_NOTES, Engine, Job, notes_held
 from .errors import (
     BadRequest,
-    DaemonError,
     Forbidden,
     NotFound,
     TooLarge,
@@ -45,21 +48,17 @@ from .wire import new_annotations, piece_from_notes
 
 log = logging.getLogger("symbolic_ai.daemon.http")
 
-HEADER_TIMEOUT_S = 10.0
+HEADER_TIMEOUT_S = 10.0        # a whole request head, from its first byte (and an idle keep-alive connection)
 BODY_TIMEOUT_S = 30.0
 MAX_HEADERS = 64
-LINE_LIMIT = 16384
+LINE_LIMIT = 16384             # request line and each header
 MAX_CONNECTIONS = 512          # open connections in all (kept below the file-descriptor limit)
 MAX_PER_PEER = 128             # open connections from one address
-LARGE_DOC_NOTES = 5000         # job documents with more notes are serialized off the event loop
+LINGER_S = 2.0                 # after an answer sent before its body was read, the rest is discarded this long
 OPEN_ROUTES = ("/sai/ping", "/openapi.json")  # need no token
 FLAGS = {"1": True, "0": False, "true": True, "false": False}
 TASK_ROUTE = r"/sai/(?!(?:ping|caps|status|jobs)$)([A-Za-z0-9_.-]{1,64})"
-REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
-           411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
-           422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 @dataclass
@@ -70,6 +69,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     match: re.Match | None = None
+    raw: web.Request | None = None
 
     def flag(self, name: str, default: bool) -> bool:
         v = self.query.get(name)
@@ -89,10 +89,116 @@ class Response:
         self.body = body.encode() if isinstance(body, str) else (body or b"")
         self.headers["Content-Type"] = content_type
 
+    def web(self) -> web.Response:
+        return web.Response(status=self.status, body=self.body, headers={**SECURITY_HEADERS, **self.headers})
+
 
 def error_response(exc: BaseException) -> Response:
     code = getattr(exc, "code", "internal")
     return Response(http_status(exc), {"error": {"code": code, "message": str(exc)}})
+
+
+class _OneIn(logging.Filter):
+    """Lets one record in `every` through, as one line: malformed requests are counted, not each
+    logged with a traceback (a client could otherwise fill the disk)."""
+
+    def __init__(self, every: int = 1000) -> None:
+        super().__init__()
+        self.every, self.seen = every, 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.seen += 1
+        if (self.seen - 1) % self.every:
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        record.msg, record.args = "%s (%d so far): %s", (record.getMessage(), self.seen, exc)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+PROTOCOL_LOG = logging.getLogger("symbolic_ai.daemon.http.protocol")  # aiohttp's own complaints
+PROTOCOL_LOG.addFilter(_OneIn())
+
+
+class Gate(asyncio.Protocol):
+    """One TCP connection in front of aiohttp's protocol: refused at once past the connection caps,
+    and closed if a request head takes longer than HEADER_TIMEOUT_S from its first byte."""
+
+    def __init__(self, http: HttpServer) -> None:
+        self.http = http
+        self.inner: Any = None
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.busy = False                              # a request is being handled
+        self.timer: asyncio.TimerHandle | None = None  # the head deadline
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        http = self.http
+        self.peer = str((transport.get_extra_info("peername") or ("?",))[0])
+        if len(http.gates) >= http.max_connections or http.per_peer[self.peer] >= MAX_PER_PEER:
+            http.refused_connections += 1
+            if http.refused_connections % 1000 == 1:  # say it, without flooding the log
+                log.warning("HTTP connection from %s refused: %d open (limit %d, %d per address); %d refused so far",
+                            self.peer, len(http.gates), http.max_connections, MAX_PER_PEER, http.refused_connections)
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.transport = transport  # type: ignore[assignment]
+        http.gates[transport] = self
+        http.per_peer[self.peer] += 1
+        self.inner = http.runner.server()  # aiohttp's RequestHandler for this connection
+        self.inner.connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(HEADER_TIMEOUT_S, self._expired)
+
+    def _expired(self) -> None:
+        self.timer = None
+        if not self.busy and self.transport is not None:
+            self.transport.abort()  # a head that never ends (slowloris) or an idle connection
+
+    def started(self) -> None:
+        """aiohttp has the whole head: the handler runs now."""
+        self.busy = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def ended(self) -> None:
+        self.busy = False
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is None:
+            return
+        if not self.busy:
+            self._arm()  # the first bytes of a head: its deadline runs from now
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.inner is None:
+            return
+        http = self.http
+        if http.gates.pop(self.transport, None) is not None:
+            http.per_peer[self.peer] -= 1
+            if http.per_peer[self.peer] <= 0:
+                del http.per_peer[self.peer]
+        self.inner.connection_lost(exc)
 
 
 class HttpServer:
@@ -100,7 +206,7 @@ class HttpServer:
 
     def __init__(self, engine: Engine, config: Config) -> None:
         self.engine, self.config = engine, config
-        self.routes: list[tuple[str, re.Pattern, Callable[[Request], Awaitable[Response | None]]]] = [
+        self.routes: list[tuple[str, re.Pattern, Callable[[Request], Awaitable[Any]]]] = [
             ("GET", re.compile(r"/"), self.index),
             ("GET", re.compile(r"/openapi\.json"), self.openapi),
             ("GET", re.compile(r"/sai/ping"), self.ping),
@@ -113,131 +219,75 @@ class HttpServer:
             ("POST", re.compile(TASK_ROUTE), self.submit),
         ]
         self.port = 0
-        self.connections: set[asyncio.Task] = set()
+        self.gates: dict[asyncio.BaseTransport, Gate] = {}
         self.per_peer: Counter[str] = Counter()
         self.max_connections = connection_cap()
         self.refused_connections = 0
 
     async def start(self, host: str, port: int) -> asyncio.base_events.Server:
-        server = await asyncio.start_server(self._connection, host, port, limit=LINE_LIMIT)
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.router.add_route("*", "/{tail:.*}", self._handle)  # one entry: the routes above decide
+        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0,
+                                    keepalive_timeout=HEADER_TIMEOUT_S, max_line_size=LINE_LIMIT,
+                                    max_field_size=LINE_LIMIT, max_headers=MAX_HEADERS, lingering_time=LINGER_S,
+                                    auto_decompress=False, logger=PROTOCOL_LOG, handler_cancellation=True)
+        await self.runner.setup()
+        server = await asyncio.get_running_loop().create_server(lambda: Gate(self), host, port)
         self.port = server.sockets[0].getsockname()[1]
         return server
 
-    # -- connection handling -----------------------------------------------------------------
     async def close(self) -> None:
         """Close the open connections (keep-alive, event streams) once the jobs have drained."""
-        tasks = [t for t in self.connections if not t.done()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for transport in list(self.gates):
+            transport.abort()  # type: ignore[attr-defined]
+        for _ in range(3):  # let the aborted connections' handlers see it
+            await asyncio.sleep(0)
+        await self.runner.cleanup()
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = (writer.get_extra_info("peername") or ("?",))[0]
-        if len(self.connections) >= self.max_connections or self.per_peer[peer] >= MAX_PER_PEER:
-            self.refused_connections += 1
-            if self.refused_connections % 1000 == 1:  # say it, without flooding the log
-                log.warning("HTTP connection from %s refused: %d open (limit %d, %d per address); %d refused so far",
-                            peer, len(self.connections), self.max_connections, MAX_PER_PEER, self.refused_connections)
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        self.connections.add(task)
-        self.per_peer[peer] += 1
+    # -- requests ----------------------------------------------------------------------------
+    async def _handle(self, raw: web.Request) -> web.StreamResponse:
+        gate = self.gates.get(raw.transport) if raw.transport is not None else None
+        if gate is not None:
+            gate.started()
         try:
-            while True:
-                try:
-                    req = await self._read_request(reader)
-                except DaemonError as exc:
-                    await self._write(writer, error_response(exc), close=True)
-                    return
-                if req is None:
-                    return
-                close = req.headers.get("connection", "").lower() == "close"
-                try:
-                    resp = await self._dispatch(req, writer)
-                except SymbolicAIError as exc:
-                    resp = error_response(exc)
-                except Exception as exc:
-                    log.exception("%s %s failed", req.method, req.path)
-                    resp = Response(500, {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}})
-                if resp is None:  # streamed (server-sent events): the connection is done
-                    return
-                await self._write(writer, resp, close=close)
-                if close:
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-            pass  # the client went away or stalled: nothing to answer
-        except asyncio.CancelledError:
+            req = Request(raw.method.upper(), raw.path or "/", dict(raw.query.items()),
+                          {k.lower(): v for k, v in raw.headers.items()}, b"", raw=raw)
+            # refuse web pages and missing tokens from the head alone, before a byte of the body is read
+            self._check_origin(req)
+            if self.config.token and req.path not in OPEN_ROUTES:
+                self._check_token(req)
+            await self._read_body(req)
+            resp = await self._dispatch(req)
+            return resp if isinstance(resp, web.StreamResponse) else resp.web()
+        except SymbolicAIError as exc:
+            return error_response(exc).web()
+        except (ConnectionError, asyncio.CancelledError):
             raise
-        except Exception:
-            log.exception("HTTP connection failed")
+        except Exception as exc:
+            log.exception("%s %s failed", raw.method, raw.path)
+            return Response(500, {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}).web()
         finally:
-            self.connections.discard(task)
-            self.per_peer[peer] -= 1
-            if self.per_peer[peer] <= 0:
-                del self.per_peer[peer]
-            writer.close()
+            if gate is not None:
+                gate.ended()
 
-    async def _read_request(self, reader: asyncio.StreamReader) -> Request | None:
-        deadline = asyncio.get_running_loop().time() + HEADER_TIMEOUT_S  # for the whole head, not per line
+    async def _read_body(self, req: Request) -> None:
+        raw = req.raw
+        assert raw is not None
+        limit = self.config.max_body_bytes
+        if raw.content_length is not None and raw.content_length > limit:
+            raise TooLarge(f"request body of {raw.content_length} bytes is over the daemon's {limit}-byte limit")
+        if raw.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise BadRequest("compressed request bodies are not accepted; send the JSON as it is")
+        if not raw.body_exists:
+            return
         try:
-            line = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT_S)
+            req.body = await asyncio.wait_for(raw.read(), BODY_TIMEOUT_S)
+        except web.HTTPRequestEntityTooLarge:
+            raise TooLarge(f"request body over the daemon's {limit}-byte limit") from None
         except asyncio.TimeoutError:
-            return None  # an idle keep-alive connection: close quietly
-        except (ValueError, asyncio.LimitOverrunError):
-            raise TooLarge("request line too long") from None
-        if not line:
-            return None
-        parts = line.decode("latin-1").rstrip("\r\n").split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise BadRequest(f"not an HTTP/1.x request line: {line[:80]!r}")
-        method, target, version = parts
-        headers: dict[str, str] = {} if version == "HTTP/1.1" else {"connection": "close"}
-        while True:
-            try:
-                h = await asyncio.wait_for(reader.readline(), deadline - asyncio.get_running_loop().time())
-            except (ValueError, asyncio.LimitOverrunError):
-                raise TooLarge("header line too long") from None
-            if h in (b"\r\n", b"\n"):
-                break
-            if not h:
-                raise asyncio.IncompleteReadError(h, None)
-            if len(headers) >= MAX_HEADERS:
-                raise TooLarge(f"more than {MAX_HEADERS} headers")
-            name, sep, value = h.decode("latin-1").partition(":")
-            if not sep or not name.strip():
-                raise BadRequest(f"malformed header line {h[:80]!r}")
-            headers[name.strip().lower()] = value.strip()
-        if "transfer-encoding" in headers:
-            raise BadRequest("chunked request bodies are not supported; send Content-Length")
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            raise BadRequest(f"bad Content-Length {headers['content-length']!r:.40}") from None
-        if length < 0:
-            raise BadRequest(f"bad Content-Length {length}")
-        if length > self.config.max_body_bytes:
-            raise TooLarge(f"request body of {length} bytes is over the daemon's {self.config.max_body_bytes}-byte limit")
-        url = urlsplit(target)
-        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        req = Request(method.upper(), url.path or "/", query, headers, b"")
-        # refuse web pages and missing tokens before a byte of the body is read
-        self._check_origin(req)
-        if self.config.token and req.path not in OPEN_ROUTES:
-            self._check_token(req)
-        if length:
-            req.body = await asyncio.wait_for(reader.readexactly(length), BODY_TIMEOUT_S)
-        return req
+            raise BadRequest(f"the request body did not arrive within {BODY_TIMEOUT_S:g} s") from None
 
-    async def _write(self, writer: asyncio.StreamWriter, resp: Response, close: bool = False) -> None:
-        head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
-                f"Content-Length: {len(resp.body)}", "Cache-Control: no-store",
-                "X-Content-Type-Options: nosniff", f"Connection: {'close' if close else 'keep-alive'}"]
-        head += [f"{k}: {v}" for k, v in resp.headers.items()]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + resp.body)
-        await writer.drain()
-
-    async def _dispatch(self, req: Request, writer: asyncio.StreamWriter) -> Response | None:
+    async def _dispatch(self, req: Request) -> Response | web.StreamResponse:
         allowed = []  # origin, content type and token were checked before the body was read
         for method, pattern, handler in self.routes:
             m = pattern.fullmatch(req.path)
@@ -248,9 +298,7 @@ class HttpServer:
                 req.match = m
                 if handler not in (self.submit, self.get_job):
                     _only_query(req)
-                if handler == self.events:
-                    return await self.events(req, writer)
-                return await handler(req)
+                return await handler(req)  # type: ignore[no-any-return]
         if allowed:
             return Response(405, {"error": {"code": "bad_request", "message": f"{req.method} {req.path}: "
                                             f"use {', '.join(allowed)}"}}, headers={"Allow": ", ".join(allowed)})
@@ -328,7 +376,7 @@ class HttpServer:
         self.engine.cancel(job)
         return Response(200, job.status())
 
-    async def events(self, req: Request, writer: asyncio.StreamWriter) -> None:
+    async def events(self, req: Request) -> web.StreamResponse:
         """GET /sai/jobs/{id}/events — server-sent events: `progress` with the state, then one `done` or
         `error` with the whole job document; the stream then ends."""
         job = self._job(req)
@@ -336,15 +384,17 @@ class HttpServer:
         if job.state not in FINAL:
             job.notify_progress = True
             job.listeners.append(lambda j, event: queue.put_nowait(event))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-                     b"Connection: close\r\n\r\n")
+        resp = web.StreamResponse(status=200, headers={**SECURITY_HEADERS, "Content-Type": "text/event-stream"})
+        resp.force_close()
+        assert req.raw is not None
+        await resp.prepare(req.raw)
         event = "progress" if job.state not in FINAL else "done" if job.state == "done" else "error"
         while True:
             data = await self._job_json(job, req) if event != "progress" else dumps(job.status())
-            writer.write(f"event: {event}\ndata: {data}\n\n".encode())
-            await writer.drain()
+            await resp.write(f"event: {event}\ndata: {data}\n\n".encode())
             if event != "progress":
-                return None
+                await resp.write_eof()
+                return resp
             event = await queue.get()
 
     async def submit(self, req: Request) -> Response:
@@ -364,8 +414,9 @@ class HttpServer:
         except BadRequest as exc:  # the task's parameters keep the library's error code
             raise (ParameterError(f"{spec.name}: {exc}") if str(exc).startswith("body.params") else exc) from None
         load, save = self._source(body)
+        notes = len(body["notes"]) if "notes" in body else len(body["piece"].get("notes", [])) if "piece" in body else 0
         job = self.engine.submit(spec.name, body.get("params", {}), load, save, client="http",
-                                 request_id=body.get("request_id"), notify_progress=False)
+                                 request_id=body.get("request_id"), notify_progress=False, notes=notes)
         if wait or body.get("wait", False):
             try:
                 await asyncio.wait_for(job.done_event.wait(), self.config.job_timeout_s + 5)
@@ -378,20 +429,18 @@ class HttpServer:
     def _source(self, body: dict) -> tuple[Callable, Callable | None]:
         """The job's input loader and output writer for a body that matches the schema."""
         config = self.config
-        out = files.output_path(body.get("out_path"), config)
-        save = None if out is None else (lambda result: files.save_result(result, out, config))
-        if "piece" in body:
+        save = files.saver(files.output_path(body.get("out_path"), config), config)
+        if "piece" in body:  # the loaders run in a worker process, so they are partials (picklable)
             doc = body["piece"]
             files.check_notes(len(doc.get("notes", [])), config, "piece")
-            return (lambda: piece_from_dict(doc, "piece")), save
+            return functools.partial(piece_from_dict, doc, "piece"), save
         if "notes" in body:
             rows = body["notes"]
             files.check_notes(len(rows), config, "notes")
-            opts = {"qpm": float(body.get("qpm", 120.0)), "numerator": int(body.get("numerator", 4)),
-                    "denominator": int(body.get("denominator", 4))}
-            return (lambda: piece_from_notes(rows, **opts)), save
-        src = files.input_path(body["in_path"], config)
-        return (lambda: src.load(config)), save
+            return functools.partial(piece_from_notes, rows, qpm=float(body.get("qpm", 120.0)),
+                                     numerator=int(body.get("numerator", 4)),
+                                     denominator=int(body.get("denominator", 4))), save
+        return files.loader(files.input_path(body["in_path"], config), config), save
 
     def _job(self, req: Request) -> Job:
         job = self.engine.get(int(req.match.group(1)))
@@ -403,7 +452,7 @@ class HttpServer:
     async def _job_json(self, job: Job, req: Request) -> str:
         """The job document as JSON text; one holding many notes is built in a worker thread so
         the event loop keeps answering (OSC pings included) meanwhile."""
-        if notes_held(job) <= LARGE_DOC_NOTES:
+        if notes_held(job) <= LARGE_JOB_NOTES:
             return dumps(self._job_doc(job, req))
         return await asyncio.get_running_loop().run_in_executor(None, lambda: dumps(self._job_doc(job, req)))
 

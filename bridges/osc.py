@@ -23,6 +23,7 @@ future-dated bundles, so it is not used.)
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -41,6 +42,7 @@ from pythonosc.parsing import osc_types
 
 from symbolic_ai import __version__, registry
 from symbolic_ai.errors import SymbolicAIError
+from symbolic_ai.piece import Piece
 
 from . import files
 from .config import Config
@@ -501,9 +503,8 @@ class OscServer(asyncio.DatagramProtocol):
         frame = self._frame(target, rid, f"/sai/{task}/notes")
         if not frame.closed:
             raise BadRequest(f"/sai/{task}/notes: note list {rid} is not closed; send /sai/notes/close {rid}")
-        rows, opts = frame.rows, frame.opts
-        load = lambda: piece_from_notes(rows.tolist(), **opts)  # noqa: E731  (runs in the worker thread)
-        self._submit(task, rid, params, load, None, target, progress, with_notes=True)
+        load = functools.partial(piece_from_array, frame.rows, frame.opts)  # runs in a worker process
+        self._submit(task, rid, params, load, None, target, progress, with_notes=True, notes=frame.n)
         del self.frames[(target, rid)]
 
     def task_file(self, task: str, args: list[Any], addr: Addr, target: Addr, progress: bool, token: Any) -> None:
@@ -515,13 +516,11 @@ class OscServer(asyncio.DatagramProtocol):
         src = files.input_path(args[1], self.config)
         out = files.output_path(args[2], self.config)
         params = options(args[3:], f"/sai/{task}/file")
-        config = self.config
-        load = lambda: src.load(config)  # noqa: E731
-        save = None if out is None else (lambda result: files.save_result(result, out, config))
+        load, save = files.loader(src, self.config), files.saver(out, self.config)
         self._submit(task, rid, params, load, save, target, progress, with_notes=False)
 
     def _submit(self, task: str, rid: int, params: dict, load: Callable, save: Callable | None, target: Addr,
-                progress: bool, with_notes: bool) -> Job:
+                progress: bool, with_notes: bool, notes: int = 0) -> Job:
         spec = registry.get(task)
 
         def listener(job: Job, event: str) -> None:
@@ -535,7 +534,12 @@ class OscServer(asyncio.DatagramProtocol):
                 self.send_error(target, rid, *job.error)
 
         return self.engine.submit(task, params, load, save, client=_client(target), request_id=rid,
-                                  listener=listener, keep_result=False, notify_progress=progress)
+                                  listener=listener, keep_result=False, notify_progress=progress, notes=notes)
+
+
+def piece_from_array(rows: np.ndarray, opts: dict) -> Piece:
+    """The Piece of a closed note list (in a worker process)."""
+    return piece_from_notes(rows.tolist(), **opts)
 
 
 def _client(target: Addr) -> str:

@@ -1,7 +1,8 @@
 """`symbolic-ai serve`: one process, one engine, OSC and HTTP listening on loopback.
 
 SIGTERM (or Ctrl-C) drains: new requests are refused with `busy`, queued and running jobs finish
-and are answered (up to `drain_timeout_s`), then the sockets close. Outputs are written
+and are answered (up to `drain_timeout_s`; jobs still running then are cancelled and their worker
+processes killed), then the workers stop and the sockets close. Outputs are written
 atomically, so SIGKILL never leaves a partial output file.
 """
 from __future__ import annotations
@@ -104,7 +105,7 @@ def serve(config: Config, log_level: str = "warning") -> int:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="symbolic-ai serve: %(levelname)s %(name)s: %(message)s")
-    sys.setswitchinterval(0.001)  # quicker GIL hand-offs between the event loop and the job threads
+    sys.setswitchinterval(0.001)  # quicker GIL hand-offs between the event loop and its helper threads
     return asyncio.run(Daemon(config).run_until_signalled())
 
 

@@ -119,6 +119,8 @@ def _add_serve_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--max-notes", type=int, default=100_000, help="notes per note list or input file")
     p.add_argument("--max-file-mb", type=float, default=16, help="largest input file in MB")
     p.add_argument("--job-timeout", type=float, default=120, help="seconds a job may run")
+    p.add_argument("--worker-memory-mb", type=int, default=2048, help="memory a job may use in its worker process")
+    p.add_argument("--drain-timeout", type=float, default=30, help="seconds SIGTERM waits for running jobs")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
 
 
@@ -131,6 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     token=resolve_token(args.token, args.token_file),
                     workers=args.workers, max_queue=args.max_queue, max_notes=args.max_notes,
                     max_file_bytes=int(args.max_file_mb * 1024 * 1024), job_timeout_s=args.job_timeout,
+                    worker_memory_mb=args.worker_memory_mb, drain_timeout_s=args.drain_timeout,
                     **({"allow_dirs": tuple(Path(d) for d in args.allow_dir)} if args.allow_dir else {}))
     code: int = serve(config, args.log_level)
     return code

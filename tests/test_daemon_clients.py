@@ -159,7 +159,7 @@ def test_sigterm_drains_running_jobs(tmp_path):
 
 def test_sigkill_never_leaves_a_partial_output_file(tmp_path):
     written = 0
-    for delay_s in (0.0, 0.03, 0.1, 0.6):
+    for delay_s in (0.0, 0.03, 0.1, 0.6, 1.5):  # the last one late enough for a write on a loaded machine
         work = tmp_path / f"kill{delay_s}"
         work.mkdir()
         d = Served(work, "--workers", "2")

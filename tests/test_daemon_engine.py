@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
-import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +21,49 @@ from symbolic_ai.errors import InputError, ParameterError, UnknownTaskError
 CHORALE = EXAMPLES / "chorale_bwv66_6.musicxml"
 
 
+# a job's loader runs in a worker process, so these are module-level (picklable)
 def piece():
     return io.load(EXAMPLES / "folk_melody.mid")
+
+
+def bad_input():
+    raise InputError("in.mid: the file is empty")
+
+
+def bug():
+    raise ZeroDivisionError("oops")
+
+
+def slow(seconds: float = 5.0):
+    time.sleep(seconds)
+    return piece()
+
+
+def spin():
+    """A runaway job: burns CPU and never returns."""
+    while True:
+        pass
+
+
+def hog(limit_mb: int = 1024):
+    """A job that wants ever more memory (stops at limit_mb, so a regression cannot eat the machine)."""
+    held = [bytearray(16 << 20) for _ in range(limit_mb // 16)]
+    return piece() if held else None
+
+
+def gone(pid: int, within_s: float = 5.0) -> bool:
+    """Whether process `pid` has ended (and been reaped) within the time given."""
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def run(coro_fn, **cfg):
@@ -65,12 +107,6 @@ def test_bad_task_or_parameter_is_refused_before_queueing():
 
 def test_task_errors_carry_their_code_and_the_engine_keeps_working():
     async def go(engine):
-        def bad_input():
-            raise InputError("in.mid: the file is empty")
-
-        def bug():
-            raise ZeroDivisionError("oops")
-
         a = engine.submit("key", {}, bad_input)
         b = engine.submit("key", {}, bug)
         c = engine.submit("key", {}, piece)
@@ -85,53 +121,93 @@ def test_task_errors_carry_their_code_and_the_engine_keeps_working():
 
 
 def test_full_queue_duplicate_ids_cancel_and_timeout():
-    gate = threading.Event()
-
-    def held():
-        gate.wait(5)
-        return piece()
-
     async def go(engine):
-        running = engine.submit("key", {}, held, client="c", request_id=1)
+        running = engine.submit("key", {}, slow, client="c", request_id=1)
         await asyncio.sleep(0.05)  # let the single worker take it
-        queued = engine.submit("key", {}, held, client="c", request_id=2)
+        queued = engine.submit("key", {}, slow, client="c", request_id=2)
         with pytest.raises(Busy, match="waiting"):
-            engine.submit("key", {}, held)
+            engine.submit("key", {}, slow)
         with pytest.raises(DuplicateId, match="request id 1"):
             engine.submit("key", {}, piece, client="c", request_id=1)
         assert engine.cancel(queued) and queued.state == "cancelled"
         assert engine.find("c", 2) is None
-        slow = await running.done_event.wait()  # times out (0.3 s) while held
-        gate.set()
-        return running, queued, slow
+        await running.done_event.wait()  # times out (0.5 s) while it sleeps
+        return running, queued
 
-    running, queued, _ = run(go, workers=1, max_queue=1, job_timeout_s=0.3)
-    assert running.error[0] == "timeout" and "0.3 s" in running.error[1]
+    running, queued = run(go, workers=1, max_queue=1, job_timeout_s=0.5)
+    assert running.error[0] == "timeout" and "0.5 s" in running.error[1]
     assert queued.error == ("cancelled", "cancelled by the client")
+    assert gone(running.worker_pid)
 
 
-def test_cancel_while_running_answers_at_once_and_writes_no_output(tmp_path):
-    gate, saved = threading.Event(), []
-
-    def slow():
-        gate.wait(5)
-        return piece()
+def test_cancel_while_running_answers_at_once_kills_the_job_and_writes_no_output(tmp_path):
+    out = tmp_path / "never.json"
 
     async def go(engine):
-        job = engine.submit("key", {}, slow, lambda r: saved.append(r))
-        await asyncio.sleep(0.05)
+        job = engine.submit("key", {}, functools.partial(slow, 3.0), files.saver(out, engine.config))
+        while job.progress < 0.0 or job.state != "running":
+            await asyncio.sleep(0.01)
         t0 = time.monotonic()
         assert engine.cancel(job)
         assert job.done_event.is_set() and time.monotonic() - t0 < 0.05
         assert not engine.cancel(job)  # already finished
-        gate.set()
-        await asyncio.sleep(0.3)  # the thread finishes in the background
+        after = engine.submit("key", {}, piece)  # on a fresh worker
+        await after.done_event.wait()
+        return job, after
+
+    job, after = run(go, workers=1, allow_dirs=(tmp_path,))
+    assert job.state == "cancelled" and after.state == "done"
+    assert gone(job.worker_pid) and after.worker_pid != job.worker_pid
+    time.sleep(3.2)  # past the time the cancelled job would have written its output
+    assert not out.exists()
+
+
+def test_a_runaway_job_is_killed_at_its_timeout_and_its_worker_replaced():
+    async def go(engine):
+        job = engine.submit("key", {}, spin)
+        while job.worker_pid is None:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        burning = cpu_ticks(job.worker_pid)
+        await job.done_event.wait()
+        after = engine.submit("key", {}, piece)
+        await after.done_event.wait()
+        return job, burning, after, engine.counts["replaced"]
+
+    job, burning, after, replaced = run(go, workers=1, job_timeout_s=3.0)
+    assert burning > 0  # it was running ...
+    assert job.error[0] == "timeout" and "was stopped" in job.error[1]
+    assert gone(job.worker_pid)  # ... and burns no CPU after its timeout
+    assert after.state == "done" and after.worker_pid != job.worker_pid and replaced == 1, after.error
+
+
+def test_a_job_over_the_worker_memory_limit_is_too_large_and_the_engine_keeps_serving():
+    async def go(engine):
+        job = engine.submit("key", {}, hog)
+        await job.done_event.wait()
         after = engine.submit("key", {}, piece)
         await after.done_event.wait()
         return job, after
 
-    job, after = run(go, workers=1)
-    assert job.state == "cancelled" and saved == [] and after.state == "done"
+    job, after = run(go, workers=1, worker_memory_mb=128)
+    assert job.error[0] == "too_large" and "--worker-memory-mb" in job.error[1], job.error
+    assert gone(job.worker_pid)  # a worker that ran out of memory is replaced
+    assert after.state == "done" and after.worker_pid != job.worker_pid
+
+
+def test_drain_kills_jobs_still_running_at_its_end_and_stops_every_worker():
+    async def go(engine):
+        job = engine.submit("key", {}, spin)
+        while job.state != "running":
+            await asyncio.sleep(0.01)
+        pids = [w.pid for w in engine.live]
+        t0 = time.monotonic()
+        late = await engine.drain(0.5)
+        return job, late, pids, time.monotonic() - t0
+
+    job, late, pids, took = run(go, workers=2)
+    assert late == 1 and job.error[0] == "cancelled" and took < 0.5 + 3
+    assert all(gone(pid) for pid in pids)
 
 
 def test_drain_finishes_running_jobs_and_refuses_new_ones():

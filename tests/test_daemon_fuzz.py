@@ -43,6 +43,7 @@ def client(daemon):
 def still_serving(client: OscClient) -> list:
     """Ping and wait for the pong; return what came before it (no internal errors allowed)."""
     client.pending.clear()
+    client.send("/sai/hello", 0, "fuzz")  # a fuzzed /sai/hello N may have sent this client's replies to port N
     client.send("/sai/ping")
     before = []
     while True:
@@ -50,7 +51,8 @@ def still_serving(client: OscClient) -> list:
         if address == "/sai/pong":
             assert args == [__version__]
             break
-        before.append((address, args))
+        if address != "/sai/welcome":
+            before.append((address, args))
     internal = [m for m in before if m[0] == "/sai/error" and len(m[1]) > 1 and m[1][1] == "internal"]
     assert not internal, internal
     return before
@@ -107,7 +109,7 @@ def test_raw_http_bytes(daemon, head, junk):
         s.sendall(head + junk)
         s.shutdown(socket.SHUT_WR)
         answer = s.recv(65536)
-    assert answer == b"" or re.match(rb"HTTP/1\.1 [2-4]\d\d ", answer), answer[:100]
+    assert answer == b"" or re.match(rb"HTTP/1\.[01] [2-4]\d\d ", answer), answer[:100]
     with urllib.request.urlopen(f"{daemon.http_url}/sai/ping", timeout=15) as r:
         assert r.status == 200
 

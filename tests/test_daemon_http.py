@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 
 import pytest
@@ -142,7 +143,7 @@ def test_malformed_http_is_answered_and_the_server_keeps_serving(daemon):
             s.sendall(raw)
             s.shutdown(socket.SHUT_WR)
             answer = s.recv(4096)
-        assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), (raw[:40], answer[:80])
+        assert answer == b"" or re.match(rb"HTTP/1\.[01] 4", answer), (raw[:40], answer[:80])  # 1.0: no version to echo
     status, doc = request(daemon, "POST", "/sai/key", raw="[" * 100000 + "]" * 100000)
     assert status == 400 and "not valid JSON" in doc["error"]["message"]
     assert request(daemon, "GET", "/sai/ping")[0] == 200
