@@ -213,7 +213,7 @@ def harmonize_set(items: list[tuple[str, Piece, list | None]]) -> dict[str, Any]
             tot["chg"] += n_changes(rows)
             tot["ref_chg"] += n_changes(ref)
             ref_longest.append(longest_bars(mel, ref))
-            for s, e, c in m:
+            for s, e, _ in m:
                 starts = mel.bar_starts(e + 8)
                 if ((starts >= s - EPS) & (starts < e - EPS)).sum() >= 4:
                     inner = merge([r for r in ref if s - EPS <= r[0] < e - EPS])

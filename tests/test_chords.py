@@ -46,6 +46,7 @@ def test_template_baseline_finds_the_progression():
     assert keys.key == Key(0) and all(s.key == Key(0) for s in segs)
     assert segs[1] == ChordSegment(8.0, 16.0, Chord(5, "maj", bass=9), Key(0), "IV6", "4")
     row = segs[1].to_json(progression_piece())
+    assert 0 < row.pop("confidence") <= 1
     assert row == {"start_beat": 8.0, "end_beat": 16.0, "start_sec": 4.0, "end_sec": 8.0, "key": "C major",
                    "degree": "4", "symbol": "F/A", "root": "F", "quality": "maj", "bass": "A", "inversion": 1,
                    "roman": "IV6"}
