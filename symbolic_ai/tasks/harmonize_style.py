@@ -16,9 +16,9 @@ from ..harmony import Chord, Key
 from ..metre import grid
 from ..piece import Piece
 
-FIT = 24.0
+FIT = 32.0
 OUTSIDE = 3.0
-CADENCE = 8.0
+CADENCE = 12.0
 _Q = tuple[tuple[int, str], ...]
 _SECONDARY_MAJOR: _Q = ((9, "maj"), (9, "7"), (11, "maj"), (11, "7"), (0, "7"), (2, "maj"), (2, "7"), (4, "maj"),
                         (4, "7"), (1, "dim7"), (3, "dim7"), (6, "dim7"), (8, "dim7"), (6, "hdim7"))
