@@ -142,7 +142,7 @@ def grid(piece: Piece, until: float | None = None) -> Grid:
     end = piece.duration_beat if until is None else until
     starts = piece.bar_starts(end)
     ends = np.append(starts[1:], max(end, starts[-1] + 1e-6))
-    if ends[-1] - starts[-1] < 1e-6:  # the piece ends on a barline: no empty last bar
+    if len(starts) > 1 and ends[-1] - starts[-1] < 1e-3:  # the piece ends on a barline: no empty last bar
         starts, ends = starts[:-1], ends[:-1]
     k = np.array([max([j for j, s in enumerate(sigs) if s.start_beat <= b + 1e-6] or [0]) for b in starts])
     nominal = np.array([sigs[j].bar_beats for j in k])
