@@ -35,6 +35,7 @@ MAX_FRAMES = 20000
 TEMPLATE_WEIGHT = 0.0  # template cosine added to the model's log-probabilities, chosen on valid
 THIRD_AS_HEARD = True  # see `third_as_heard`; chosen on valid
 LOWEST_BASS = True  # bass = lowest sounding chord tone (vs the model's bass), chosen on BPS-FH and When-in-Rome valid
+KEY_AT_MIDDLE = True  # a segment reads its Roman numeral in the local key at its middle (vs its start)
 
 
 def frame_lead(piece: Piece, resolution_beats: float) -> float:
@@ -202,7 +203,7 @@ def label(decoded: list[tuple[Any, Any, int, int]], keys: KeyAnalysis | None, re
         if chord is None or keys is None:
             out.append(ChordSegment(start, end, chord, confidence=conf))
             continue
-        key = keys.key_at(start)
+        key = keys.key_at((start + end) / 2 if KEY_AT_MIDDLE else start)
         if chord.quality == "dim7":
             chord = dim7_root(chord, key)
         r = harmony.roman(chord, key.tonic, key.minor)

@@ -4,8 +4,9 @@ the melody's fit to each chord, `style='auto'`, and a moving bass for chorales.
 `shape` adds to the model's slot emissions (a) `FIT` × the share of the slot's melody (weighted
 to notes on beats and downbeats) that are chord tones, (b) a penalty `OUTSIDE` for chords outside
 the style's vocabulary in the melody's key, and (c) at phrase ends a bonus `CADENCE` for the tonic
-on the final downbeat and for V, V7, vii°, IV or ii before it (and for I or V at the end of inner
-8-bar phrases). Weights chosen on Nottingham and When-in-Rome train melodies (docs/benchmarks.md).
+from the final downbeat on and `APPROACH` × `CADENCE` for V, V7, vii°, IV or ii before it (and
+half of it for I or V at the end of inner 8-bar phrases). Weights chosen on 120 Nottingham train
+tunes with benchmarks/harmony_check.py's measures (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from ..piece import Piece
 
 FIT = 32.0
 OUTSIDE = 3.0
-CADENCE = 12.0
+CADENCE = 40.0
+APPROACH = 1.0  # share of CADENCE for the dominant (or IV) before the final tonic
 _Q = tuple[tuple[int, str], ...]
 _SECONDARY_MAJOR: _Q = ((9, "maj"), (9, "7"), (11, "maj"), (11, "7"), (0, "7"), (2, "maj"), (2, "7"), (4, "maj"),
                         (4, "7"), (1, "dim7"), (3, "dim7"), (6, "dim7"), (8, "dim7"), (6, "hdim7"))
@@ -119,7 +121,7 @@ def shape(melody: Piece, points: np.ndarray, slots: tuple[np.ndarray, np.ndarray
         if k == 0:  # the final cadence: the tonic from the last downbeat on, approached by a dominant or IV
             emit[s:, tonic] += CADENCE
             if s > 0:
-                emit[s - 1, dominant] += CADENCE / 2
+                emit[s - 1, dominant] += APPROACH * CADENCE
         else:  # inner phrase ends: a full or half cadence
             emit[s, tonic + _classes(key, ((7, "maj"), (7, "7")))] += CADENCE / 2
     return emit, trans, stay, change
