@@ -180,17 +180,24 @@ def cadences(piece: Piece, rows: list, tonic: int) -> tuple[int, int]:
     return ok, len(ends)
 
 
+def harmonized(name: str, piece: Piece, tot: dict[str, Any]) -> sai.Result | None:
+    """`harmonize` with default settings; an error is counted in `tot` and named on stderr."""
+    try:
+        return sai.run("harmonize", piece)
+    except SymbolicAIError as e:
+        tot["errors"] += 1
+        print(f"# {name}: {e}", file=sys.stderr)
+        return None
+
+
 def harmonize_set(items: list[tuple[str, Piece, list | None]]) -> dict[str, Any]:
     tot = {"tone": 0, "tone_n": 0, "grid": 0, "grid_n": 0, "cad": 0, "cad_n": 0, "chg": 0, "ref_chg": 0,
            "held4": 0, "errors": 0}
     longest, ref_longest = [], []
     t0 = time.perf_counter()
     for name, mel, spans in items:
-        try:
-            res = sai.run("harmonize", mel)
-        except SymbolicAIError as e:
-            tot["errors"] += 1
-            print(f"# {name}: {e}", file=sys.stderr)
+        res = harmonized(name, mel, tot)
+        if res is None:
             continue
         rows = chord_rows(res.data)
         n = mel.notes
@@ -273,11 +280,8 @@ def grid_cases() -> tuple[dict[str, int], dict[str, bool]]:
            "errors": 0}
     per: dict[str, bool] = {}
     for name, piece in pieces:
-        try:
-            res = sai.run("harmonize", piece)
-        except SymbolicAIError as e:
-            tot["errors"] += 1
-            print(f"# {name}: {e}", file=sys.stderr)
+        res = harmonized(name, piece, tot)
+        if res is None:
             continue
         tot["pieces"] += 1
         off = sum(not on_bar_or_half(piece, r["start_beat"]) for r in res.data["chords"])

@@ -20,6 +20,7 @@ from ..piece import Piece
 FIT = 32.0
 OUTSIDE = 3.0
 CADENCE = 40.0
+BAR_CHANGE = 1.0  # added to the log-probability of changing chord on a barline
 APPROACH = 1.0  # share of CADENCE for the dominant (or IV) before the final tonic
 _Q = tuple[tuple[int, str], ...]
 _SECONDARY_MAJOR: _Q = ((9, "maj"), (9, "7"), (11, "maj"), (11, "7"), (0, "7"), (2, "maj"), (2, "7"), (4, "maj"),
@@ -124,6 +125,7 @@ def shape(melody: Piece, points: np.ndarray, slots: tuple[np.ndarray, np.ndarray
                 emit[s - 1, dominant] += APPROACH * CADENCE
         else:  # inner phrase ends: a full or half cadence
             emit[s, tonic + _classes(key, ((7, "maj"), (7, "7")))] += CADENCE / 2
+    change = change + BAR_CHANGE * g.on(points[:-1], "bar")
     return emit, trans, stay, change
 
 
