@@ -15,6 +15,7 @@ from symbolic_ai.metre import grid
 from symbolic_ai.piece import Piece, Tempo, TimeSignature, Track, notes_from_columns
 from symbolic_ai.registry import run
 from symbolic_ai.tasks import harmonize as H
+from symbolic_ai.tasks.harmonize_style import hold_viterbi
 from symbolic_ai.voicing import accompaniment_notes, voice_progression
 
 from conftest import EXAMPLES
@@ -74,6 +75,29 @@ def test_hmm_viterbi_matches_brute_force():
     assert tuple(path) == best and score == pytest.approx(H.path_score(path, emit, trans, stay, change))
     sampled, _ = H.hmm_decode(emit, trans, stay, change, temperature=0.01, rng=np.random.default_rng(0))
     assert tuple(sampled) == best  # a cold sampler finds the optimum
+
+
+def test_hold_viterbi_matches_brute_force():
+    rng = np.random.default_rng(2)
+    S, K, hold = 7, 3, 1.5
+    emit, trans = rng.normal(size=(S, K)), rng.normal(size=(K, K))
+    np.fill_diagonal(trans, H.NEG)
+    stay, change = rng.normal(size=S), rng.normal(size=S)
+    barline = np.array([True, False, True, True, False, True, True])
+
+    def score(p):
+        total, held = H.path_score(np.array(p), emit, trans, stay, change), 0
+        for s in range(1, S):
+            held = 0 if p[s] != p[s - 1] else held + barline[s]
+            total -= hold * (p[s] == p[s - 1] and barline[s] and held >= 3)
+        return total
+
+    best = max(itertools.product(range(K), repeat=S), key=score)
+    path, sc = hold_viterbi(emit, trans, stay, change, barline, hold)
+    assert tuple(path) == best and sc == pytest.approx(score(best))
+    plain, plain_score = H.hmm_decode(emit, trans, stay, change)
+    free, free_score = hold_viterbi(emit, trans, stay, change, barline, 0.0)
+    assert tuple(free) == tuple(plain) and free_score == pytest.approx(plain_score)
 
 
 def test_rules_baseline_on_twinkle():
@@ -231,3 +255,17 @@ def test_awkward_melodies_get_an_answer_or_a_clear_error():
     assert all(g.on(r["start_beat"], "half")[0] for r in every_bar.data["chords"])
     with pytest.raises(InputError, match="no pitched notes"):
         run("harmonize", Piece(notes=notes_from_columns(onset_beat=[], duration_beat=[], pitch=[])))
+
+
+def test_a_midi_file_without_a_time_signature_says_4_4_was_assumed(tmp_path):
+    import mido
+
+    mf = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mf.tracks.append(tr)
+    for p in TWINKLE:
+        tr += [mido.Message("note_on", note=p, velocity=80, time=0), mido.Message("note_off", note=p, time=480)]
+    mf.save(tmp_path / "no_sig.mid")
+    res = run("harmonize", sai.load(tmp_path / "no_sig.mid"), accompaniment="none")
+    assert any("4/4 assumed" in w for w in res.data["warnings"])
+    assert not run("harmonize", melody(), accompaniment="none").data["warnings"]

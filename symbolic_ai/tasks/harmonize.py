@@ -28,7 +28,15 @@ from ..registry import Arg, Output, task
 from ..runtime import Model
 from ..voicing import accompaniment_notes
 from .chords import ChordSegment, chord_annotations, label
-from .harmonize_style import auto_style, chord_tone_share, melody_weights, shape, style_rhythm, with_bass
+from .harmonize_style import (
+    auto_style,
+    chord_tone_share,
+    hold_viterbi,
+    melody_weights,
+    shape,
+    style_rhythm,
+    with_bass,
+)
 from .key import analyze
 
 STYLES = ("pop", "folk", "chorale")
@@ -276,7 +284,11 @@ def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", metho
     else:
         slots = rules_slots(mel, points, key)
     rng = np.random.default_rng(seed)
-    best, score = hmm_decode(*slots, temperature=temperature, rng=rng)
+    if method == "model" and temperature <= 0:
+        barline = grid(mel, float(points[-1])).on(points[:-1], "bar")
+        best, score = hold_viterbi(*slots, barline=barline)
+    else:
+        best, score = hmm_decode(*slots, temperature=temperature, rng=rng)
     paths, seen = [(best, score)], {_sequence(best)}
     tries = 0
     while len(paths) < n_best and tries < 30 * n_best:
@@ -337,7 +349,7 @@ def harmonize(
     the input with `chord`/`roman` annotations and an `accompaniment` track.
     """
     melody, mel_track, warnings = select_melody(piece, track)
-    if not piece.time_signatures:
+    if not piece.time_signatures or piece.metadata.get("time_signature_assumed"):
         warnings.append("no time signature in the input: 4/4 assumed")
     used = auto_style(piece, melody) if style == "auto" else style
     keys = analyze(melody)

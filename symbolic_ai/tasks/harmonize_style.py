@@ -21,6 +21,7 @@ FIT = 32.0
 OUTSIDE = 3.0
 CADENCE = 40.0
 BAR_CHANGE = 1.0  # added to the log-probability of changing chord on a barline
+HOLD = 5.0  # cost of keeping a chord over a barline into its fourth bar or later (`hold_viterbi`)
 APPROACH = 1.0  # share of CADENCE for the dominant (or IV) before the final tonic
 _Q = tuple[tuple[int, str], ...]
 _SECONDARY_MAJOR: _Q = ((9, "maj"), (9, "7"), (11, "maj"), (11, "7"), (0, "7"), (2, "maj"), (2, "7"), (4, "maj"),
@@ -162,3 +163,52 @@ def with_bass(segments: list[tuple[float, float, int, int]], style: str) -> list
         chosen.append(i)
     chosen.reverse()
     return [(s, e, c, options[k][chosen[k]][0]) for k, (s, e, c, _) in enumerate(segments)]
+
+
+def hold_viterbi(emit: np.ndarray, trans: np.ndarray, stay: np.ndarray, change: np.ndarray,
+                 barline: np.ndarray, hold: float | None = None) -> tuple[np.ndarray, float]:
+    """Viterbi through the HMM of `harmonize` (see `hmm_decode`) with each chord's count of
+    barlines held (0, 1, 2, 3+) in its state: keeping a chord over a barline into its fourth bar
+    or later costs `hold`, so a chord is held that long only when the melody keeps fitting it.
+    `barline[s]` says whether slot s starts on a barline; `hold` defaults to `HOLD`. Returns (path
+    of chord classes, score)."""
+    hold = HOLD if hold is None else hold
+    S, K = emit.shape
+    D = 4
+    acc = np.full((D, K), -np.inf)
+    acc[0] = emit[0]
+    back_d = np.zeros((S, D, K), dtype=np.int8)
+    back_k = np.zeros((S, D, K), dtype=np.int64)
+    ks = np.arange(K)
+    for s in range(1, S):
+        best = acc.max(axis=0)
+        into = best[:, None] + trans
+        src = np.argmax(into, axis=0)
+        moved = into[src, ks] + change[s]
+        src_d = np.argmax(acc[:, src], axis=0)
+        new = np.full((D, K), -np.inf)
+        bd = np.zeros((D, K), dtype=np.int8)
+        if barline[s]:
+            kept = acc + stay[s] - hold * (np.arange(D) >= 2)[:, None]
+            new[1:] = kept[:-1]
+            bd[1:] = np.arange(D - 1)[:, None]
+            last = kept[D - 1] > new[D - 1]
+            new[D - 1] = np.where(last, kept[D - 1], new[D - 1])
+            bd[D - 1] = np.where(last, D - 1, bd[D - 1])
+        else:
+            new = acc + stay[s]
+            bd[:] = np.arange(D)[:, None]
+        bk = np.broadcast_to(ks, (D, K)).copy()
+        take = moved > new[0]
+        new[0] = np.where(take, moved, new[0])
+        bd[0] = np.where(take, src_d, bd[0])
+        bk[0] = np.where(take, src, bk[0])
+        back_d[s], back_k[s] = bd, bk
+        acc = new + emit[s]
+    d, k = np.unravel_index(int(np.argmax(acc)), acc.shape)
+    score = float(acc[d, k])
+    path = np.empty(S, dtype=np.int64)
+    for s in range(S - 1, -1, -1):
+        path[s] = k
+        d, k = int(back_d[s, d, k]), int(back_k[s, d, k])
+    return path, score
