@@ -255,6 +255,9 @@ def test_awkward_melodies_get_an_answer_or_a_clear_error():
     assert all(g.on(r["start_beat"], "half")[0] for r in every_bar.data["chords"])
     with pytest.raises(InputError, match="no pitched notes"):
         run("harmonize", Piece(notes=notes_from_columns(onset_beat=[], duration_beat=[], pitch=[])))
+    far = notes_from_columns(onset_beat=[0.0, 30000.0], duration_beat=[1.0, 1.0], pitch=[60, 62])
+    with pytest.raises(InputError, match="more than 20000 beats; harmonize it in sections"):
+        run("harmonize", Piece(notes=far))
 
 
 def test_a_midi_file_without_a_time_signature_says_4_4_was_assumed(tmp_path):

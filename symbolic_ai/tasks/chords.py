@@ -191,7 +191,7 @@ class ChordSegment:
 
 
 def label(decoded: list[tuple[Any, Any, int, int]], keys: KeyAnalysis | None, resolution_beats: float = 1.0,
-          lead: float = 0.0, confidence: list[float] | None = None) -> list[ChordSegment]:
+          lead: float = 0.0, confidence: list[float] | None = None, bar_true: bool = True) -> list[ChordSegment]:
     """Segments from `decode` (frames of `resolution_beats`, frame k starting at k · resolution − `lead`)
     → ChordSegments in beats, each with its Roman numeral in the local key of `keys` (a diminished
     seventh takes the root that leads to a degree of that key, see `dim7_root`)."""
@@ -203,8 +203,8 @@ def label(decoded: list[tuple[Any, Any, int, int]], keys: KeyAnalysis | None, re
         if chord is None or keys is None:
             out.append(ChordSegment(start, end, chord, confidence=conf))
             continue
-        key = keys.key_at((start + end) / 2 if KEY_AT_MIDDLE else start)
-        if chord.quality == "dim7":
+        key = keys.key_at((start + end) / 2 if KEY_AT_MIDDLE and bar_true else start)
+        if chord.quality == "dim7" and bar_true:
             chord = dim7_root(chord, key)
         r = harmony.roman(chord, key.tonic, key.minor)
         out.append(ChordSegment(start, end, chord, key, r["figure"], r["degree"], conf))
@@ -245,11 +245,13 @@ def third_as_heard(c: int, chroma: np.ndarray) -> int:
 
 
 def recognize(piece: Piece, *, method: str = "model", model: Model | None = None, resolution_beats: float = 1.0,
-              switch_cost: float | None = None) -> tuple[list[ChordSegment], KeyAnalysis]:
+              switch_cost: float | None = None, bar_true: bool = True) -> tuple[list[ChordSegment], KeyAnalysis]:
     """The chord segments and the key analysis of `piece` (what the `chords` task reports). Frames
     meet the piece's barlines; each segment's bass is its lowest sounding chord tone (`lowest_bass`,
-    the model's bass where none sounds) and its confidence the mean probability of its chord."""
-    lead = frame_lead(piece, resolution_beats)
+    the model's bass where none sounds) and its confidence the mean probability of its chord.
+    `bar_true=False` reads as chords-v1 did before session 6 (frames from beat 0, the model's bass and
+    thirds, keys at segment starts, dim7 roots as decoded): emotion-v4's harmony guide was trained on it."""
+    lead = frame_lead(piece, resolution_beats) if bar_true else 0.0
     feats = frame_features(piece, resolution_beats, lead)
     if method == "template":
         scores, bass = template_scores(feats), feats[:, 12:24].astype(np.float64)
@@ -268,12 +270,12 @@ def recognize(piece: Piece, *, method: str = "model", model: Model | None = None
     decoded: list[tuple[Any, Any, int, int]] = []
     confidence = []
     for s, e, c, b in decode(scores, bass, cost):
-        c = third_as_heard(c, feats[s:e, :12].sum(axis=0)) if THIRD_AS_HEARD else c
+        c = third_as_heard(c, feats[s:e, :12].sum(axis=0)) if THIRD_AS_HEARD and bar_true else c
         chord = harmony.from_index(c)
-        low = lowest_bass(on, off, pitch, s, e, chord) if chord is not None and LOWEST_BASS else None
+        low = lowest_bass(on, off, pitch, s, e, chord) if chord is not None and LOWEST_BASS and bar_true else None
         decoded.append((s, e, c, b if low is None else low))
         confidence.append(float(probs[s:e, c].mean()))
-    return label(decoded, keys, resolution_beats, lead, confidence), keys
+    return label(decoded, keys, resolution_beats, lead, confidence, bar_true), keys
 
 
 def chord_annotations(segments: list[ChordSegment]) -> list[Annotation]:

@@ -27,7 +27,7 @@ from ..piece import Piece, Track
 from ..registry import Arg, Output, task
 from ..runtime import Model
 from ..voicing import accompaniment_notes
-from .chords import ChordSegment, chord_annotations, label
+from .chords import MAX_FRAMES, ChordSegment, chord_annotations, label
 from .harmonize_style import (
     auto_style,
     chord_tone_share,
@@ -270,6 +270,10 @@ def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", metho
         raise InputError("harmonize: method 'model' needs the harmonize-v1 model")
     if style not in STYLES:
         raise InputError(f"harmonize: style must be one of {', '.join(STYLES)} here, got {style!r}")
+    end = float(np.nanmax(melody.notes["onset_beat"] + melody.notes["duration_beat"]))
+    if end > MAX_FRAMES:
+        raise InputError(f"{melody.metadata.get('source') or 'melody'}: the melody reaches beat {end:.0f}, more than "
+                         f"{MAX_FRAMES} beats; harmonize it in sections")
     key = key or analyze(melody).key
     lead = grid(melody).lead(1.0)
     mel = shifted(melody, lead)

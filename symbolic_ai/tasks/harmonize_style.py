@@ -178,7 +178,7 @@ def hold_viterbi(emit: np.ndarray, trans: np.ndarray, stay: np.ndarray, change: 
     acc = np.full((D, K), -np.inf)
     acc[0] = emit[0]
     back_d = np.zeros((S, D, K), dtype=np.int8)
-    back_k = np.zeros((S, D, K), dtype=np.int64)
+    back_k = np.zeros((S, D, K), dtype=np.int16)
     ks = np.arange(K)
     for s in range(1, S):
         best = acc.max(axis=0)
@@ -205,7 +205,8 @@ def hold_viterbi(emit: np.ndarray, trans: np.ndarray, stay: np.ndarray, change: 
         bk[0] = np.where(take, src, bk[0])
         back_d[s], back_k[s] = bd, bk
         acc = new + emit[s]
-    d, k = np.unravel_index(int(np.argmax(acc)), acc.shape)
+    best_d, best_k = np.unravel_index(int(np.argmax(acc)), acc.shape)
+    d, k = int(best_d), int(best_k)
     score = float(acc[d, k])
     path = np.empty(S, dtype=np.int64)
     for s in range(S - 1, -1, -1):
