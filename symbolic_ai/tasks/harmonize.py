@@ -147,11 +147,21 @@ def slot_points(melody: Piece, rhythm: str, frames: int) -> np.ndarray:
     return np.unique(np.round(np.concatenate([np.clip(pts, 0, frames), [0.0, float(frames)]]), 6))
 
 
-def overlap_matrix(points: np.ndarray, frames: int) -> np.ndarray:
-    """(S, T) share of each one-beat frame inside each slot [points[s], points[s + 1])."""
-    t = np.arange(frames, dtype=float)
-    a, b = points[:-1, None], points[1:, None]
-    out: np.ndarray = np.clip(np.minimum(b, t + 1) - np.maximum(a, t), 0.0, 1.0)
+def slot_means(values: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(S, K) mean of per-frame `values` (T, K) over each slot [points[s], points[s + 1]); frames cut
+    by a slot edge count in proportion (cumulative sums: linear in S + T)."""
+    T = len(values)
+    cum = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+
+    def upto(x: np.ndarray) -> np.ndarray:
+        i = np.clip(np.floor(x).astype(int), 0, T)
+        frac = np.clip(x - i, 0.0, 1.0)[:, None]
+        out: np.ndarray = cum[i] + frac * values[np.minimum(i, T - 1)] * (i < T)[:, None]
+        return out
+
+    a, b = np.clip(points[:-1], 0, T), np.clip(points[1:], 0, T)
+    width = np.maximum(b - a, 1e-9)[:, None]
+    out: np.ndarray = (upto(b) - upto(a)) / width
     return out
 
 
@@ -213,9 +223,7 @@ def model_slots(model: Model, feats: np.ndarray, points: np.ndarray, rhythm: str
     lp = log_softmax(out["chord_logits"][0], axis=1)
     card = model.card
     weight = float(card.get("emission_weight", {}).get(rhythm, 8.0))  # tuned on POP909 valid
-    w = overlap_matrix(points, len(lp))
-    w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-9)
-    emit = weight * np.log(np.maximum(w @ np.exp(lp), 1e-12))
+    emit = weight * np.log(np.maximum(slot_means(np.exp(lp), points), 1e-12))
     trans = transition_matrix(card)
     S = len(emit)
     if rhythm in ("learned", "auto"):

@@ -75,12 +75,17 @@ def melody_weights(melody: Piece, points: np.ndarray) -> np.ndarray:
     on, off = n["onset_beat"], n["onset_beat"] + n["duration_beat"]
     g = grid(melody, float(points[-1]))
     strong = np.where(g.on(on, "beat"), 2.0, 1.0) * np.where(g.on(on, "bar"), 1.5, 1.0)
-    a, b = points[:-1, None], points[1:, None]
-    ov = np.clip(np.minimum(off, b) - np.maximum(on, a), 0, None) * strong
-    ov = ov * np.where((on >= a - 1e-6) & (on < b - 1e-6), 2.0, 1.0)
-    out = np.zeros((len(points) - 1, 12))
-    for pc in range(12):
-        out[:, pc] = ov[:, n["pitch"] % 12 == pc].sum(axis=1)
+    S = len(points) - 1
+    first = np.clip(np.searchsorted(points, on + 1e-6, side="right") - 1, 0, S - 1)
+    last = np.clip(np.searchsorted(points, off - 1e-6, side="left") - 1, first, S - 1)
+    counts = last - first + 1
+    note = np.repeat(np.arange(len(on)), counts)  # one row per (note, slot it overlaps)
+    slot = first[note] + np.arange(len(note)) - np.repeat(np.cumsum(counts) - counts, counts)
+    a, b = points[slot], points[slot + 1]
+    ov = np.clip(np.minimum(off[note], b) - np.maximum(on[note], a), 0, None) * strong[note]
+    ov = ov * np.where((on[note] >= a - 1e-6) & (on[note] < b - 1e-6), 2.0, 1.0)
+    out = np.zeros((S, 12))
+    np.add.at(out, (slot, n["pitch"][note].astype(int) % 12), ov)
     return out
 
 
