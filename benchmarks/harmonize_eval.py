@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the workbench, training/, is at the repo root
 
 from symbolic_ai import harmony
+from symbolic_ai.metre import bar_lengths
 from symbolic_ai.numeric import softmax
 from symbolic_ai.tasks import harmonize as H
 from training.common.chord_data import frame_targets
@@ -35,7 +36,7 @@ def strong_notes(mel) -> tuple[np.ndarray, np.ndarray]:
     """(onset beat, pitch class) of melody notes on a downbeat or at mid-bar."""
     n = mel.notes
     _, pos = mel.bar_position(n["onset_beat"])
-    bar_len = H._bar_lengths(mel, n["onset_beat"])
+    bar_len = bar_lengths(mel, n["onset_beat"])
     strong = (np.abs(pos) < 1e-6) | (np.abs(pos - bar_len / 2) < 1e-6)
     return n["onset_beat"][strong], n["pitch"][strong].astype(int) % 12
 
@@ -62,11 +63,12 @@ def evaluate(style: str, split: str, method: str, rhythm: str, model, runs: Path
         t0 = time.perf_counter()
         res = H.progression(mel, style=style, rhythm=rhythm, method=method, model=model)
         secs += time.perf_counter() - t0
-        frames = int(res["bounds"][-1])
+        frames = int(np.ceil(res["bounds"][-1] - 1e-6))
         ref, _ = frame_targets(spans, frames)
         pred = np.empty(frames, dtype=np.int64)
+        pred[:] = harmony.N_CLASS
         for a, b, c, _ in H.segments_of(res["paths"][0][0], res["bounds"]):
-            pred[a:b] = c
+            pred[int(round(a)):int(round(b))] = c
         sel = ref != harmony.N_CLASS
         tot["n"] += int(sel.sum())
         tot["exact"] += int((pred[sel] == ref[sel]).sum())
@@ -80,10 +82,12 @@ def evaluate(style: str, split: str, method: str, rhythm: str, model, runs: Path
         tot["tp"] += len(pc & rc)
         tot["fp"] += len(pc - rc)
         tot["fn"] += len(rc - pc)
-        # perplexity of the reference at beat resolution
-        beat_res = H.progression(mel, style=style, rhythm="beat", method=method, model=model)
-        weight = float(model.card.get("emission_weight", {}).get("beat", 1.0)) if model is not None else 1.0
-        emit = beat_res["slots"][0] / weight  # the model's own probabilities, whatever the decoding weight
+        # perplexity of the reference per beat: the model's own probabilities (no decoding shaping)
+        if model is not None:
+            emit = model.run(features=H.melody_features(mel, style)[None])["chord_logits"][0].astype(np.float64)
+        else:
+            emit = H.rules_slots(mel, np.arange(frames + 1.0))[0]
+        emit = np.concatenate([emit, np.full((max(frames - len(emit), 0), emit.shape[1]), 0.0)])[:frames]
         p = softmax(emit, axis=1)
         p = 0.99 * p + 0.01 / harmony.N_CLASSES
         tot["nll"] += float(-np.log(p[np.arange(frames), ref][sel]).sum())

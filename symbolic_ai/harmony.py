@@ -62,11 +62,13 @@ MAJOR_SCALE = {0: "1", 2: "2", 4: "3", 5: "4", 7: "5", 9: "6", 11: "7",
 MINOR_SCALE = {0: "1", 2: "2", 3: "3", 5: "4", 7: "5", 8: "6", 11: "7",
                1: "-2", 4: "+3", 6: "+4", 9: "+6", 10: "-7"}
 # Diatonic (degree → qualities) for deciding whether a major/dominant chord is an applied chord.
+# A major tonic triad in minor is modal mixture (a Picardy third: "I"), not V/iv; its seventh
+# chord (C7 in C minor) still reads V7/iv.
 _DIATONIC = {False: {"1": {"maj", "maj7", "sus2", "sus4"}, "2": {"min", "min7", "sus2", "sus4"},
                      "3": {"min", "min7"}, "4": {"maj", "maj7", "sus2", "sus4"},
                      "5": {"maj", "7", "sus2", "sus4"}, "6": {"min", "min7", "sus2", "sus4"},
                      "7": {"dim", "hdim7"}, "-7": {"maj"}, "-6": {"maj"}, "-3": {"maj"}, "-2": {"maj"}},
-             True: {"1": {"min", "min7", "sus2", "sus4"}, "2": {"dim", "hdim7"}, "3": {"maj", "aug", "maj7"},
+             True: {"1": {"min", "min7", "maj", "sus2", "sus4"}, "2": {"dim", "hdim7"}, "3": {"maj", "aug", "maj7"},
                     "4": {"min", "min7", "maj", "sus2", "sus4"}, "5": {"maj", "7", "min", "sus2", "sus4"},
                     "6": {"maj", "maj7"}, "7": {"dim", "dim7", "hdim7"}, "-7": {"maj", "7"}, "-2": {"maj"}}}
 
@@ -288,6 +290,22 @@ def roman(chord: Chord, key_tonic: int, minor: bool) -> dict[str, Any]:
     figure = _figure(degree, chord, secondary, minor)
     return {"figure": figure, "degree": degree + (f"/{secondary}" if secondary else ""),
             "inversion": chord.inversion}
+
+
+def spelled_root(root: int, key: Key, degree: str) -> str | None:
+    """The name of a chord root spelled from its Roman degree in `key` ('5/5' in C → 'D', '7/5' in
+    C → 'F#', '-6' in C → 'Ab'): the letter counts scale steps from the tonic's letter; None when
+    that would need a double sharp or flat (then the key's pitch-class names apply)."""
+    steps = 0
+    for part in degree.split("/"):
+        digits = part.lstrip("+-")
+        if not digits.isdigit() or not 1 <= int(digits) <= 7:
+            return None
+        steps += int(digits) - 1
+    order = "CDEFGAB"
+    letter = order[(order.index(key.tonic_name[0]) + steps) % 7]
+    acc = (root - _LETTER[letter] + 6) % 12 - 6
+    return letter + {0: "", 1: "#", -1: "b"}[acc] if -1 <= acc <= 1 else None
 
 
 def _numeral(degree: str, upper: bool) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import InputError
 from .harmony import Chord
+from .metre import Grid
 from .piece import empty_notes
 
 PATTERNS = ("block", "arpeggio", "comping")
@@ -69,14 +70,28 @@ def voice_progression(chords: Sequence[Chord], register_pitch: int = 60,
     return out
 
 
+def _strikes(start: float, end: float, metre: Grid | None, beats_per_bar: float) -> list[tuple[float, float, float]]:
+    """(strike, bar length, beat length) for a segment: its start, then every barline inside it."""
+    if metre is None:
+        pts = [float(p) for p in np.arange(start, end - 1e-6, beats_per_bar)] or [start]
+        return [(p, beats_per_bar, 1.0) for p in pts]
+    bars = metre.bars[(metre.bars > start + 1e-6) & (metre.bars < end - 1e-6)]
+    pts = [start] + [float(b) for b in bars]
+    i = metre.bar_index(np.asarray(pts))
+    return [(p, float(metre.bar_beats[j]), float(metre.beat[j])) for p, j in zip(pts, i)]
+
+
 def accompaniment_notes(segments: Sequence[tuple[float, float, Chord]], *, pattern: str = "block",
                         register_pitch: int = 60, beats_per_bar: float = 4.0, velocity: int = 64,
-                        melody_floor: Sequence[float] | None = None, track: int = 1) -> np.ndarray:
+                        melody_floor: Sequence[float] | None = None, track: int = 1,
+                        metre: Grid | None = None) -> np.ndarray:
     """Notes (NOTE_DTYPE, beats only) playing `(start_beat, end_beat, Chord)` segments in a pattern.
 
+    With `metre` (the piece's `metre.Grid`) chords are struck again on its barlines and the
+    patterns follow its bars and beats; without it, every `beats_per_bar` from the segment start.
     block: bass + chord sustained, struck again at each bar; arpeggio: bass then the upper voices
-    in eighth notes (up and down); comping: bass on the segment start and mid-bar, short chords on
-    the off-beats (the "and" of each beat)."""
+    in eighth notes (up and down); comping: bass on the segment start and mid-bar, short chords off
+    the beat (the "and" of each beat; the third eighth of a dotted-quarter beat)."""
     if pattern not in PATTERNS:
         raise InputError(f"accompaniment pattern must be one of {', '.join(PATTERNS)}, got {pattern!r}")
     voiced = voice_progression([c for _, _, c in segments], register_pitch, melody_floor)
@@ -85,9 +100,9 @@ def accompaniment_notes(segments: Sequence[tuple[float, float, Chord]], *, patte
     for (start, end, chord), (bass, upper) in zip(segments, voiced):
         if end - start <= 1e-6:
             continue
-        strikes = list(np.arange(start, end - 1e-6, beats_per_bar)) or [start]
-        for k, s in enumerate(strikes):
-            e = min(end, strikes[k + 1] if k + 1 < len(strikes) else end)
+        strikes = _strikes(start, end, metre, beats_per_bar)
+        for k, (s, bar, beat) in enumerate(strikes):
+            e = min(end, strikes[k + 1][0] if k + 1 < len(strikes) else end)
             if pattern == "block":
                 rows += [(s, e - s, bass, velocity)] + [(s, e - s, p, soft) for p in upper]
             elif pattern == "arpeggio":
@@ -99,15 +114,15 @@ def accompaniment_notes(segments: Sequence[tuple[float, float, Chord]], *, patte
                     rows.append((t, d, seq[j % len(seq)], velocity if j == 0 else soft))
                     t, j = t + 0.5, j + 1
             else:  # comping
-                rows.append((s, min(e - s, beats_per_bar / 2), bass, velocity))
-                half = s + beats_per_bar / 2
-                if half < e - 1e-6 and beats_per_bar >= 2:
+                rows.append((s, min(e - s, bar / 2), bass, velocity))
+                half = s + bar / 2
+                if half < e - 1e-6 and bar >= 2:
                     fifth = chord.pitch_classes[2]  # alternate bass: the chord's fifth, below the bass
-                    rows.append((half, min(e - half, beats_per_bar / 2), bass - (bass - fifth) % 12, soft))
-                t = s + 0.5
+                    rows.append((half, min(e - half, bar / 2), bass - (bass - fifth) % 12, soft))
+                t = s + (beat - 0.5 if beat > 1 else beat / 2)
                 while t < e - 1e-6:
                     rows += [(t, min(0.4, e - t), p, soft) for p in upper]
-                    t += 1.0
+                    t += beat
     notes = empty_notes(len(rows))
     if rows:
         a = np.asarray(rows, dtype=float)

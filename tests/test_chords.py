@@ -12,7 +12,19 @@ from symbolic_ai.errors import InputError
 from symbolic_ai.harmony import Chord, Key
 from symbolic_ai.piece import Piece, Track, notes_from_columns
 from symbolic_ai.registry import run
-from symbolic_ai.tasks.chords import ChordSegment, decode, frame_features, recognize, template_scores
+from symbolic_ai.metre import grid
+from symbolic_ai.piece import Tempo, TimeSignature
+from symbolic_ai.tasks.chords import (
+    ChordSegment,
+    decode,
+    dim7_root,
+    frame_features,
+    label,
+    lowest_bass,
+    recognize,
+    template_scores,
+    third_as_heard,
+)
 
 # C | F/A | G7 | C   (two bars of each, block chords re-struck every beat, with a bass)
 PROGRESSION = [("C", [48, 60, 64, 67]), ("F/A", [45, 60, 65, 69]), ("G7", [43, 59, 62, 65, 67]),
@@ -46,6 +58,7 @@ def test_template_baseline_finds_the_progression():
     assert keys.key == Key(0) and all(s.key == Key(0) for s in segs)
     assert segs[1] == ChordSegment(8.0, 16.0, Chord(5, "maj", bass=9), Key(0), "IV6", "4")
     row = segs[1].to_json(progression_piece())
+    assert 0 < row.pop("confidence") <= 1
     assert row == {"start_beat": 8.0, "end_beat": 16.0, "start_sec": 4.0, "end_sec": 8.0, "key": "C major",
                    "degree": "4", "symbol": "F/A", "root": "F", "quality": "maj", "bass": "A", "inversion": 1,
                    "roman": "IV6"}
@@ -151,3 +164,46 @@ def test_bps_fh_template_is_sane(data_root):
         path[s:e] = c
     ok = ref != harmony.N_CLASS
     assert (path[ok] // 11 == ref[ok] // 11).mean() > 0.5
+
+
+def test_alberti_bass_gives_the_inversion():
+    # C: V43 as an Alberti figure D-G-F-G under a B melody, then IV64 as C-A-F-A
+    on, dur, pitch = [], [], []
+    for bar, (figure, top) in enumerate([((50, 55, 53, 55), 71), ((48, 57, 53, 57), 72)]):
+        for k, p in enumerate(figure * 2):
+            on.append(bar * 4 + 0.5 * k), dur.append(0.5), pitch.append(p)
+        on.append(bar * 4), dur.append(4.0), pitch.append(top)
+    piece = Piece(notes=notes_from_columns(onset_beat=on, duration_beat=dur, pitch=pitch))
+    segs, _ = recognize(piece, method="template")
+    v43, iv64 = segs[0], segs[-1]
+    assert (v43.chord.root, v43.chord.bass) == (7, 2) and iv64.chord.bass == 0
+    n = piece.pitched()
+    off = n["onset_beat"] + n["duration_beat"]
+    assert lowest_bass(n["onset_beat"], off, n["pitch"].astype(int), 0, 4, Chord(7, "7")) == 2
+    assert lowest_bass(n["onset_beat"], off, n["pitch"].astype(int), 0, 4, Chord(1, "min")) is None
+
+
+def test_heard_thirds_and_diminished_roots():
+    chroma = np.zeros(12)
+    chroma[[5, 8, 0]] = 1.0                       # F Ab C
+    assert third_as_heard(Chord(5, "maj").index, chroma) == Chord(5, "min").index
+    chroma[9] = 1.0                               # with A as well: keep what was read
+    assert third_as_heard(Chord(5, "maj").index, chroma) == Chord(5, "maj").index
+    assert third_as_heard(Chord(5, "7").index, chroma) == Chord(5, "7").index
+    # F#-A-C-Eb over an F# bass in G minor is F#dim7 (vii°7), whatever root the decoder named
+    assert dim7_root(Chord(3, "dim7", 6), Key(7, True)) == Chord(6, "dim7", 6)
+    seg = label([(0, 1, Chord(0, "dim7", 6).index, 6)], None)[0]
+    assert seg.chord is not None and seg.confidence is None
+
+
+def test_chords_meet_the_barlines_after_a_pickup():
+    on, dur, pitch = [0.0], [0.5], [55]           # an eighth-note pickup in 6/8, then C | G7 | C
+    for bar, ps in enumerate([(48, 60, 64, 67), (43, 59, 62, 65), (48, 60, 64, 67)]):
+        for p in ps:
+            on.append(0.5 + 3 * bar), dur.append(3.0), pitch.append(p)
+    piece = Piece(notes=notes_from_columns(onset_beat=on, duration_beat=dur, pitch=pitch), tempos=(Tempo(0, 90),),
+                  time_signatures=(TimeSignature(0.0, 6, 8),), pickup_beats=0.5)
+    rows = run("chords", piece, method="template").data["chords"]
+    assert [r["start_beat"] for r in rows if r["symbol"] != "N"][-3:] == [0.0, 3.5, 6.5]  # the pickup joins the first C
+    assert all(grid(piece).on(r["start_beat"], "bar")[0] for r in rows)
+    assert [r["symbol"] for r in rows][-3:] == ["C", "G7", "C"] and all(0 < r["confidence"] <= 1 for r in rows)

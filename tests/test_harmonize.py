@@ -11,9 +11,11 @@ import symbolic_ai as sai
 from symbolic_ai import harmony
 from symbolic_ai.errors import InputError
 from symbolic_ai.harmony import parse_symbol
-from symbolic_ai.piece import Piece, Track, notes_from_columns
+from symbolic_ai.metre import grid
+from symbolic_ai.piece import Piece, Tempo, TimeSignature, Track, notes_from_columns
 from symbolic_ai.registry import run
 from symbolic_ai.tasks import harmonize as H
+from symbolic_ai.tasks.harmonize_style import hold_viterbi
 from symbolic_ai.voicing import accompaniment_notes, voice_progression
 
 from conftest import EXAMPLES
@@ -39,8 +41,8 @@ def test_bad_input_messages():
         run("harmonize", Piece())
     with pytest.raises(InputError, match="2 tracks have notes.*--track"):
         run("harmonize", melody(tracks=2))
-    with pytest.raises(InputError, match="polyphonic.*--track"):
-        run("harmonize", melody(chords=True))
+    poly = run("harmonize", melody(chords=True), accompaniment="none")  # one part with a second voice
+    assert "top line" in poly.data["warnings"][0] and len(poly.data["chords"]) >= 1
     drums = Piece(notes=notes_from_columns(onset_beat=[0, 1], duration_beat=[1, 1], pitch=[36, 38]),
                   tracks=(Track(0, "kit", is_drum=True),))
     with pytest.raises(InputError, match="no pitched notes"):
@@ -55,10 +57,10 @@ def test_bad_input_messages():
 
 
 def test_chosen_track_and_top_line():
-    mel, t = H.select_melody(melody(tracks=2), track=1)
+    mel, t, _ = H.select_melody(melody(tracks=2), track=1)
     assert t == 1 and list(mel.notes["pitch"]) == [p - 12 for p in TWINKLE]
-    mel, _ = H.select_melody(melody(chords=True), track=0)
-    assert list(mel.notes["pitch"]) == TWINKLE
+    mel, _, warned = H.select_melody(melody(chords=True), track=0)
+    assert list(mel.notes["pitch"]) == TWINKLE and warned
 
 
 def test_hmm_viterbi_matches_brute_force():
@@ -73,6 +75,29 @@ def test_hmm_viterbi_matches_brute_force():
     assert tuple(path) == best and score == pytest.approx(H.path_score(path, emit, trans, stay, change))
     sampled, _ = H.hmm_decode(emit, trans, stay, change, temperature=0.01, rng=np.random.default_rng(0))
     assert tuple(sampled) == best  # a cold sampler finds the optimum
+
+
+def test_hold_viterbi_matches_brute_force():
+    rng = np.random.default_rng(2)
+    S, K, hold = 7, 3, 1.5
+    emit, trans = rng.normal(size=(S, K)), rng.normal(size=(K, K))
+    np.fill_diagonal(trans, H.NEG)
+    stay, change = rng.normal(size=S), rng.normal(size=S)
+    barline = np.array([True, False, True, True, False, True, True])
+
+    def score(p):
+        total, held = H.path_score(np.array(p), emit, trans, stay, change), 0
+        for s in range(1, S):
+            held = 0 if p[s] != p[s - 1] else held + barline[s]
+            total -= hold * (p[s] == p[s - 1] and barline[s] and held >= 3)
+        return total
+
+    best = max(itertools.product(range(K), repeat=S), key=score)
+    path, sc = hold_viterbi(emit, trans, stay, change, barline, hold)
+    assert tuple(path) == best and sc == pytest.approx(score(best))
+    plain, plain_score = H.hmm_decode(emit, trans, stay, change)
+    free, free_score = hold_viterbi(emit, trans, stay, change, barline, 0.0)
+    assert tuple(free) == tuple(plain) and free_score == pytest.approx(plain_score)
 
 
 def test_rules_baseline_on_twinkle():
@@ -149,3 +174,101 @@ def test_example_melody_outputs(tmp_path):
     assert len(back.tracks) == 2 and len(back.annotations_of("chord")) == len(res.data["chords"])
     sai.save(res.piece, tmp_path / "h.musicxml")
     assert (tmp_path / "h.musicxml").read_text().count("<harmony") == len(res.data["chords"])
+
+
+def tune(num: int, den: int, pickup: float, change: bool = False, pitches=None) -> Piece:
+    """I–IV–V–I arpeggios, one chord a bar, after a pickup (optionally 3/4 from the fifth bar)."""
+    bar = num * 4.0 / den
+    step = 1.5 if den == 8 else 4.0 / den
+    on, pitch, dur = ([0.0], [67], [pickup]) if pickup else ([], [], [])
+    t, sigs = pickup, [TimeSignature(0.0, num, den)]
+    for k, tones in enumerate([(60, 64, 67), (65, 69, 72), (67, 71, 74), (60, 64, 67)] * 2):
+        if change and k == 4:
+            sigs.append(TimeSignature(t, 3, 4))
+            bar, step = 3.0, 1.0
+        for j in range(int(round(bar / step))):
+            on.append(t + j * step), pitch.append(tones[j % 3]), dur.append(step)
+        t += bar
+    if pitches is not None:
+        pitch = [pitches] * len(on)
+    notes = notes_from_columns(onset_beat=on, duration_beat=dur, pitch=pitch, velocity=[80] * len(on))
+    return Piece(notes=notes, tempos=(Tempo(0.0, 100.0),), time_signatures=tuple(sigs), pickup_beats=pickup)
+
+
+@pytest.mark.parametrize(("num", "den", "pickup"), [(2, 4, 0.5), (3, 4, 1.0), (4, 4, 1.5), (6, 8, 0.5), (6, 8, 1.5),
+                                                    (4, 4, 1.0)])
+def test_chords_and_accompaniment_stay_on_the_metrical_grid(num, den, pickup):
+    piece = tune(num, den, pickup)
+    g = grid(piece)
+    res = run("harmonize", piece)
+    rows = res.data["chords"]
+    assert all(g.on(r["start_beat"], "half")[0] for r in rows), [r["start_beat"] for r in rows]
+    acc = res.piece.notes[res.piece.notes["track"] == 1]
+    assert len(acc) and all(g.on(acc["onset_beat"], "beat"))
+    for o, d in zip(acc["onset_beat"], acc["duration_beat"]):  # nothing tied over a barline
+        assert not ((g.bars > o + 1e-6) & (g.bars < o + d - 1e-6)).any()
+    # the harmony follows the arpeggios: the bar of the IV chord is an F chord
+    first_full = pickup + num * 4.0 / den
+    f_bar = next(r for r in rows if r["start_beat"] <= first_full + 0.01 < r["end_beat"])
+    assert parse_symbol(f_bar["symbol"]).root == 5, rows
+
+
+def test_a_time_signature_change_keeps_the_grid():
+    piece = tune(4, 4, 1.0, change=True)
+    g = grid(piece)
+    res = run("harmonize", piece, accompaniment="comping")
+    assert all(g.on(r["start_beat"], "half")[0] for r in res.data["chords"])
+    assert all(g.on(r["start_beat"], "bar")[0] for r in res.data["chords"] if r["start_beat"] > 17)  # 3/4 has no half bar
+
+
+def test_auto_style_cadence_and_distinct_timed_alternatives():
+    res = run("harmonize", tune(4, 4, 1.0), n_best=4, accompaniment="none")
+    assert res.data["style"] == "folk" and res.data["rhythm"] == "auto"
+    rows = res.data["chords"]
+    assert rows[-1]["roman"] == "I" and rows[-2]["roman"].startswith(("V", "IV"))
+    alts = res.data["alternatives"]
+    assert len({tuple(a["symbols"]) for a in alts}) == len(alts) == 4
+    for a in alts:
+        assert [c["symbol"] for c in a["chords"]] == a["symbols"] and a["chords"][0]["start_beat"] == 0
+        assert all(x["end_beat"] == y["start_beat"] for x, y in zip(a["chords"], a["chords"][1:]))
+    four = melody(tracks=1)
+    parts = four.replace(notes=np.concatenate([four.notes] + [
+        notes_from_columns(onset_beat=four.notes["onset_beat"], duration_beat=four.notes["duration_beat"],
+                           pitch=four.notes["pitch"] - 5 * k, track=[k] * len(four.notes), id=np.arange(16) + 16 * k)
+        for k in (1, 2, 3)]), tracks=tuple(Track(0, f"v{k}") for k in range(4)))
+    chorale = run("harmonize", parts, track=0, accompaniment="none")
+    assert chorale.data["style"] == "chorale"
+    assert len(chorale.data["chords"]) >= 6  # chorales move by the beat
+
+
+def test_awkward_melodies_get_an_answer_or_a_clear_error():
+    no_sig = melody().replace(time_signatures=())
+    res = run("harmonize", no_sig, accompaniment="none")
+    assert "4/4 assumed" in res.data["warnings"][0]
+    one_note = run("harmonize", tune(3, 4, 1.0, pitches=62), accompaniment="none")
+    assert all(2 in parse_symbol(r["symbol"]).pitch_classes for r in one_note.data["chords"])
+    with pytest.raises(InputError, match="longer than the first bar"):
+        run("harmonize", melody().replace(pickup_beats=6.0))
+    sigs = tuple(TimeSignature(float(b), 3 if k % 2 == 0 else 2, 4) for k, b in enumerate([0, 3, 5, 8, 10, 13, 15]))
+    every_bar = run("harmonize", melody().replace(time_signatures=sigs))
+    g = grid(melody().replace(time_signatures=sigs))
+    assert all(g.on(r["start_beat"], "half")[0] for r in every_bar.data["chords"])
+    with pytest.raises(InputError, match="no pitched notes"):
+        run("harmonize", Piece(notes=notes_from_columns(onset_beat=[], duration_beat=[], pitch=[])))
+    far = notes_from_columns(onset_beat=[0.0, 30000.0], duration_beat=[1.0, 1.0], pitch=[60, 62])
+    with pytest.raises(InputError, match="more than 20000 beats; harmonize it in sections"):
+        run("harmonize", Piece(notes=far))
+
+
+def test_a_midi_file_without_a_time_signature_says_4_4_was_assumed(tmp_path):
+    import mido
+
+    mf = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mf.tracks.append(tr)
+    for p in TWINKLE:
+        tr += [mido.Message("note_on", note=p, velocity=80, time=0), mido.Message("note_off", note=p, time=480)]
+    mf.save(tmp_path / "no_sig.mid")
+    res = run("harmonize", sai.load(tmp_path / "no_sig.mid"), accompaniment="none")
+    assert any("4/4 assumed" in w for w in res.data["warnings"])
+    assert not run("harmonize", melody(), accompaniment="none").data["warnings"]

@@ -71,6 +71,7 @@ def test_from_pitches(pitches, symbol):
     ("E", 9, True, "V", "5"), ("G", 9, True, "bVII", "-7"), ("C", 9, True, "III", "3"),
     ("G#dim7", 9, True, "viio7", "7"), ("Bdim/D", 9, True, "iio6", "2"), ("Am/E", 9, True, "i64", "1"),
     ("Dm7/C", 0, False, "ii42", "2"), ("Bm7b5", 0, False, "viiø7", "7"),
+    ("A", 9, True, "I", "1"), ("A7", 9, True, "V7/iv", "5/4"), ("Fm", 0, False, "iv", "4"),  # Picardy, mixture
 ])
 def test_roman(symbol, key, minor, figure, degree):
     r = roman(parse_symbol(symbol), key, minor)
@@ -92,3 +93,11 @@ def test_templates_shape():
     t, meta = harmony.templates()
     assert t.shape == (132, 12) and len(meta) == 132
     assert np.array_equal(t.sum(axis=1)[:11], [3, 3, 3, 3, 4, 4, 4, 4, 4, 3, 3])
+
+
+@pytest.mark.parametrize("root, key, degree, name", [
+    (2, "C major", "5/5", "D"), (6, "C major", "7/5", "F#"), (8, "C major", "-6", "Ab"), (6, "Bb major", "7/6", "F#"),
+    (6, "G minor", "7", "F#"), (1, "F# minor", "5", "C#"), (10, "Eb major", "5", "Bb"), (3, "C major", "bad", None),
+])
+def test_roots_are_spelled_from_their_degree(root, key, degree, name):
+    assert harmony.spelled_root(root, harmony.Key.parse(key), degree) == name

@@ -158,7 +158,8 @@ def read_midi(data: bytes, name: str = "<midi>") -> Piece:
         tempos=tuple(dedupe_by_start([Tempo(0.0, 120.0)] + tempos)),  # 120 qpm until the first set_tempo
         time_signatures=tuple(dedupe_by_start(tsigs)) or (TimeSignature(0.0, 4, 4),),
         key_signatures=tuple(dedupe_by_start(ksigs)),
-        metadata={"source": name, "title": title, "ticks_per_beat": tpq, "midi_type": mf.type},
+        metadata={"source": name, "title": title, "ticks_per_beat": tpq, "midi_type": mf.type,
+                  **({} if tsigs else {"time_signature_assumed": True})},
         pickup_beats=sidecar.get("pickup_beats", 0.0),
     )
     if "annotations" in sidecar:

@@ -11,7 +11,7 @@ Roman numerals come from the local keys of the `key` task.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -19,8 +19,8 @@ import numpy as np
 from .. import harmony
 from ..errors import InputError
 from ..harmony import Chord, Key
-from ..metre import beat_axis, span
-from ..numeric import log_softmax, runs, switch_moves, viterbi
+from ..metre import beat_axis, grid, span
+from ..numeric import log_softmax, runs, softmax, switch_moves, viterbi
 from ..piece import Annotation, Piece
 from ..registry import Arg, Output, task
 from ..runtime import Model
@@ -32,20 +32,31 @@ N_FEATURES = 37  # chroma 12, bass 12, onsets 12, sounding flag 1
 # 8-beat windows gave 0.79 and 0.79.
 KEY_SETTINGS: dict[str, Any] = {}
 MAX_FRAMES = 20000
+TEMPLATE_WEIGHT = 0.0  # template cosine added to the model's log-probabilities, chosen on valid
+THIRD_AS_HEARD = True  # see `third_as_heard`; chosen on valid
+LOWEST_BASS = True  # bass = lowest sounding chord tone (vs the model's bass), chosen on BPS-FH and When-in-Rome valid
+KEY_AT_MIDDLE = True  # a segment reads its Roman numeral in the local key at its middle (vs its start)
 
 
-def frame_grid(piece: Piece, resolution_beats: float) -> tuple[np.ndarray, np.ndarray, str]:
-    """(onset, end) of the pitched notes in frames on the piece's beat axis (`metre.beat_axis`), unit."""
+def frame_lead(piece: Piece, resolution_beats: float) -> float:
+    """How far frame k starts before k · resolution_beats: frames meet the barlines of a piece with a
+    pickup (`metre.Grid.lead`); 0 for a performance without a beat grid."""
+    return grid(piece).lead(resolution_beats) if piece.has_beats and len(piece.notes) else 0.0
+
+
+def frame_grid(piece: Piece, resolution_beats: float, lead: float = 0.0) -> tuple[np.ndarray, np.ndarray, str]:
+    """(onset, end) of the pitched notes in frames on the piece's beat axis (`metre.beat_axis`), unit;
+    frame k starts at k · resolution_beats − `lead`."""
     on, dur, unit = beat_axis(piece)
-    return on / resolution_beats, (on + np.maximum(dur, 1e-3)) / resolution_beats, unit
+    return (on + lead) / resolution_beats, (on + lead + np.maximum(dur, 1e-3)) / resolution_beats, unit
 
 
-def frame_features(piece: Piece, resolution_beats: float = 1.0) -> np.ndarray:
+def frame_features(piece: Piece, resolution_beats: float = 1.0, lead: float = 0.0) -> np.ndarray:
     """(T, 37) float32 per-frame features: chroma, bass one-hot, onset chroma, a sounding flag."""
     notes = piece.pitched()
     if not len(notes):
         raise InputError(f"{piece.metadata.get('source') or 'piece'}: no pitched notes to find chords in")
-    on, off, _ = frame_grid(piece, resolution_beats)
+    on, off, _ = frame_grid(piece, resolution_beats, lead)
     n_frames = int(np.ceil(off.max() - 1e-9))
     if n_frames > MAX_FRAMES:
         raise InputError(f"{piece.metadata.get('source') or 'piece'}: {n_frames} frames of "
@@ -132,6 +143,7 @@ class ChordSegment:
     key: Key | None = None
     roman: str | None = None
     degree: str | None = None
+    confidence: float | None = field(default=None, compare=False)  # mean probability of the chord over the segment
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -146,7 +158,17 @@ class ChordSegment:
     @property
     def symbol(self) -> str:
         """Lead-sheet symbol spelled in the local key ('G7/B'); 'N' for no chord."""
-        return "N" if self.chord is None else self.chord.symbol(self.names)
+        return "N" if self.chord is None else self.chord.symbol(self.spelling)
+
+    @property
+    def spelling(self) -> tuple[str, ...]:
+        """`names` with the root spelled from its Roman degree in the key (F#dim7, not Gbdim7, as
+        vii°7/V in C): see `harmony.spelled_root`."""
+        if self.chord is None or self.key is None or self.degree is None:
+            return self.names
+        names = list(self.names)
+        names[self.chord.root] = harmony.spelled_root(self.chord.root, self.key, self.degree) or names[self.chord.root]
+        return tuple(names)
 
     def to_json(self, piece: Piece) -> dict[str, Any]:
         """The JSON row of the `chords` task (see `chords`); `piece` gives the seconds."""
@@ -155,46 +177,105 @@ class ChordSegment:
         if self.chord is None:
             row.update(symbol="N", root=None, quality=None, bass=None, roman=None)
             return row
-        names = self.names
+        names = self.spelling
         if self.key is not None:
             row["key"] = self.key_name
             row["degree"] = self.degree
-        row.update(symbol=self.symbol, root=names[self.chord.root], quality=self.chord.quality,
-                   bass=names[self.chord.bass], inversion=self.chord.inversion, roman=self.roman)
+        symbol = self.symbol
+        bass = symbol.rsplit("/", 1)[1] if "/" in symbol else names[self.chord.root]
+        row.update(symbol=symbol, root=names[self.chord.root], quality=self.chord.quality,
+                   bass=bass, inversion=self.chord.inversion, roman=self.roman)
+        if self.confidence is not None:
+            row["confidence"] = round(self.confidence, 3)
         return row
 
 
-def label(decoded: list[tuple[int, int, int, int]], keys: KeyAnalysis | None,
-          resolution_beats: float = 1.0) -> list[ChordSegment]:
-    """Segments from `decode` (frames of `resolution_beats`) → ChordSegments in beats, each with its
-    Roman numeral in the local key of `keys`."""
+def label(decoded: list[tuple[Any, Any, int, int]], keys: KeyAnalysis | None, resolution_beats: float = 1.0,
+          lead: float = 0.0, confidence: list[float] | None = None, bar_true: bool = True) -> list[ChordSegment]:
+    """Segments from `decode` (frames of `resolution_beats`, frame k starting at k · resolution − `lead`)
+    → ChordSegments in beats, each with its Roman numeral in the local key of `keys` (a diminished
+    seventh takes the root that leads to a degree of that key, see `dim7_root`)."""
     out = []
-    for s, e, c, b in decoded:
-        start, end = s * resolution_beats, e * resolution_beats
+    for k, (s, e, c, b) in enumerate(decoded):
+        start, end = max(s * resolution_beats - lead, 0.0), e * resolution_beats - lead
+        conf = confidence[k] if confidence is not None else None
         chord = harmony.from_index(c, b)
         if chord is None or keys is None:
-            out.append(ChordSegment(start, end, chord))
+            out.append(ChordSegment(start, end, chord, confidence=conf))
             continue
-        key = keys.key_at(start)
+        key = keys.key_at((start + end) / 2 if KEY_AT_MIDDLE and bar_true else start)
+        if chord.quality == "dim7" and bar_true:
+            chord = dim7_root(chord, key)
         r = harmony.roman(chord, key.tonic, key.minor)
-        out.append(ChordSegment(start, end, chord, key, r["figure"], r["degree"]))
+        out.append(ChordSegment(start, end, chord, key, r["figure"], r["degree"], conf))
     return out
 
 
+def dim7_root(chord: Chord, key: Key) -> Chord:
+    """A diminished seventh (symmetric: four possible roots) named from the root a semitone below a
+    degree of `key` that can be tonicized (the leading tone of I, ii, iii, IV, V or vi; of i, III,
+    iv, V or VI in minor), the key's own leading tone first, then the bass."""
+    targets = (0, 3, 5, 7, 8) if key.minor else (0, 2, 4, 5, 7, 9)
+
+    def score(r: int) -> float:
+        rel = (r + 1 - key.tonic) % 12
+        return 2.0 * (rel in targets) + 1.5 * (rel == 0) + 1.0 * (r == chord.bass) + 0.5 * (rel == 7)
+
+    root = max(((chord.root + 3 * k) % 12 for k in range(4)), key=score)
+    return Chord(root, "dim7", chord.bass)
+
+
+def lowest_bass(on: np.ndarray, off: np.ndarray, pitch: np.ndarray, start: float, end: float,
+                chord: Chord) -> int | None:
+    """Pitch class of the lowest chord tone sounding in [start, end) for at least a quarter of a frame
+    (or half its length): the bass a listener hears under an Alberti figure; None if no chord tone sounds."""
+    ov = np.minimum(off, end) - np.maximum(on, start)
+    ok = (ov >= np.minimum(0.25, 0.5 * (off - on)) - 1e-9) & np.isin(pitch % 12, chord.pitch_classes)
+    return int(pitch[ok].min()) % 12 if ok.any() else None
+
+
+def third_as_heard(c: int, chroma: np.ndarray) -> int:
+    """A major or minor triad whose third is not heard while the other third is (twice as much over
+    the segment) takes the heard third: F–Ab–C is F minor whatever the context suggests."""
+    if c == harmony.N_CLASS or harmony.QUALITIES[c % harmony.N_QUALITIES] not in ("maj", "min"):
+        return c
+    root, minor = c // harmony.N_QUALITIES, harmony.QUALITIES[c % harmony.N_QUALITIES] == "min"
+    own, other = chroma[(root + (3 if minor else 4)) % 12], chroma[(root + (4 if minor else 3)) % 12]
+    return harmony.Chord(root, "maj" if minor else "min").index if other > 2 * own + 1e-6 else c
+
+
 def recognize(piece: Piece, *, method: str = "model", model: Model | None = None, resolution_beats: float = 1.0,
-              switch_cost: float | None = None) -> tuple[list[ChordSegment], KeyAnalysis]:
-    """The chord segments and the key analysis of `piece` (what the `chords` task reports)."""
-    feats = frame_features(piece, resolution_beats)
+              switch_cost: float | None = None, bar_true: bool = True) -> tuple[list[ChordSegment], KeyAnalysis]:
+    """The chord segments and the key analysis of `piece` (what the `chords` task reports). Frames
+    meet the piece's barlines; each segment's bass is its lowest sounding chord tone (`lowest_bass`,
+    the model's bass where none sounds) and its confidence the mean probability of its chord.
+    `bar_true=False` reads as chords-v1 did before session 6 (frames from beat 0, the model's bass and
+    thirds, keys at segment starts, dim7 roots as decoded): emotion-v4's harmony guide was trained on it."""
+    lead = frame_lead(piece, resolution_beats) if bar_true else 0.0
+    feats = frame_features(piece, resolution_beats, lead)
     if method == "template":
         scores, bass = template_scores(feats), feats[:, 12:24].astype(np.float64)
         cost = 0.35 if switch_cost is None else switch_cost
+        probs = softmax(20.0 * scores, axis=1)
     else:
         if model is None:
             raise InputError("chords: method 'model' needs the chords-v1 model")
         scores, bass = model_log_probs(model, feats)
+        scores = scores + TEMPLATE_WEIGHT * template_scores(feats)  # the frame's own notes: F–Ab–C is Fm
         cost = float(model.card.get("switch_cost", 3.0)) if switch_cost is None else switch_cost
+        probs = np.exp(scores)
     keys = analyze(piece, **KEY_SETTINGS)
-    return label(decode(scores, bass, cost), keys, resolution_beats), keys
+    on, off, _ = frame_grid(piece, resolution_beats, lead)
+    pitch = piece.pitched()["pitch"].astype(np.int64)
+    decoded: list[tuple[Any, Any, int, int]] = []
+    confidence = []
+    for s, e, c, b in decode(scores, bass, cost):
+        c = third_as_heard(c, feats[s:e, :12].sum(axis=0)) if THIRD_AS_HEARD and bar_true else c
+        chord = harmony.from_index(c)
+        low = lowest_bass(on, off, pitch, s, e, chord) if chord is not None and LOWEST_BASS and bar_true else None
+        decoded.append((s, e, c, b if low is None else low))
+        confidence.append(float(probs[s:e, c].mean()))
+    return label(decoded, keys, resolution_beats, lead, confidence, bar_true), keys
 
 
 def chord_annotations(segments: list[ChordSegment]) -> list[Annotation]:

@@ -133,7 +133,7 @@ def harmony_features(piece: Piece, chords_model: Model | None = None) -> np.ndar
     if len(off) and off.max() > MAX_FRAMES:
         raise InputError(f"{piece.metadata.get('source') or 'piece'}: the piece reaches beat {off.max():.0f}; emotion's "
                          f"harmony guide reads the first {MAX_FRAMES} beats only; analyse the piece in sections")
-    segments, _ = recognize(piece, model=chords_model or Models().load(CHORDS_MODEL))
+    segments, _ = recognize(piece, model=chords_model or Models().load(CHORDS_MODEL), bar_true=False)
     quality, root = np.zeros(len(QUALITIES)), np.zeros(12)
     inverted = minor = total = 0.0
     for seg in segments:

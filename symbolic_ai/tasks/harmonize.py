@@ -21,27 +21,38 @@ import numpy as np
 from .. import harmony
 from ..errors import InputError
 from ..harmony import Key
+from ..metre import grid, shifted
 from ..numeric import hmm_moves, log_softmax, logsumexp, runs, softmax, viterbi
 from ..piece import Piece, Track
 from ..registry import Arg, Output, task
 from ..runtime import Model
 from ..voicing import accompaniment_notes
-from .chords import ChordSegment, chord_annotations, label
+from .chords import MAX_FRAMES, ChordSegment, chord_annotations, label
+from .harmonize_style import (
+    auto_style,
+    chord_tone_share,
+    hold_viterbi,
+    melody_weights,
+    shape,
+    style_rhythm,
+    with_bass,
+)
 from .key import analyze
 
 STYLES = ("pop", "folk", "chorale")
-RHYTHMS = ("bar", "half", "beat", "learned")
+RHYTHMS = ("auto", "bar", "half", "beat", "learned")
 N_FEATURES = 43  # melody chroma 12, onset chroma 12, metric 4, style 3, whole-melody chroma 12
 NEG = -1e9
 Slots = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # HMM emissions, transitions, stay and change log-probs
 
 
 # -- the melody ---------------------------------------------------------------------------------
-def select_melody(piece: Piece, track: int = -1) -> tuple[Piece, int]:
-    """The monophonic melody to harmonize as a one-track Piece, and its track index.
+def select_melody(piece: Piece, track: int = -1) -> tuple[Piece, int, list[str]]:
+    """The monophonic melody to harmonize as a one-track Piece, its track index and warnings.
 
-    With `track=-1` the piece must have exactly one pitched track holding a single line;
-    a chosen track is reduced to its top line (highest note at each onset)."""
+    With `track=-1` the piece must have exactly one pitched track; a track with overlapping notes
+    (grace notes, a second voice, legato) is reduced to its top line (highest note at each onset)
+    and a warning says so."""
     where = piece.metadata.get("source") or "piece"
     if not piece.has_beats:
         raise InputError(f"{where}: harmonize needs a beat grid (a score or a MIDI file with tempo), "
@@ -50,28 +61,26 @@ def select_melody(piece: Piece, track: int = -1) -> tuple[Piece, int]:
     if not len(notes):
         raise InputError(f"{where}: no pitched notes; harmonize needs a melody")
     used = sorted({int(t) for t in notes["track"]})
+    warnings: list[str] = []
     if track >= 0:
         if track >= len(piece.tracks) or track not in used:
             raise InputError(f"{where}: track {track} has no pitched notes; tracks with notes: "
                              + ", ".join(f"{t} ({piece.tracks[t].name or 'unnamed'})" for t in used))
-        mel = top_line(notes[notes["track"] == track])
+        notes = notes[notes["track"] == track]
     else:
         if len(used) > 1:
             raise InputError(f"{where}: {len(used)} tracks have notes ("
-                             + ", ".join(f"{t} {piece.tracks[t].name or 'unnamed'}: "
-                                         f"{int((notes['track'] == t).sum())} notes" for t in used)
-                             + "); choose the melody with --track N")
-        overlapping = _overlaps(notes)
-        if overlapping > 0.1 * len(notes):
-            raise InputError(f"{where}: the melody is polyphonic ({overlapping} of {len(notes)} notes overlap "
-                             f"another); harmonize needs a single line: choose a track with --track N "
-                             f"(its top line is used)")
+                             + ", ".join(f"{t} {piece.tracks[t].name or 'unnamed'}" for t in used)
+                             + "); harmonize needs one melody: choose it with --track N")
         track = used[0]
-        mel = top_line(notes)
-    mel = mel.copy()
+    overlapping = _overlaps(notes)
+    if overlapping:
+        warnings.append(f"the melody has {overlapping} of {len(notes)} notes overlapping another; "
+                        f"its top line (highest note at each onset) was harmonized")
+    mel = top_line(notes).copy()
     mel["track"] = 0
     return piece.replace(notes=mel, tracks=(Track(piece.tracks[track].program, "melody"),),
-                         annotations=()), track
+                         annotations=()), track, warnings
 
 
 def _overlaps(notes: np.ndarray) -> int:
@@ -108,8 +117,9 @@ def melody_features(melody: Piece, style: str) -> np.ndarray:
         peak = f[:, a:b].max(axis=1, keepdims=True)
         f[:, a:b] = np.divide(f[:, a:b], peak, out=np.zeros_like(f[:, a:b]), where=peak > 0)
     starts = np.arange(frames, dtype=float)
-    bar, pos = melody.bar_position(starts)
-    bar_len = _bar_lengths(melody, starts)
+    g = grid(melody, float(frames))
+    _, pos = g.position(starts)
+    bar_len = g.bar_length(starts)
     f[:, 24] = pos < 1e-6
     f[:, 25] = np.abs(pos - bar_len / 2) < 1e-6
     f[:, 26] = pos / bar_len
@@ -120,24 +130,39 @@ def melody_features(melody: Piece, style: str) -> np.ndarray:
     return f.astype(np.float32)
 
 
-def _bar_lengths(piece: Piece, beats: np.ndarray) -> np.ndarray:
-    sigs = piece.time_signatures
-    starts = np.array([s.start_beat for s in sigs])
-    i = np.clip(np.searchsorted(starts, beats, side="right") - 1, 0, len(sigs) - 1)
-    return np.array([sigs[j].bar_beats for j in i])
-
-
 def slot_bounds(melody: Piece, rhythm: str, frames: int) -> np.ndarray:
-    """Start beats of the harmonic-rhythm slots (integers: frames) plus the end."""
+    """Whole-frame starts of the harmonic-rhythm slots plus the end (training counts chord stays on these)."""
     if rhythm in ("beat", "learned"):
         return np.arange(frames + 1)
-    bars = melody.bar_starts(float(frames))
-    b = list(bars)
-    if rhythm == "half":
-        lens = _bar_lengths(melody, bars)
-        b += [s + ln / 2 for s, ln in zip(bars, lens) if ln >= 2]
-    edges = np.unique(np.clip(np.round(np.asarray(b)), 0, frames))
-    return np.unique(np.concatenate([edges, [0, frames]])).astype(int)
+    pts = grid(melody, float(frames)).points(rhythm)
+    return np.unique(np.concatenate([np.clip(np.round(pts), 0, frames), [0, frames]])).astype(int)
+
+
+def slot_points(melody: Piece, rhythm: str, frames: int) -> np.ndarray:
+    """Start beats of the harmonic-rhythm slots on the melody's metrical grid (`metre.grid`) plus
+    the end: barlines, half bars, beats (dotted quarters in 6/8), or every frame for `learned`."""
+    if rhythm == "learned":
+        return np.arange(frames + 1, dtype=float)
+    pts = grid(melody, float(frames)).points(rhythm)
+    return np.unique(np.round(np.concatenate([np.clip(pts, 0, frames), [0.0, float(frames)]]), 6))
+
+
+def slot_means(values: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(S, K) mean of per-frame `values` (T, K) over each slot [points[s], points[s + 1]); frames cut
+    by a slot edge count in proportion (cumulative sums: linear in S + T)."""
+    T = len(values)
+    cum = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+
+    def upto(x: np.ndarray) -> np.ndarray:
+        i = np.clip(np.floor(x).astype(int), 0, T)
+        frac = np.clip(x - i, 0.0, 1.0)[:, None]
+        out: np.ndarray = cum[i] + frac * values[np.minimum(i, T - 1)] * (i < T)[:, None]
+        return out
+
+    a, b = np.clip(points[:-1], 0, T), np.clip(points[1:], 0, T)
+    width = np.maximum(b - a, 1e-9)[:, None]
+    out: np.ndarray = (upto(b) - upto(a)) / width
+    return out
 
 
 # -- the HMM ------------------------------------------------------------------------------------
@@ -190,18 +215,21 @@ def _draw(logw: np.ndarray, rng: np.random.Generator) -> int:
     return int(rng.choice(len(p), p=p))
 
 
-def model_slots(model: Model, feats: np.ndarray, bounds: np.ndarray, rhythm: str) -> Slots:
-    """Slot emissions (mean per-beat log-probabilities), transitions, stay and change log-probs."""
+def model_slots(model: Model, feats: np.ndarray, points: np.ndarray, rhythm: str) -> Slots:
+    """Slot emissions (log of the mean per-beat probability over the slot), transitions, stay and
+    change log-probs. `learned` and `auto` take the change probability from the model at each slot
+    start; the other rhythms a constant from the card."""
     out = model.run(features=feats[None].astype(np.float32))
     lp = log_softmax(out["chord_logits"][0], axis=1)
     card = model.card
-    weight = float(card.get("emission_weight", {}).get(rhythm, 1.0))  # tuned on POP909 valid
-    emit = weight * np.stack([logsumexp(lp[a:b], axis=0) - np.log(b - a) for a, b in zip(bounds[:-1], bounds[1:])])
+    weight = float(card.get("emission_weight", {}).get(rhythm, 8.0))  # tuned on POP909 valid
+    emit = weight * np.log(np.maximum(slot_means(np.exp(lp), points), 1e-12))
     trans = transition_matrix(card)
     S = len(emit)
-    if rhythm == "learned":
+    if rhythm in ("learned", "auto"):
         p = 1.0 / (1.0 + np.exp(-out["change_logits"][0, :, 0].astype(np.float64)))
-        p = np.clip(p, 1e-4, 1 - 1e-4)
+        at = np.clip(np.floor(points[:-1] + 1e-6).astype(int), 0, len(p) - 1)
+        p = np.clip(p[at], 1e-4, 1 - 1e-4)
         stay, change = np.log1p(-p), np.log(p)
     else:
         p_stay = float(card["stay"][rhythm])
@@ -215,26 +243,17 @@ DIATONIC = {False: [(0, "maj", 1.0), (2, "min", 0.6), (4, "min", 0.4), (5, "maj"
                    (3, "maj", 0.6), (10, "maj", 0.5), (2, "dim", 0.3)]}
 
 
-def rules_slots(melody: Piece, bounds: np.ndarray, key: Key | None = None) -> Slots:
-    """Baseline emissions: chord-tone share of the melody in each slot (strong beats count double)
-    for the diatonic chords of the melody's key (default: the `key` task's); flat transitions between them."""
+def rules_slots(melody: Piece, points: np.ndarray, key: Key | None = None) -> Slots:
+    """Baseline emissions: chord-tone share of the melody in each slot (`melody_weights`) for the
+    diatonic chords of the melody's key (default: the `key` task's); flat transitions between them."""
     key = key or analyze(melody).key
     tonic, minor = key.tonic, key.minor
-    n = melody.notes
-    on, off = n["onset_beat"], n["onset_beat"] + n["duration_beat"]
-    _, pos = melody.bar_position(on)
-    weight_strong = np.where((np.abs(pos - np.round(pos)) < 1e-6), 1.0, 0.5)
-    S = len(bounds) - 1
+    share = chord_tone_share(melody_weights(melody, points))
+    S = len(points) - 1
     emit = np.full((S, harmony.N_CLASSES), NEG)
     cands = [(harmony.Chord((tonic + r) % 12, q), w) for r, q, w in DIATONIC[minor]]
-    for s, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        ov = np.clip(np.minimum(off, b) - np.maximum(on, a), 0, None) * weight_strong
-        ov[(on >= a) & (on < b)] *= 2.0  # notes that start in the slot count double
-        total = ov.sum()
-        for chord, prior in cands:
-            inside = np.isin(n["pitch"] % 12, chord.pitch_classes)
-            share = (ov[inside].sum() / total) if total > 0 else 0.5
-            emit[s, chord.index] = 4.0 * share + np.log(prior)
+    for chord, prior in cands:
+        emit[:, chord.index] = 4.0 * np.where(share.sum(axis=1) > 0, share[:, chord.index], 0.5) + np.log(prior)
     trans = np.zeros((harmony.N_CLASSES, harmony.N_CLASSES))
     for (a, _), (b, _) in product(cands, cands):  # functional moves: down a fifth, IV-V, V-vi
         step = (b.root - a.root) % 12
@@ -251,35 +270,62 @@ def rules_slots(melody: Piece, bounds: np.ndarray, key: Key | None = None) -> Sl
 def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", method: str = "model",
                 model: Model | None = None, temperature: float = 0.0, seed: int = 0, n_best: int = 1,
                 key: Key | None = None) -> dict[str, Any]:
-    """Decode the progression: {'bounds', 'paths': [(path, score), ...]} (best first). `key` is the
-    melody's key for the rules (default: the `key` task's)."""
+    """Decode the progression: {'bounds' (slot start beats plus the end, on the melody's own beats),
+    'paths': [(path, score), ...] (best first, distinct symbol sequences), 'slots'}. The melody is
+    read on frames whose edges meet its barlines (`metre.Grid.lead`); `key` is the melody's key
+    (default: the `key` task's), for the rules, the style's vocabulary and the cadences."""
     if method == "model" and model is None:
         raise InputError("harmonize: method 'model' needs the harmonize-v1 model")
-    feats = melody_features(melody, style)
+    if style not in STYLES:
+        raise InputError(f"harmonize: style must be one of {', '.join(STYLES)} here, got {style!r}")
+    end = float(np.nanmax(melody.notes["onset_beat"] + melody.notes["duration_beat"]))
+    if end > MAX_FRAMES:
+        raise InputError(f"{melody.metadata.get('source') or 'melody'}: the melody reaches beat {end:.0f}, more than "
+                         f"{MAX_FRAMES} beats; harmonize it in sections")
+    key = key or analyze(melody).key
+    lead = grid(melody).lead(1.0)
+    mel = shifted(melody, lead)
+    feats = melody_features(mel, style)
     if rhythm == "learned" and method == "rules":
         rhythm = "beat"
-    bounds = slot_bounds(melody, rhythm, len(feats))
-    slots = (model_slots(model, feats, bounds, rhythm) if method == "model" and model is not None
-             else rules_slots(melody, bounds, key))
+    grid_rhythm = style_rhythm(style) if rhythm == "auto" else rhythm
+    points = slot_points(mel, grid_rhythm, len(feats))
+    if method == "model" and model is not None:
+        slots = model_slots(model, feats, points, rhythm)
+        slots = shape(mel, points, slots, style, key)
+    else:
+        slots = rules_slots(mel, points, key)
     rng = np.random.default_rng(seed)
-    best, score = hmm_decode(*slots, temperature=temperature, rng=rng)
-    paths, seen = [(best, score)], {tuple(best)}
+    if method == "model" and temperature <= 0:
+        barline = grid(mel, float(points[-1])).on(points[:-1], "bar")
+        best, score = hold_viterbi(*slots, barline=barline)
+    else:
+        best, score = hmm_decode(*slots, temperature=temperature, rng=rng)
+    paths, seen = [(best, score)], {_sequence(best)}
     tries = 0
-    while len(paths) < n_best and tries < 20 * n_best:
+    while len(paths) < n_best and tries < 30 * n_best:
         tries += 1
-        p, sc = hmm_decode(*slots, temperature=max(temperature, 1.0), rng=rng)
-        if tuple(p) not in seen:
-            seen.add(tuple(p))
+        p, sc = hmm_decode(*slots, temperature=max(temperature, 1.0 + tries / (10.0 * n_best)), rng=rng)
+        if _sequence(p) not in seen:
+            seen.add(_sequence(p))
             paths.append((p, sc))
     paths[1:] = sorted(paths[1:], key=lambda x: -x[1])
+    bounds = np.maximum(points - lead, 0.0)
+    bounds[-1] = max(bounds[-1], melody.duration_beat)
     return {"bounds": bounds, "paths": paths, "slots": slots}
 
 
-def segments_of(path: np.ndarray, bounds: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Merge equal consecutive slots → (start beat, end beat, class, bass) in root position."""
-    return [(int(bounds[a]), int(bounds[b]), c, cast(harmony.Chord, harmony.from_index(c)).root
+def _sequence(path: np.ndarray) -> tuple[int, ...]:
+    """The chord classes of a path with repeats merged: what makes two progressions distinct."""
+    return tuple(int(c) for _, _, c in runs(path))
+
+
+def segments_of(path: np.ndarray, bounds: np.ndarray) -> list[tuple[float, float, int, int]]:
+    """Merge equal consecutive slots → (start beat, end beat, class, bass) in root position; empty
+    slots (a clipped pickup) are dropped."""
+    return [(float(bounds[a]), float(bounds[b]), c, cast(harmony.Chord, harmony.from_index(c)).root
              if c != harmony.N_CLASS else -1)
-            for a, b, c in runs(path)]
+            for a, b, c in runs(path) if bounds[b] - bounds[a] > 1e-6]
 
 
 @task("harmonize", model="harmonize-v1", input="melody", output="piece",
@@ -287,54 +333,67 @@ def segments_of(path: np.ndarray, bounds: np.ndarray) -> list[tuple[int, int, in
 def harmonize(
     piece: Piece,
     *,
-    style: Annotated[Literal["pop", "folk", "chorale"], Arg("style of the training sources to follow")] = "pop",
-    rhythm: Annotated[Literal["bar", "half", "beat", "learned"],
-                      Arg("harmonic rhythm: a chord per bar, half bar, beat, or where the model expects changes")] = "bar",
+    style: Annotated[Literal["auto", "pop", "folk", "chorale"],
+                     Arg("style to follow (auto = chosen from the input: chorale texture, fiddle tune, pop melody)")
+                     ] = "auto",
+    rhythm: Annotated[Literal["auto", "bar", "half", "beat", "learned"],
+                      Arg("harmonic rhythm: auto (the style's grid, changes where the model expects them), "
+                          "a chord per bar, half bar, beat, or wherever the model expects changes")] = "auto",
     accompaniment: Annotated[Literal["block", "arpeggio", "comping", "none"],
                              Arg("accompaniment pattern (none = chords only)")] = "block",
     register_pitch: Annotated[int, Arg("centre of the accompaniment's upper voices (MIDI pitch)", ge=36, le=84)] = 57,
     temperature: Annotated[float, Arg("0 = most likely progression; higher samples more freely", ge=0, le=5)] = 0.0,
     seed: Annotated[int, Arg("random seed for sampling", ge=0, le=2**31 - 1)] = 0,
-    n_best: Annotated[int, Arg("number of progressions to return (alternatives in JSON)", ge=1, le=16)] = 1,
+    n_best: Annotated[int, Arg("number of distinct progressions to return (alternatives in JSON)", ge=1, le=16)] = 1,
     track: Annotated[int, Arg("melody track in a multi-track file (-1 = the only one)", ge=-1, le=255)] = -1,
     method: Annotated[Literal["model", "rules"],
                       Arg("harmonize-v1 model, or the diatonic-template HMM baseline")] = "model",
     model: Model | None = None,
 ) -> Output:
-    """Harmonize a monophonic melody: chords at the chosen harmonic rhythm plus an accompaniment.
+    """Harmonize a melody: chords on its metrical grid plus an accompaniment.
 
     JSON: `chords` (list of `start_beat`, `end_beat`, `start_sec`, `end_sec`, `symbol`, `root`,
-    `quality`, `bass`, `roman`, `key`, `degree`), `key`, `style`, `rhythm`, `method`, and
-    `alternatives` (the n-best progressions as symbol lists with their log scores). The returned
-    Piece is the input with `chord`/`roman` annotations and an `accompaniment` track.
+    `quality`, `bass`, `roman`, `key`, `degree`), `key`, `style` (the one used), `rhythm`,
+    `method`, `warnings` (e.g. a polyphonic track reduced to its top line, a missing time
+    signature) and `alternatives`: the n-best progressions, each with `symbols`, `chords`
+    (`start_beat`, `end_beat`, `symbol`) and `log_score`; alternatives differ in their sequence of
+    chords (fewer than `n_best` come back when the melody allows no more). The returned Piece is
+    the input with `chord`/`roman` annotations and an `accompaniment` track.
     """
-    melody, mel_track = select_melody(piece, track)
+    melody, mel_track, warnings = select_melody(piece, track)
+    if not piece.time_signatures or piece.metadata.get("time_signature_assumed"):
+        warnings.append("no time signature in the input: 4/4 assumed")
+    used = auto_style(piece, melody) if style == "auto" else style
     keys = analyze(melody)
-    res = progression(melody, style=style, rhythm=rhythm, method=method, model=model,
+    res = progression(melody, style=used, rhythm=rhythm, method=method, model=model,
                       temperature=temperature, seed=seed, n_best=n_best, key=keys.key)
-    progressions = [label(segments_of(p, res["bounds"]), keys) for p, _ in res["paths"]]
+    progressions = [label(with_bass(segments_of(p, res["bounds"]), used), keys) for p, _ in res["paths"]]
     segs = progressions[0]
-    alternatives = [{"symbols": [seg.symbol for seg in prog], "log_score": round(sc, 3)}
+    alternatives = [{"symbols": [seg.symbol for seg in prog],
+                     "chords": [{"start_beat": seg.start_beat, "end_beat": seg.end_beat, "symbol": seg.symbol}
+                                for seg in prog],
+                     "log_score": round(sc, 3)}
                     for prog, (_, sc) in zip(progressions, res["paths"])]
     out = piece.annotate(chord_annotations(segs), replace_kinds=("chord", "roman"))
     if accompaniment != "none":
         out = out.replace(**accompany(piece, melody, segs, accompaniment, register_pitch))
-    data = {"key": keys.key.name, "style": style, "rhythm": rhythm, "method": method, "melody_track": mel_track,
-            "chords": [seg.to_json(piece) for seg in segs], "alternatives": alternatives}
+    data = {"key": keys.key.name, "style": used, "rhythm": rhythm, "method": method, "melody_track": mel_track,
+            "warnings": warnings, "chords": [seg.to_json(piece) for seg in segs], "alternatives": alternatives}
     return Output(out, data)
 
 
 def accompany(piece: Piece, melody: Piece, segments: list[ChordSegment], pattern: str, register_pitch: int) -> dict[str, Any]:
-    """`notes` and `tracks` of `piece` with an accompaniment track playing `segments` under the melody."""
+    """`notes` and `tracks` of `piece` with an accompaniment track playing `segments` under the
+    melody, struck on the barlines of the piece's metrical grid."""
     chords = [(float(seg.start_beat), float(seg.end_beat), seg.chord) for seg in segments if seg.chord is not None]
     mel = melody.notes
     floors = []
     for a, b, _ in chords:
         inside = mel[(mel["onset_beat"] < b) & (mel["onset_beat"] + mel["duration_beat"] > a)]
         floors.append(float(inside["pitch"].min()) if len(inside) else float("nan"))
-    bar_beats = piece.time_signatures[0].bar_beats if piece.time_signatures else 4.0
     vel = int(np.clip(np.mean(mel["velocity"]) * 0.8, 30, 110))
-    acc = accompaniment_notes(chords, pattern=pattern, register_pitch=register_pitch, beats_per_bar=bar_beats,
+    g = grid(piece, max(piece.duration_beat, max((b for _, b, _ in chords), default=0.0)))
+    acc = accompaniment_notes(chords, pattern=pattern, register_pitch=register_pitch, metre=g,
                               velocity=vel, melody_floor=floors, track=len(piece.tracks))
     acc["id"] = np.arange(len(acc)) + (int(piece.notes["id"].max()) + 1 if len(piece.notes) else 0)
     return {"notes": np.concatenate([piece.notes, acc]), "tracks": piece.tracks + (Track(0, "accompaniment"),)}

@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from ..errors import InputError, ModelError, ParameterError
-from ..metre import nominal_beats, nominal_sec
+from ..metre import bar_lengths, nominal_beats, nominal_sec
 from ..perform_features import (
     decode_pedal,
     decode_performance,
@@ -77,7 +77,7 @@ def piece_features(piece: Piece, notes: np.ndarray) -> np.ndarray:
     if sigs:
         starts = np.array([ts.start_beat for ts in sigs])
         k = np.clip(np.searchsorted(starts, notes["onset_beat"] + 1e-9, side="right") - 1, 0, len(sigs) - 1)
-        bar_len = np.array([ts.bar_beats for ts in sigs])[k]
+        bar_len = bar_lengths(piece, notes["onset_beat"])
         unit = np.array([4.0 / ts.denominator for ts in sigs])[k]
     else:
         bar_len, unit = np.full(len(notes), 4.0), np.ones(len(notes))
