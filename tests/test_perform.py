@@ -144,12 +144,13 @@ def test_renders_the_chorale_with_a_note_per_score_note(chorale):
     assert {"score_id", "pitch", "onset_sec", "duration_sec", "velocity"} <= set(notes[0])
     assert sorted(n["score_id"] for n in notes) == sorted(chorale.notes["id"].tolist())
     p = r.piece.notes
-    assert (p["duration_sec"] > 0).all() and (p["velocity"] >= 1).all() and p["onset_sec"].min() == 0
-    assert not r.piece.has_beats
+    assert (p["duration_sec"] > 0).all() and (p["velocity"] >= 1).all() and p["onset_sec"].min() >= 0
+    assert r.piece.has_beats and r.data["timing"] == "beats"  # the tempo map keeps the score's bars
     # it is not deadpan: velocities and inter-onset ratios vary
     assert np.std(p["velocity"]) > 1
-    # it follows the score's tempo (36 quarter notes at 96 qpm: 22.5 s deadpan) within a factor of two
-    assert 11 < r.data["duration_sec"] < 45
+    # no tempo marking: the default 80 qpm (36 quarter notes: 27 s deadpan), plus fermatas and the ritardando
+    assert r.data["tempo"]["source"] == "default" and abs(r.data["tempo"]["rendered_qpm"] / 80 - 1) < 0.05
+    assert 27 < r.data["duration_sec"] < 45
 
 
 def test_seeded_and_seed_dependent(chorale):
@@ -180,14 +181,19 @@ def test_pedal_in_json_annotations_and_midi(tmp_path):
     assert ev and [e["value"] for e in ev] == [127, 0] * (len(ev) // 2)
     times = [e["time_sec"] for e in ev]
     assert times == sorted(times) and times[0] >= 0 and times[-1] <= r.data["duration_sec"] + 1e-3
-    presses = r.piece.annotations_of("pedal")  # nominal beats at 120 qpm (a performance has no beats)
-    np.testing.assert_allclose([(a.start_beat / 2, a.end_beat / 2) for a in presses],
+    presses = r.piece.annotations_of("pedal")  # in the performance's beats (its tempo map)
+    np.testing.assert_allclose(r.piece.beat_to_sec(np.array([(a.start_beat, a.end_beat) for a in presses])),
                                np.reshape(times, (-1, 2)), atol=1e-4)
+    assert np.diff(np.reshape(times, (-1, 2)), axis=1).min() >= 0.25  # no flicker
     out = sai.save(r.piece, tmp_path / "perf.mid")
     cc = [m for tr in mido.MidiFile(out).tracks for m in tr if m.type == "control_change" and m.control == 64]
     assert len(cc) == len(ev) * len(r.piece.tracks)
     back = sai.load(out)
-    assert not back.has_beats and back.annotations_of("pedal") == presses
+    assert back.has_beats and back.annotations_of("pedal") == presses
+    absolute = sai.run("perform", score, seed=0, timing="absolute")  # today's form: seconds, nominal beats
+    assert not absolute.piece.has_beats
+    np.testing.assert_allclose([(a.start_beat / 2, a.end_beat / 2) for a in absolute.piece.annotations_of("pedal")],
+                               np.reshape(times, (-1, 2)), atol=1e-4)
 
 
 def test_keep_keeps_the_given_pedal(chorale):
@@ -212,10 +218,10 @@ def test_emotion_and_style_change_the_rendering(chorale):
 
 
 def test_valence_arousal_pick_the_quadrant(chorale):
-    from symbolic_ai.tasks.perform import quadrant_of
+    from symbolic_ai.tasks.perform import emotion_word
 
-    assert quadrant_of("none", 0.5, -0.2) == "Q4" and quadrant_of("none", -0.5, 0.7) == "Q2"
-    assert quadrant_of("sad", 0.0, 0.0) == "sad"
+    assert emotion_word("none", 0.5, -0.2) == "calm" and emotion_word("none", -0.5, 0.7) == "tense"
+    assert emotion_word("sad", 0.0, 0.0) == "sad" and emotion_word("Q1", 0.0, 0.0) == "happy"
     a = sai.run("perform", chorale, valence=-0.8, arousal=-0.8, seed=3).piece.notes
     b = sai.run("perform", chorale, emotion="Q3", seed=3).piece.notes
     np.testing.assert_array_equal(a["onset_sec"], b["onset_sec"])
@@ -234,9 +240,11 @@ def test_temperature_and_samples(chorale):
 
 
 def test_qpm_sets_the_tempo(chorale):
-    slow = sai.run("perform", chorale, qpm=50, seed=0).data["duration_sec"]
-    fast = sai.run("perform", chorale, qpm=140, seed=0).data["duration_sec"]
-    assert slow > 1.5 * fast
+    slow = sai.run("perform", chorale, qpm=50, seed=0).data
+    fast = sai.run("perform", chorale, qpm=140, seed=0).data
+    assert slow["duration_sec"] > 2.5 * fast["duration_sec"]
+    assert abs(slow["tempo"]["rendered_qpm"] / 50 - 1) < 0.05 and abs(fast["tempo"]["rendered_qpm"] / 140 - 1) < 0.05
+    assert slow["tempo"]["source"] == "qpm" and not slow["warnings"]
 
 
 def test_long_score_renders_in_windows(chorale):
@@ -284,6 +292,12 @@ def test_bad_input_and_contradictory_parameters(chorale):
         sai.run("perform", seconds_only)
 
 
+def test_qpm_against_the_marking_warns():
+    r = sai.run("perform", sai.load(EXAMPLES / "maple_leaf_rag.musicxml"), qpm=50, seed=0)
+    assert r.data["warnings"] and "contradicts" in r.data["warnings"][0]
+    assert abs(r.data["tempo"]["rendered_qpm"] / 50 - 1) < 0.05
+
+
 def test_too_long_score(chorale, monkeypatch):
     monkeypatch.setattr(perform_task, "MAX_NOTES", 100)
     with pytest.raises(InputError, match="over the limit of 100"):
@@ -308,20 +322,18 @@ def test_cli_renders_maple_leaf_calm_to_midi_without_torch(tmp_path):
 def test_shipped_card_matches_the_model_and_the_task():
     pytest.importorskip("onnx", reason="reading a card from metadata_props needs onnx (the train extra)")
     from symbolic_ai.exports.card import verify
-    from symbolic_ai.runtime import PACKAGE_MODELS
-    from symbolic_ai.tasks.perform import EMOTION_WORDS, STYLES
-
-    from symbolic_ai.perform_features import TARGETS
+    from symbolic_ai.perform_features import CONTROL_DIMS, CONTROL_WORDS, TARGETS
     from symbolic_ai.registry import get
+    from symbolic_ai.runtime import PACKAGE_MODELS
 
-    assert get("perform").model == "perform-v2"
-    card = verify(PACKAGE_MODELS / "perform-v2.onnx")
+    assert get("perform").model == "perform-v3"
+    assert not (PACKAGE_MODELS / "perform-v2.onnx").exists()  # replaced
+    card = verify(PACKAGE_MODELS / "perform-v3.onnx")
     assert card["task"] == "perform" and card["objective"] == "flow"
     assert card["labels"] == list(TARGETS) and len(card["stats"]["mean"]) == 5  # with the pedal
-    assert tuple(card["vocabulary"]["style_words"]) == STYLES
-    assert card["vocabulary"]["emotions"] == ["none", "Q1", "Q2", "Q3", "Q4"]
-    assert set(EMOTION_WORDS.values()) == set(range(5))
-    assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "emotion", "style", "tempo"]
+    assert card["vocabulary"] == {"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)}
+    assert len(card["control_stats"]["std"]) == len(CONTROL_DIMS)
+    assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "control", "tempo"]
     assert card["features"] == list(FEATURE_NAMES) and card["parity_max_abs"] < 1e-4
 
 
@@ -341,5 +353,5 @@ def test_training_masks_and_network_shapes():
         net = PerformNet(N_FEATURES, d=32, layers=1, heads=2, n_params=k)
         B, N = 2, 17
         v = net(torch.randn(B, N, N_FEATURES), torch.randn(B, N, k), torch.randn(B, N, k), torch.ones(B, N, 1),
-                torch.rand(B), torch.tensor([0, 4]), torch.tensor([6, 0]), torch.zeros(B, 2))
+                torch.rand(B), torch.randn(B, 8), torch.zeros(B, 2))
         assert v.shape == (B, N, k) and torch.isfinite(v).all()
