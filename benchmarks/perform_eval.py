@@ -37,9 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from symbolic_ai import io  # noqa: E402
-from symbolic_ai.perform_features import (CONTROL_DIMS, CONTROL_WORDS, MARKS, encode_performance,  # noqa: E402
-                                          onset_groups, score_features, targets_to_params)
-from symbolic_ai.perform_rules import body_groups, mean_qpm, shape_tempo  # noqa: E402
+from symbolic_ai.perform_features import (  # noqa: E402
+    CONTROL_DIMS,
+    CONTROL_WORDS,
+    encode_performance,
+    onset_groups,
+    score_features,
+    targets_to_params,
+)
+from symbolic_ai.perform_rules import beat_quarters, body_groups, mean_qpm, shape_tempo  # noqa: E402
 from symbolic_ai.piece import Annotation, Piece, TimeSignature, notes_from_columns  # noqa: E402
 from symbolic_ai.runtime import load_model  # noqa: E402
 from symbolic_ai.tasks.perform import DEFAULT_TEMPERATURE, render, sample  # noqa: E402
@@ -164,7 +170,8 @@ def measure(score: Piece, perf: Piece) -> dict:
             "articulation": float(np.mean(p[np.isfinite(p[:, 3]), 3]))}
 
 
-def control_and_tempo(rows: list[dict], model, n_scores: int) -> dict:
+def control_and_tempo(rows: list[dict], model, n_scores: int, guidance: float = 2.0,
+                      words: tuple[str, ...] = WORDS, tempo: bool = True) -> dict:
     seen, scores = set(), []
     for ds in ("asap", "batik_mozart"):
         for r in rows:
@@ -177,12 +184,12 @@ def control_and_tempo(rows: list[dict], model, n_scores: int) -> dict:
     means: dict = defaultdict(lambda: defaultdict(list))
     tempo_err: dict = defaultdict(list)
     for i, sc in enumerate(scores):
-        base = measure(sc, render(sc, model, seed=i)[0])
+        base = measure(sc, render(sc, model, seed=i, guidance=guidance)[0])
         for k, v in base.items():
             means["none"][k].append(v)
-        for w in WORDS:
+        for w in words:
             emo, sty = (w, "none") if w in ("happy", "tense", "sad", "calm") else ("none", w)
-            got = measure(sc, render(sc, model, emotion=emo, style=sty, seed=i)[0])
+            got = measure(sc, render(sc, model, emotion=emo, style=sty, seed=i, guidance=guidance)[0])
             ok = True
             for d, z in zip(CONTROL_DIMS[:3], CONTROL_WORDS[w][:3]):
                 means[w][d].append(got[d])
@@ -193,13 +200,13 @@ def control_and_tempo(rows: list[dict], model, n_scores: int) -> dict:
                 moved[w][d].append(hit)
                 ok &= bool(hit)
             passed[w].append(ok)
-        for q in (60.0, 120.0):
+        for q in (60.0, 120.0) if tempo else ():
             got = measure(sc, render(sc, model, qpm=q, seed=i)[0])
             tempo_err[f"qpm {q:g}"].append(got["tempo"] / q - 1)
-        tempo_err["default 80 bpm"].append(base["tempo"] / (80 * sc.time_signatures[0].bar_beats /
-                                                             sc.time_signatures[0].numerator) - 1)
+        ts = sc.time_signatures[0]
+        tempo_err["default 80 bpm"].append(base["tempo"] / (80 * beat_quarters(ts.numerator, ts.denominator)) - 1)
     return {
-        "n_scores": len(scores),
+        "n_scores": len(scores), "guidance": guidance,
         "control_pass": {w: round(float(np.mean(v)), 3) for w, v in passed.items()},
         "control_moved": {w: {d: round(float(np.mean(v)), 3) for d, v in dd.items()} for w, dd in moved.items()},
         "control_means": {w: {d: round(float(np.mean(v)), 3) for d, v in dd.items()} for w, dd in means.items()},
@@ -246,7 +253,9 @@ def main() -> int:
     ap.add_argument("--renders", type=int, default=4)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--scores", type=int, default=24)
-    ap.add_argument("--skip", nargs="*", default=[], choices=("agreement", "control", "examples"))
+    ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--words", nargs="+", default=list(WORDS), choices=WORDS)
+    ap.add_argument("--skip", nargs="*", default=[], choices=("agreement", "control", "tempo", "examples"))
     ap.add_argument("--out")
     args = ap.parse_args()
     rows = load_cache(Path(args.cache), args.split)
@@ -256,7 +265,8 @@ def main() -> int:
     if "agreement" not in args.skip:
         result["performers_mean"] = agreement(rows, models, args.renders, args.steps)
     if "control" not in args.skip:
-        result["control_tempo"] = control_and_tempo(rows, first, args.scores)
+        result["control_tempo"] = control_and_tempo(rows, first, args.scores, args.guidance, tuple(args.words),
+                                                    tempo="tempo" not in args.skip)
     if "examples" not in args.skip:
         ex = {p.stem: io.load(p) for p in sorted((ROOT / "examples").glob("*.musicxml"))}
         result["examples"] = fermata_and_pedal(ex, first)

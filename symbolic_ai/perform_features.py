@@ -222,7 +222,6 @@ FEATURE_NAMES = (
     + list(MARKS) + ["top_sounding", "bottom_sounding", "to_fermata", "since_fermata", "phrase_end", "to_end"]
 )
 N_FEATURES = len(FEATURE_NAMES)
-N_FEATURES_V2 = 33  # perform-v2's features: the first 33 (no markings, no structure)
 
 
 def score_features(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, pos_in_bar: np.ndarray,
@@ -331,7 +330,7 @@ CONTROL_DIMS = ("tempo", "loudness", "articulation", "accents")
 # louder, detached; tense faster, louder, detached, sharper accents; calm slower, softer, legato,
 # smoother.
 CONTROL_WORDS: dict[str, tuple[float | None, ...]] = {
-    "happy": (-1.0, 0.5, -1.0, None), "tense": (-1.0, 1.0, -0.5, 1.0),
+    "happy": (-1.0, 0.5, -1.0, None), "tense": (-1.0, 1.0, -1.0, 1.0),
     "sad": (1.0, -1.0, 1.0, -0.5), "calm": (1.0, -1.0, 0.8, -1.0),
     "brisk": (-1.0, None, None, None), "broad": (1.0, None, None, None),
     "loud": (None, 1.0, None, None), "gentle": (None, -1.0, None, None),

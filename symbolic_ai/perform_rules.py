@@ -79,7 +79,7 @@ def tempo_targets(piece: Piece, onset: np.ndarray, qpm: float) -> tuple[np.ndarr
     warnings: list[str] = []
     seg: list[tuple[float, float, float, float]] = []  # (start beat, target, lo, hi)
     for a in marks:  # metronome marks first
-        v = a.value if isinstance(a.value, dict) else {}
+        v: dict[str, Any] = a.value if isinstance(a.value, dict) else {}
         if v.get("qpm"):
             q = float(v["qpm"])
             seg.append((a.start_beat, q, q * (1 - MARKED_QPM_BAND), q * (1 + MARKED_QPM_BAND)))
@@ -122,10 +122,10 @@ def note_marks(piece: Piece, notes: np.ndarray) -> np.ndarray:
     for i, (on, p) in enumerate(zip(notes["onset_beat"], notes["pitch"])):
         index.setdefault((int(round(on * 48)), int(p)), []).append(i)
     for a in piece.annotations_of("articulation"):
-        v = a.value if isinstance(a.value, dict) else {}
-        if v.get("mark") in col:
-            for i in index.get((int(round(a.start_beat * 48)), int(v.get("pitch", -1))), []):
-                out[i, col[v["mark"]]] = 1
+        mv: dict[str, Any] = a.value if isinstance(a.value, dict) else {}
+        if mv.get("mark") in col:
+            for i in index.get((int(round(a.start_beat * 48)), int(mv.get("pitch", -1))), []):
+                out[i, col[mv["mark"]]] = 1
     on = notes["onset_beat"]
     for a in piece.annotations_of("fermata"):  # every note sounding at the fermata's onset
         out[(on >= a.start_beat - 1e-6) & (on < max(a.end_beat, a.start_beat + 1e-3) - 1e-6), 3] = 1
@@ -133,10 +133,13 @@ def note_marks(piece: Piece, notes: np.ndarray) -> np.ndarray:
 
 
 def _smooth(x: np.ndarray, at: np.ndarray, weight: np.ndarray, span: float) -> np.ndarray:
-    """Weighted moving average of x over ±span/2 of position `at` (triangular kernel)."""
-    d = np.abs(at[:, None] - at[None, :]) / (span / 2)
-    k = np.clip(1 - d, 0, None) * weight[None, :]
-    out: np.ndarray = (k @ x) / np.maximum(k.sum(axis=1), 1e-9)
+    """Weighted moving average of x over ±span/2 of position `at` (triangular kernel; rows in chunks,
+    so memory stays bounded for long scores)."""
+    out = np.empty(len(x))
+    for lo in range(0, len(x), 1024):
+        d = np.abs(at[lo:lo + 1024, None] - at[None, :]) / (span / 2)
+        k = np.clip(1 - d, 0, None) * weight[None, :]
+        out[lo:lo + 1024] = (k @ x) / np.maximum(k.sum(axis=1), 1e-9)
     return out
 
 
@@ -241,16 +244,20 @@ def pedal_change_ok(notes: np.ndarray, bar_len: float) -> np.ndarray:
     """Per onset group: may the pedal change here? Yes at a bar line, where the lowest note sounding
     changes pitch class, and after a rest in all parts; elsewhere the pedal is held through."""
     groups = onset_groups(notes["onset_beat"])
-    on, dur, pitch = notes["onset_beat"], notes["duration_beat"], notes["pitch"]
-    end = on + np.maximum(dur, 1e-3)
+    order = np.argsort(notes["onset_beat"], kind="mergesort")
+    on, pitch = notes["onset_beat"][order], notes["pitch"][order]
+    end = on + np.maximum(notes["duration_beat"][order], 1e-3)
+    reach = float(np.max(end - on))
     out = np.zeros(len(groups), dtype=bool)
     prev_bass = -1
     for gi, g in enumerate(groups):
-        t = on[g[0]]
-        sounding = (on <= t + 1e-6) & (end > t + 1e-6)
-        bass = int(pitch[sounding].min()) % 12 if sounding.any() else -1
+        t = float(notes["onset_beat"][g[0]])
+        a, b = np.searchsorted(on, t - reach - 1e-6), np.searchsorted(on, t + 1e-6, side="right")
+        sounding = end[a:b] > t + 1e-6
+        bass = int(pitch[a:b][sounding].min()) % 12 if sounding.any() else -1
         bar_line = abs(t / bar_len - round(t / bar_len)) < 1e-6 if bar_len > 0 else False
-        gap = gi > 0 and not ((on < t - 1e-6) & (end > t - 1e-3)).any()
+        before = on[a:b] < t - 1e-6
+        gap = gi > 0 and not (before & (end[a:b] > t - 1e-3)).any()
         out[gi] = gi == 0 or bass != prev_bass or bar_line or gap
         prev_bass = bass
     return out

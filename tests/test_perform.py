@@ -355,3 +355,108 @@ def test_training_masks_and_network_shapes():
         v = net(torch.randn(B, N, N_FEATURES), torch.randn(B, N, k), torch.randn(B, N, k), torch.ones(B, N, 1),
                 torch.rand(B), torch.randn(B, 8), torch.zeros(B, 2))
         assert v.shape == (B, N, k) and torch.isfinite(v).all()
+
+
+# -- markings and the score-side rules (no model) -------------------------------------------------
+def _marked_score(path):
+    """A two-bar MusicXML with the markings perform reads: Adagio, p < f, staccato, accent, tenuto,
+    a fermata and a final bar line."""
+    from music21 import articulations, bar, dynamics, expressions, meter, note, stream, tempo
+
+    s, p = stream.Score(), stream.Part()
+    m1 = stream.Measure(number=1)
+    m1.insert(0, meter.TimeSignature("4/4"))
+    m1.insert(0, tempo.MetronomeMark(text="Adagio"))
+    m1.insert(0, dynamics.Dynamic("p"))
+    ns = [note.Note(x, quarterLength=1) for x in ("C5", "D5", "E5", "F5")]
+    for n, a in zip(ns, (articulations.Staccato(), articulations.Accent(), articulations.Tenuto())):
+        n.articulations.append(a)
+    for n in ns:
+        m1.append(n)
+    m2 = stream.Measure(number=2)
+    m2.insert(0, dynamics.Dynamic("f"))
+    last = note.Note("C5", quarterLength=2)
+    last.expressions.append(expressions.Fermata())
+    m2.append(note.Note("G5", quarterLength=2))
+    m2.append(last)
+    m2.rightBarline = bar.Barline("final")
+    p.append(m1)
+    p.append(m2)
+    p.insert(0, dynamics.Crescendo(ns[0], ns[3]))
+    s.insert(0, p)
+    s.write("musicxml", fp=str(path))
+    return sai.load(path)
+
+
+def test_markings_are_read_into_annotations(tmp_path):
+    from symbolic_ai.perform_rules import dynamic_levels, note_marks, tempo_targets
+
+    score = _marked_score(tmp_path / "marked.musicxml")
+    kinds = {a.kind for a in score.annotations}
+    assert {"dynamic", "hairpin", "articulation", "fermata", "section", "words"} <= kinds
+    assert [a.value for a in score.annotations_of("dynamic")] == ["p", "f"]
+    assert score.annotations_of("hairpin")[0].value == "crescendo"
+    notes = score.pitched()
+    marks = note_marks(score, notes)  # columns: staccato, accent, tenuto, fermata, ornament
+    assert marks[:, :4].tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0],
+                                     [0, 0, 0, 1]]
+    target, lo, hi, source, warnings = tempo_targets(score, notes["onset_beat"], 0.0)
+    assert source == "marking" and (lo[0], hi[0]) == (66, 76) and target[0] == 71  # Adagio
+    assert tempo_targets(score, notes["onset_beat"], 140.0)[4]  # qpm far from Adagio: a warning
+    level, _accent = dynamic_levels(score, notes["onset_beat"])
+    assert level[0] == 50 and level[4] == 88 and 50 < level[2] < 88  # p, f, and the crescendo between
+
+
+def test_fermata_ritardando_and_target_tempo_in_the_rules():
+    from symbolic_ai.perform_rules import FERMATA_HOLD, body_groups, mean_qpm, shape_tempo
+
+    onset = np.arange(64.0)
+    duration = np.ones(64)
+    rng = np.random.default_rng(0)
+    bp = 0.4 * np.exp(np.cumsum(rng.normal(0, 0.03, 64)))  # a drifting model tempo around 150 qpm
+    fermata = np.zeros(64, bool)
+    fermata[31] = True
+    out = shape_tempo(onset, duration, bp, np.full(64, 90.0), fermata, 4.0, 0.6)
+    times = np.r_[0, np.cumsum(out[:-1])]
+    body = body_groups(onset, duration, fermata, 4.0)[3]
+    assert abs(mean_qpm(onset, times, body) / 90 - 1) < 1e-6
+    local = np.median(out[24:31])
+    assert out[31] > 1.5 * local and abs(out[31] / local - FERMATA_HOLD) < 0.5
+    assert out[-1] > 1.4 * np.median(out[40:56])  # the final ritardando
+    first, second = np.median(out[:16]), np.median(out[32:48])
+    assert abs(np.log(first / second)) < 0.1  # no drift
+
+
+def test_pedal_decoding_holds_through_one_harmony_and_has_no_flicker():
+    from symbolic_ai.perform_features import PEDAL_MIN_DOWN_SEC, decode_pedal
+
+    onset = np.arange(8.0)
+    sec = onset * 0.5
+    legato = np.full(8, 0.9)  # the model asks for legato pedalling at every onset
+    same_chord = np.array([True] + [False] * 7)
+    held = decode_pedal(onset, sec, np.full(8, 0.5), legato, same_chord)
+    assert len(held) == 2  # one press through the unchanged harmony
+    changes = decode_pedal(onset, sec, np.full(8, 0.5), legato, np.ones(8, bool))
+    assert len(changes) == 16
+    presses = np.diff(np.reshape([t for t, _ in changes], (-1, 2)), axis=1)
+    assert presses.min() >= PEDAL_MIN_DOWN_SEC
+    assert decode_pedal(onset, sec, np.full(8, 0.5), np.full(8, 0.2), np.ones(8, bool)) == []  # 0.1 s presses: none
+
+
+def test_midi_has_a_tempo_map_and_keeps_the_bars(chorale, tmp_path):
+    import mido
+
+    r = sai.run("perform", chorale, seed=0)
+    out = sai.save(r.piece, tmp_path / "perf.mid")
+    mf = mido.MidiFile(out)
+    tempos = [m for m in mf.tracks[0] if m.type == "set_tempo"]
+    assert len(tempos) > 10 and any(m.type == "time_signature" for m in mf.tracks[0])
+    back = sai.load(out)
+    by_id = {int(i): k for k, i in enumerate(chorale.notes["id"])}
+    score_beat = chorale.notes["onset_beat"][[by_id[int(i)] for i in r.piece.notes["id"]]]
+    off_grid = np.abs(r.piece.notes["onset_beat"] - score_beat)
+    assert np.median(off_grid) < 0.05 and off_grid.max() < 0.5  # notes sit on their score beats
+    order = np.lexsort((back.notes["pitch"], back.notes["onset_sec"]))
+    mine = np.lexsort((r.piece.notes["pitch"], r.piece.notes["onset_sec"]))
+    np.testing.assert_allclose(back.notes["onset_sec"][order], r.piece.notes["onset_sec"][mine], atol=0.01)
+    assert back.time_signatures == chorale.time_signatures and back.pickup_beats == chorale.pickup_beats

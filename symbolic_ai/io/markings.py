@@ -92,8 +92,8 @@ def _part_markings(part: Any, track: int, first: bool) -> list[Annotation]:
         found = {ARTICULATIONS[x] for x in names if x in ARTICULATIONS}
         if names & set(ORNAMENTS):
             found.add("ornament")
-        for mark in sorted(found):
-            out += [Annotation("articulation", off, off + ql, {"mark": mark, "pitch": p, "track": track})
+        for art in sorted(found):
+            out += [Annotation("articulation", off, off + ql, {"mark": art, "pitch": p, "track": track})
                     for p in pitches]
     if first:
         for m in part.getElementsByClass(stream.Measure):

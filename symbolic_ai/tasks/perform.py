@@ -78,6 +78,7 @@ HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
 DEFAULT_TEMPERATURE = 0.5  # scale of the initial noise (chosen on the valid split, docs/benchmarks.md)
 DEFAULT_SAMPLES = 1  # seeded renders averaged
 BRIGHT = ("happy", "tense", "brisk")  # words that halve the final ritardando
+WORD_RULE = False  # also apply the words' loudness and articulation after the model (decided on valid)
 
 
 # -- score side ---------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ def emotion_word(emotion: str, valence: float, arousal: float) -> str:
 def word_shift(words: list[str], model: Model, dim: str) -> float:
     """The words' asked shift of one control property, in its natural units (z · training-window std).
 
-    tempo: log2 beat period; loudness: velocity/127."""
+    tempo: log2 beat period; loudness: velocity/127; articulation: log2 articulation."""
     cs = model.card.get("control_stats") or {}
     stats = model.card["stats"]
     i = CONTROL_DIMS.index(dim)
@@ -240,7 +241,7 @@ def word_shift(words: list[str], model: Model, dim: str) -> float:
     for w in words:
         v = CONTROL_WORDS[w][i]
         z = v if v is not None else z
-    col = {"tempo": 0, "loudness": 1}[dim]
+    col = {"tempo": 0, "loudness": 1, "articulation": 3}[dim]
     return float(z * cs.get("std", [0.0] * len(CONTROL_DIMS))[i] * stats["std"][col])
 
 
@@ -315,6 +316,9 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
         params[:, 0] = shape_tempo(onset, notes["duration_beat"], params[:, 0], goal, marks[:, 3] > 0,
                                    float(np.median(bar_len)), rit)
     fermata = marks[:, 3] > 0
+    if WORD_RULE and words:
+        params[:, 1] += word_shift(words, model, "loudness")
+        params[:, 3] += word_shift(words, model, "articulation")
     params[fermata, 3] = np.maximum(params[fermata, 3], 0.0)  # a held note is held to its end
     level, accent = dynamic_levels(piece, onset)
     params[:, 1] = apply_dynamics(params[:, 1], onset, level, accent, 127 * word_shift(words, model, "loudness"))
@@ -388,7 +392,7 @@ def perform(piece: Piece, *,
             steps: Annotated[int, Arg("ODE steps", ge=1, le=100)] = 10,
             seed: Annotated[int, Arg("random seed", ge=0)] = 0,
             keep: Annotated[str, Arg("bars whose performance to keep from the input, e.g. '1-4,9'")] = "",
-            qpm: Annotated[float, Arg("tempo in quarter notes per minute, held within 3 %; 0 = the score's "
+            qpm: Annotated[float, Arg("tempo in quarter notes per minute, held within 3 percent; 0 = the score's "
                                       "marking (or a default)", ge=0, le=400)] = 0.0,
             free_tempo: Annotated[bool, Arg("let the model choose the tempo")] = False,
             valence: Annotated[float, Arg("instead of emotion: valence; its sign with arousal's picks the "

@@ -219,7 +219,7 @@ def train(args: argparse.Namespace) -> None:
     for p in train_p + valid_p:
         p["x1"] = params_to_targets(p["params"], stats)
         p["tempo_mean"] = float(p["x1"][:, 0].mean())
-    th = control_stats(train_p)
+    th = torch.load(ckpt, weights_only=False)["config"]["control_stats"] if ckpt.exists() else control_stats(train_p)
     say(f"train {len(train_p)} performances / {sum(len(p['x1']) for p in train_p)} notes; "
         f"valid {len(valid_p)} / {sum(len(p['x1']) for p in valid_p)}")
     n_params = train_p[0]["params"].shape[1]
@@ -366,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--export", metavar="ONNX", help="export the run's best checkpoint and exit")
     args = ap.parse_args(argv)
     if args.export:
-        version = Path(args.export).stem.split("-")[-1]
+        tail = Path(args.export).stem.split("-")[-1]
+        version = tail if tail.lstrip("v").isdigit() else "v0"  # a baseline (perform-reg.onnx): version 0
         print(json.dumps(export(Path(args.run), Path(args.export), version=version), indent=1)[:2000])
         return 0
     train(args)
