@@ -48,7 +48,7 @@ from symbolic_ai.perform_features import (  # noqa: E402
 from symbolic_ai.perform_rules import beat_quarters, body_groups, mean_qpm, shape_tempo  # noqa: E402
 from symbolic_ai.piece import Annotation, Piece, TimeSignature, notes_from_columns  # noqa: E402
 from symbolic_ai.runtime import load_model  # noqa: E402
-from symbolic_ai.tasks.perform import DEFAULT_TEMPERATURE, render, sample  # noqa: E402
+from symbolic_ai.tasks.perform import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, render, sample  # noqa: E402
 from training.perform.data import load_cache  # noqa: E402
 
 PARAMS = ("beat_period", "velocity", "timing", "articulation_log")
@@ -170,7 +170,7 @@ def measure(score: Piece, perf: Piece) -> dict:
             "articulation": float(np.mean(p[np.isfinite(p[:, 3]), 3]))}
 
 
-def control_and_tempo(rows: list[dict], model, n_scores: int, guidance: float = 2.0,
+def control_and_tempo(rows: list[dict], model, n_scores: int, guidance: float = DEFAULT_GUIDANCE,
                       words: tuple[str, ...] = WORDS, tempo: bool = True) -> dict:
     seen, scores = set(), []
     for ds in ("asap", "batik_mozart"):
@@ -253,7 +253,7 @@ def main() -> int:
     ap.add_argument("--renders", type=int, default=4)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--scores", type=int, default=24)
-    ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     ap.add_argument("--words", nargs="+", default=list(WORDS), choices=WORDS)
     ap.add_argument("--skip", nargs="*", default=[], choices=("agreement", "control", "tempo", "examples"))
     ap.add_argument("--out")

@@ -77,6 +77,7 @@ STYLES = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
 HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
 DEFAULT_TEMPERATURE = 0.5  # scale of the initial noise (chosen on the valid split, docs/benchmarks.md)
 DEFAULT_SAMPLES = 1  # seeded renders averaged
+DEFAULT_GUIDANCE = 1.0  # the smallest of 1, 2, 3 whose valid control test passes for every word (docs/models/perform-v3.md)
 BRIGHT = ("happy", "tense", "brisk")  # words that halve the final ritardando
 WORD_RULE = False  # also apply the words' loudness and articulation after the model (decided on valid)
 
@@ -269,7 +270,8 @@ def _within_marks(events: list[tuple[float, int]], spans_sec: np.ndarray) -> lis
     return out
 
 
-def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "none", guidance: float = 2.0,
+def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "none",
+           guidance: float = DEFAULT_GUIDANCE,
            steps: int = 10, seed: int = 0, keep: str = "", qpm: float = 0.0, free_tempo: bool = False,
            valence: float = 0.0, arousal: float = 0.0, temperature: float = DEFAULT_TEMPERATURE,
            samples: int = DEFAULT_SAMPLES, ritardando: bool = True,
@@ -388,7 +390,7 @@ def perform(piece: Piece, *,
             style: Annotated[Literal["none", "brisk", "broad", "loud", "gentle", "legato", "staccato"],
                              Arg("style word")] = "none",
             guidance: Annotated[float, Arg("classifier-free guidance strength for emotion/style "
-                                           "(1 = plain conditional)", ge=0, le=8)] = 2.0,
+                                           "(1 = plain conditional)", ge=0, le=8)] = DEFAULT_GUIDANCE,
             steps: Annotated[int, Arg("ODE steps", ge=1, le=100)] = 10,
             seed: Annotated[int, Arg("random seed", ge=0)] = 0,
             keep: Annotated[str, Arg("bars whose performance to keep from the input, e.g. '1-4,9'")] = "",

@@ -279,7 +279,7 @@ def train(args: argparse.Namespace) -> None:
 INPUTS = ("features", "x", "known", "mask", "t", "control", "tempo")
 
 
-def export(run: Path, out: Path, version: str = "v1") -> dict:
+def export(run: Path, out: Path, version: str = "v1", metrics: dict | None = None) -> dict:
     """best.pt → ONNX (opset 17, dynamic batch and length) + model card; parity checked."""
     torch = require("torch", "train")
     import onnxruntime as ort
@@ -322,10 +322,13 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
             {"dataset": "(n)ASAP (CPJKU/asap-dataset @4097b45)", "licence": "CC BY-NC-SA 4.0", "split": "train"},
             {"dataset": "Batik-plays-Mozart (huispaty/batik_plays_mozart @e1b7001)",
              "licence": "not stated (research use)", "split": "train"}],
-        "selection": "valid split loss (ASAP valid + Batik valid)",
+        "selection": "valid split loss (ASAP valid + Batik valid); guidance default by the valid control test",
+        "init": cfg.get("init"),
         "parity_max_abs": parity,
     }
-    return write_card(out, fields, version=int(version.lstrip("v")))
+    if metrics:
+        metrics = {"valid_loss": fields["valid_loss"], "parity_max_abs": parity, **metrics}
+    return write_card(out, fields, version=int(version.lstrip("v")), metrics=metrics)
 
 
 def write_card(onnx_path: Path, fields: dict, *, version: int, metrics: dict | None = None) -> dict:
@@ -339,7 +342,7 @@ def write_card(onnx_path: Path, fields: dict, *, version: int, metrics: dict | N
                      vocabulary={"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)},
                      labels=fields["targets"],
                      splits={"train": "ASAP + Batik train", "selection": "ASAP + Batik valid",
-                             "report": "ASAP + Batik test (benchmarks/perform_metrics.py)"},
+                             "report": "ASAP + Batik test (benchmarks/perform_eval.py)"},
                      metrics=metrics or {"valid_loss": fields["valid_loss"], "parity_max_abs": fields["parity_max_abs"]},
                      **{k: v for k, v in fields.items() if k != "targets"})
     write(model, card, onnx_path)
@@ -363,12 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--valid-batches", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init-onnx", help="warm start from a released model's ONNX (+ its .json card): perform-v2")
+    ap.add_argument("--metrics", help="with --export: a JSON file of figures for the card's metrics")
     ap.add_argument("--export", metavar="ONNX", help="export the run's best checkpoint and exit")
     args = ap.parse_args(argv)
     if args.export:
         tail = Path(args.export).stem.split("-")[-1]
         version = tail if tail.lstrip("v").isdigit() else "v0"  # a baseline (perform-reg.onnx): version 0
-        print(json.dumps(export(Path(args.run), Path(args.export), version=version), indent=1)[:2000])
+        metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+        print(json.dumps(export(Path(args.run), Path(args.export), version=version, metrics=metrics), indent=1)[:2000])
         return 0
     train(args)
     return 0
