@@ -11,8 +11,8 @@ user states outright, which a small model trained without such markings cannot l
   level while keeping its note-to-note shaping;
 - the pedal: changes only where the harmony (the bass) changes or a bar starts (`pedal_change_ok`),
   and only inside the score's pedal marks when it has any;
-- `tempo_map`: one tempo per quarter note that follows the performance, so a MIDI file keeps the
-  score's bars.
+- `tempo_map`: a tempo at every quarter note that holds an onset, following the performance, so a
+  MIDI file keeps the score's bars.
 """
 from __future__ import annotations
 
@@ -136,10 +136,10 @@ def _smooth(x: np.ndarray, at: np.ndarray, weight: np.ndarray, span: float) -> n
     """Weighted moving average of x over ±span/2 of position `at` (triangular kernel; rows in chunks,
     so memory stays bounded for long scores)."""
     out = np.empty(len(x))
-    for lo in range(0, len(x), 1024):
-        d = np.abs(at[lo:lo + 1024, None] - at[None, :]) / (span / 2)
+    for lo in range(0, len(x), 256):
+        d = np.abs(at[lo:lo + 256, None] - at[None, :]) / (span / 2)
         k = np.clip(1 - d, 0, None) * weight[None, :]
-        out[lo:lo + 1024] = (k @ x) / np.maximum(k.sum(axis=1), 1e-9)
+        out[lo:lo + 256] = (k @ x) / np.maximum(k.sum(axis=1), 1e-9)
     return out
 
 
@@ -264,17 +264,18 @@ def pedal_change_ok(notes: np.ndarray, bar_len: float) -> np.ndarray:
 
 
 def tempo_map(group_onset_beat: np.ndarray, group_time: np.ndarray, end_beat: float) -> tuple[Tempo, ...]:
-    """One Tempo per quarter note (from beat 0 to `end_beat`) through the performed times of the
-    onset groups (linear between them, extended at the ends with the nearest segment's tempo)."""
+    """Tempos through the performed times of the onset groups: one at the start of every quarter
+    note that holds an onset (and at 0 and `end_beat`), linear in between, extended at the ends with
+    the nearest segment's tempo. Long rests get one tempo, so the map stays as long as the score."""
     b, t = np.asarray(group_onset_beat, float), np.asarray(group_time, float)
     if len(b) == 1:
         b, t = np.r_[b, b + 1], np.r_[t, t + 0.5]
-    beats = np.arange(0.0, math.ceil(end_beat) + 1.0)
+    beats = np.unique(np.r_[0.0, np.floor(b), math.ceil(end_beat)])
     times = np.interp(beats, b, t)
     lo, hi = beats < b[0], beats > b[-1]
     times[lo] = t[0] - (b[0] - beats[lo]) * (t[1] - t[0]) / (b[1] - b[0])
     times[hi] = t[-1] + (beats[hi] - b[-1]) * (t[-1] - t[-2]) / (b[-1] - b[-2])
-    spq = np.maximum(np.diff(times), 0.03)
+    spq = np.maximum(np.diff(times) / np.diff(beats), 0.03)
     qpm = np.clip(60.0 / spq, 1.0, 2000.0)
     tempos = [Tempo(float(beats[0]), float(qpm[0]))]
     for bt, q in zip(beats[1:-1], qpm[1:]):

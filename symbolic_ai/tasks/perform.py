@@ -23,7 +23,7 @@ and velocities (their expressive parameters are given to the model, which render
 Input: MusicXML/MXL/ABC/kern or MIDI (a MIDI score is taken as written, i.e. as deadpan); the
 score's markings are read by `io.markings`.
 Output (`timing="beats"`, the default): the score's bars, time signatures and beats with a tempo
-map (one tempo per quarter note) that follows the performance, notes placed against it (so their
+map (a tempo at each quarter note that holds an onset) that follows the performance, notes placed against it (so their
 small offsets from the grid are the performed timing) and the pedal as CC64 / `pedal` annotations:
 bars line up in a DAW. `timing="absolute"`: seconds only (written to MIDI at a nominal 120 qpm, the
 pedal in nominal beats). JSON `notes` give each score note's `score_id`, `pitch`, performed
@@ -384,9 +384,8 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
       summary="Score → expressive piano performance (flow matching; markings, tempo map, emotion/style control)")
 def perform(piece: Piece, *,
             emotion: Annotated[Literal["none", "happy", "tense", "angry", "sad", "calm", "Q1", "Q2", "Q3", "Q4"],
-                               Arg("emotion to convey (happy: faster, louder, detached; tense: faster, louder, "
-                                   "sharper; sad: slower, softer, legato; calm: slower, softer, smoother); "
-                                   "or a Russell quadrant Q1..Q4")] = "none",
+                               Arg("emotion to convey (measured properties: see CONTROL_WORDS); Q1..Q4 = "
+                                   "happy, tense, sad, calm")] = "none",
             style: Annotated[Literal["none", "brisk", "broad", "loud", "gentle", "legato", "staccato"],
                              Arg("style word")] = "none",
             guidance: Annotated[float, Arg("classifier-free guidance strength for emotion/style "
@@ -408,8 +407,7 @@ def perform(piece: Piece, *,
             = DEFAULT_SAMPLES,
             ritardando: Annotated[bool, Arg("slow down over the last two bars")] = True,
             timing: Annotated[Literal["beats", "absolute"],
-                              Arg("beats: keep the score's bars with a tempo map (DAW-friendly); "
-                                  "absolute: notes at performed seconds, no tempo map")] = "beats",
+                              Arg("beats: the score's bars with a tempo map; absolute: seconds only")] = "beats",
             model: Model | None = None) -> Output:
     """Score → expressive piano performance (see the module docstring)."""
     if model is None:
