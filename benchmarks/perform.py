@@ -48,14 +48,16 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--model", default="perform-v2")
+    ap.add_argument("--model", default="perform-v3")
     args = ap.parse_args()
     runtime.set_threads(args.threads)
     model = runtime.load_model(args.model, device="cpu")
     piece = long_score(args.notes)
     out = {"benchmark": "perform", "notes": len(piece.notes), "steps": args.steps, "threads": args.threads,
            "cpu_count": os.cpu_count(), "onnxruntime_threads": args.threads}
-    for label, kw in (("unconditioned", {}), ("emotion_cfg", {"emotion": "calm", "guidance": 2.0})):
+    cases = (("unconditioned", {}), ("emotion", {"emotion": "calm"}), ("emotion_cfg2", {"emotion": "calm", "guidance": 2.0}),
+             ("absolute", {"timing": "absolute"}))
+    for label, kw in cases:
         render(piece, model, steps=args.steps, **kw)  # warm-up
         times, cpu = [], []
         for _ in range(args.repeat):

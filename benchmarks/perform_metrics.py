@@ -1,14 +1,15 @@
 """`perform` accuracy on held-out performances: per-note Pearson r and KL divergence with humans.
 
     python benchmarks/perform_metrics.py [--split test] [--models perform-v2 runs/perform-reg.onnx]
-                                         [--control 12] [--out runs/perform_metrics.json]
+                                         [--out runs/perform_metrics.json]
 
 For each test performance of ASAP and Batik (from the `perform_data` cache), the score of its
 matched notes is rendered (seed 0, 10 steps, no emotion or style; the tempo input is the human's mean tempo, as a
 metronome mark would give it), and the four
 parameters (beat period, velocity, timing, log articulation; partitura's codec in quarter notes)
 and, for models that render it, the sustain pedal (`perform_features.encode_pedal`: the fraction of
-each onset span with the pedal down) are compared with the human's: Pearson r per performance, averaged per piece and then over pieces
+each onset span with the pedal down) are compared with the human's: Pearson r per performance, averaged per piece
+and then over pieces
 (as the human–human figures are), and the KL divergence of the pooled distributions
 (KL(human ‖ model), 64 bins over the human 1–99 % range, smoothed). A deadpan rendering (constant
 tempo at the human's mean, velocity 64, no timing deviation, articulation 0) is scored alongside;
@@ -16,8 +17,8 @@ its r is undefined (constant) and printed as null. `--samples K` adds the first 
 seeded renders (the flow model's estimate of the expected performance); `--temperatures` adds the
 first model at each initial-noise scale (with every `--samples` count). Use `--split valid` to
 choose the task's defaults, `--split test` to report.
-`--control N` renders N test windows under each emotion quadrant and style word and reports how
-the arousal proxies move (see docs/benchmarks.md). Prints one JSON line.
+The control test, tempo, fermata and pedal figures, and agreement with the performers' mean are in
+`benchmarks/perform_eval.py`. Prints one JSON line.
 """
 from __future__ import annotations
 
@@ -31,11 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from symbolic_ai.perform_features import (TARGETS, encode_pedal, encode_performance, score_features,  # noqa: E402
-                                          targets_to_params)
-from symbolic_ai.runtime import load_model  # noqa: E402
-from symbolic_ai.tasks.perform import DEFAULT_TEMPERATURE, sample  # noqa: E402
-from training.perform.data import load_cache  # noqa: E402
+from symbolic_ai.perform_features import TARGETS, encode_pedal, encode_performance, score_features, targets_to_params
+from symbolic_ai.runtime import load_model
+from symbolic_ai.tasks.perform import DEFAULT_TEMPERATURE, sample
+from training.perform.data import load_cache
 
 HUMAN_HUMAN = {"beat_period": 0.61, "velocity": 0.64, "timing": 0.31, "articulation_log": 0.58}
 
@@ -59,12 +59,12 @@ def kl(human: np.ndarray, model: np.ndarray, bins: int = 64) -> float:
 
 def features_of(a: dict) -> np.ndarray:
     return score_features(a["onset"], a["duration"], a["pitch"], a["pos_in_bar"], a["bar_len"], a["beat_unit"],
-                          a["staff"])
+                          a["staff"], a["marks"])
 
 
 def render_params(model, a: dict, samples: int = 1, **kw) -> np.ndarray:
     """Rendered parameters; with `samples` > 1 the mean (in model space) of that many seeds."""
-    f = features_of(a)
+    f = features_of(a)[:, :len(model.card["features"])]
     n = len(f)
     seed = kw.pop("seed", 0)
     P = len(model.card["stats"]["mean"])
@@ -104,67 +104,12 @@ def evaluate(rows: list[dict], renderers: dict) -> dict:
     return out
 
 
-def control(model, rows: list[dict], n: int, stats: dict) -> dict:
-    """Mean velocity, notes per second and articulation under each emotion/style vs unconditioned."""
-    from symbolic_ai.tasks.perform import EMOTION_WORDS, STYLES
-
-    rng = np.random.default_rng(0)
-    conds = [("none", 0, 0)] + [(q, EMOTION_WORDS[q], 0) for q in ("Q1", "Q2", "Q3", "Q4")] + \
-            [(s, 0, i) for i, s in enumerate(STYLES) if i]
-    stats_by = {c[0]: [] for c in conds}
-    for r in rng.choice(len(rows), size=min(n, len(rows)), replace=False):
-        a = {k: v[:256] for k, v in rows[r]["arrays"].items()}
-        for name, e, s in conds:
-            p = render_params(model, a, emotion=e, style=s, guidance=2.0, seed=1)
-            from symbolic_ai.perform_features import decode_performance
-            on, _du, vel = decode_performance(a["onset"], a["duration"], p)
-            stats_by[name].append((float(vel.mean()), len(on) / max(on.max(), 1e-3), float(p[:, 3].mean()),
-                                   float(np.log2(p[:, 0]).mean())))
-    base = np.array(stats_by["none"])
-    out = {}
-    for name, vals in stats_by.items():
-        v = np.array(vals)
-        d = v - base
-        out[name] = {"velocity": round(float(v[:, 0].mean()), 1), "notes_per_sec": round(float(v[:, 1].mean()), 2),
-                     "articulation_log": round(float(v[:, 2].mean()), 3),
-                     "log2_beat_period": round(float(v[:, 3].mean()), 3),
-                     "arousal_up": round(float(np.mean((d[:, 0] > 0) & (d[:, 1] > 0))), 2),
-                     "arousal_down": round(float(np.mean((d[:, 0] < 0) & (d[:, 1] < 0))), 2)}
-    return out
-
-
-def emotion_control(model, rows: list[dict], n: int, guidance: float = 2.0) -> dict:
-    """How often the `emotion` model's probability of the asked quadrant rises over the unconditioned render."""
-    from symbolic_ai.piece import Piece, notes_from_columns
-    from symbolic_ai.registry import run
-    from symbolic_ai.tasks.perform import render
-
-    rng = np.random.default_rng(0)
-    moved: dict = {q: [] for q in ("Q1", "Q2", "Q3", "Q4")}
-    gain: dict = {q: [] for q in moved}
-    for r in rng.choice(len(rows), size=min(n, len(rows)), replace=False):
-        a = {k: v[:384] for k, v in rows[r]["arrays"].items()}
-        score = Piece(notes=notes_from_columns(onset_beat=a["onset"] - a["onset"].min(),
-                                               duration_beat=np.maximum(a["duration"], 0.0), pitch=a["pitch"]))
-        base = run("emotion", render(score, model, seed=1, free_tempo=True)[0]).data["probabilities"]
-        for q in moved:
-            perf = render(score, model, emotion=q, guidance=guidance, seed=1, free_tempo=True)[0]
-            p = run("emotion", perf).data["probabilities"]
-            moved[q].append(p[q] > base[q])
-            gain[q].append(p[q] - base[q])
-    return {"n_windows": min(n, len(rows)), "guidance": guidance,
-            "moved_toward": {q: round(float(np.mean(v)), 2) for q, v in moved.items()},
-            "mean_prob_gain": {q: round(float(np.mean(v)), 3) for q, v in gain.items()},
-            "overall_moved_toward": round(float(np.mean(sum(moved.values(), []))), 2)}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default="runs/perform_cache")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--models", nargs="+", default=["perform-v2"])
+    ap.add_argument("--models", nargs="+", default=["perform-v3"])
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--control", type=int, default=0)
     ap.add_argument("--samples", type=int, nargs="+", default=[1],
                     help="also score the mean of this many renders (first model)")
     ap.add_argument("--temperatures", type=float, nargs="+", default=[],
@@ -210,17 +155,6 @@ def main() -> int:
         if sub:
             result[ds] = {"n_performances": len(sub), "n_pieces": len({r["work_id"] for r in sub}),
                           "n_notes": int(sum(len(r["arrays"]["onset"]) for r in sub)), **evaluate(sub, renderers)}
-    if args.control:
-        first = next(iter(models.values()))
-        result["control"] = control(first, rows, args.control, first.card["stats"])
-        try:
-            from symbolic_ai.registry import get
-            from symbolic_ai.runtime import find_model
-            find_model(get("emotion").model)
-        except Exception as exc:  # the emotion model is optional here
-            result["emotion_control"] = f"skipped: {exc}"
-        else:
-            result["emotion_control"] = emotion_control(first, rows, args.control)
     line = json.dumps(result)
     if args.out:
         Path(args.out).write_text(line + "\n")

@@ -24,7 +24,7 @@ import numpy as np
 
 TARGETS = ("beat_period", "velocity", "timing", "articulation_log", "pedal")
 PEDAL_THRESHOLD = 64  # CC64 values at or above this count as "pedal down" (the MIDI convention)
-PEDAL_MIN_DOWN_SEC = 0.05  # shorter decoded presses are dropped
+PEDAL_MIN_DOWN_SEC = 0.25  # shorter decoded presses are dropped (no flicker)
 PEDAL_MIN_LIFT_SEC = 0.03  # a shorter lift between two presses is no lift: the pedal stays down
 MIN_PERF_DURATION_SEC = 60 / 200 * 0.25  # partitura's floor for performed durations
 ONSET_EPS = 1e-6
@@ -179,51 +179,63 @@ def encode_pedal(score_onset: np.ndarray, perf_onset_sec: np.ndarray, perf_durat
 
 
 def decode_pedal(score_onset: np.ndarray, onset_sec: np.ndarray, duration_sec: np.ndarray,
-                 pedal: np.ndarray) -> list[tuple[float, int]]:
+                 pedal: np.ndarray, change_ok: np.ndarray | None = None) -> list[tuple[float, int]]:
     """Sustain-pedal events [(time_sec, 127 down | 0 up)] from per-note fractions (`encode_pedal`).
 
     Each onset group's mean fraction f is read as "pressed (1 - f) of the way into the span, held to
     the next group's onset" (legato pedalling: lift at the new onset, press again just after). A lift
-    shorter than PEDAL_MIN_LIFT_SEC merges two presses; presses shorter than PEDAL_MIN_DOWN_SEC are
-    dropped. Events alternate down/up and the last press is released at the end of the last span.
+    shorter than PEDAL_MIN_LIFT_SEC merges two presses, and so does any lift at a group where
+    `change_ok` (per onset group) is False (the harmony has not changed: the pedal is held through).
+    Presses shorter than PEDAL_MIN_DOWN_SEC are dropped. Events alternate down/up and the last press
+    is released at the end of the last span.
     """
     so = np.asarray(score_onset, dtype=float)
     if len(so) == 0:
         return []
     groups, a, b = _group_spans(so, np.asarray(onset_sec, float), np.asarray(duration_sec, float))
     f = np.clip(np.array([np.mean(np.asarray(pedal, float)[g]) for g in groups]), 0.0, 1.0)
+    ok = np.ones(len(groups), dtype=bool) if change_ok is None else np.asarray(change_ok, dtype=bool)
     spans: list[list[float]] = []
-    for ag, bg, fg in zip(a, b, f):
+    for ag, bg, fg, change in zip(a, b, f, ok):
         down = bg - fg * (bg - ag)
-        if bg - down < PEDAL_MIN_DOWN_SEC:
+        if bg - down < 1e-3:
             continue
-        if spans and down - spans[-1][1] < PEDAL_MIN_LIFT_SEC:
+        held = spans and spans[-1][1] >= ag - 1e-6  # the previous press lasts to this onset
+        if spans and (down - spans[-1][1] < PEDAL_MIN_LIFT_SEC or (held and not change and fg > 0.5)):
             spans[-1][1] = bg
         else:
             spans.append([down, bg])
     events: list[tuple[float, int]] = []
     for d, u in spans:
-        events += [(float(d), 127), (float(u), 0)]
+        if u - d >= PEDAL_MIN_DOWN_SEC:
+            events += [(float(d), 127), (float(u), 0)]
     return events
 
 
 # -- score features ----------------------------------------------------------------------------
+MARKS = ("staccato", "accent", "tenuto", "fermata", "ornament")  # per-note score markings (0/1 columns)
 FEATURE_NAMES = (
     ["pitch"] + [f"pc{i}" for i in range(12)]
     + ["log_dur", "grace", "log_ioi_next", "log_ioi_prev", "bar_phase", "phase_sin", "phase_cos",
        "downbeat", "on_beat", "on_half_beat", "bar_len", "beat_unit", "chord_size", "chord_rank",
        "chord_top", "chord_bottom", "staff_lower", "staff_known", "piece_pos", "density"]
+    + list(MARKS) + ["top_sounding", "bottom_sounding", "to_fermata", "since_fermata", "phrase_end", "to_end"]
 )
 N_FEATURES = len(FEATURE_NAMES)
 
 
 def score_features(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, pos_in_bar: np.ndarray,
-                   bar_len: np.ndarray, beat_unit: np.ndarray, staff: np.ndarray) -> np.ndarray:
+                   bar_len: np.ndarray, beat_unit: np.ndarray, staff: np.ndarray,
+                   marks: np.ndarray | None = None) -> np.ndarray:
     """(N, N_FEATURES) float32 for notes sorted by (onset, pitch); times in quarter notes.
 
     `pos_in_bar` quarter notes since the bar line, `bar_len` the bar's length, `beat_unit` the
     notated beat (4 / time-signature denominator), `staff` 0 upper, 1 lower, -1 unknown (then the
-    lower staff is guessed as pitch < 60 and `staff_known` is 0).
+    lower staff is guessed as pitch < 60 and `staff_known` is 0). `marks` (N, len(MARKS)) 0/1 score
+    markings per note (none when omitted). Structure: the highest / lowest sounding note at the
+    onset (melody and bass roles), quarters to the next fermata (or the end) and since the last one,
+    and phrase ends (a fermata, or an onset followed by a gap of at least twice the piece's median
+    inter-onset interval and at least a quarter).
     """
     on = np.asarray(onset, dtype=float)
     dur = np.asarray(duration, dtype=float)
@@ -273,7 +285,73 @@ def score_features(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, p
     f[:, c + 17] = known
     f[:, c + 18] = on / span
     f[:, c + 19] = np.minimum(density, 40) / 20
+    c += 20
+    mk = np.zeros((n, len(MARKS))) if marks is None else np.asarray(marks, dtype=float).reshape(n, len(MARKS))
+    f[:, c:c + len(MARKS)] = mk
+    c += len(MARKS)
+    f[:, c], f[:, c + 1] = _sounding_extremes(on, dur, pitch)
+    ferm_on = np.unique(on[mk[:, 3] > 0])
+    stops = np.r_[ferm_on, span]
+    k = np.searchsorted(stops, on - 1e-6)
+    f[:, c + 2] = np.log2(1 + np.clip(stops[np.minimum(k, len(stops) - 1)] - on, 0, 127)) / 7
+    prev = np.r_[0.0, ferm_on]
+    j = np.searchsorted(prev, on - 1e-6) - 1
+    f[:, c + 3] = np.log2(1 + np.clip(on - prev[np.maximum(j, 0)], 0, 127)) / 7
+    gap = ioi_next[gi] >= max(2 * float(np.median(ioi_next)), 1.0)
+    group_fermata = np.zeros(len(groups))
+    np.maximum.at(group_fermata, gi, mk[:, 3])
+    f[:, c + 4] = gap | (group_fermata[gi] > 0)
+    f[:, c + 5] = np.log2(1 + np.clip(span - on, 0, 127)) / 7
     return f
+
+
+def _sounding_extremes(on: np.ndarray, dur: np.ndarray, pitch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per note: is it the highest / lowest of the notes sounding at its onset (ties count)?"""
+    n = len(on)
+    top, bottom = np.zeros(n, bool), np.zeros(n, bool)
+    end = on + np.maximum(dur, 1e-3)
+    order = np.argsort(on, kind="mergesort")
+    active: list[int] = []
+    for i in order:
+        active = [j for j in active if end[j] > on[i] + 1e-6]
+        active.append(int(i))
+        ps = pitch[active]
+        top[i], bottom[i] = pitch[i] >= ps.max(), pitch[i] <= ps.min()
+    return top, bottom
+
+
+# -- controls ----------------------------------------------------------------------------------
+CONTROL_DIMS = ("tempo", "loudness", "articulation", "accents")
+# Each word asks for these window properties in standard deviations of the training windows
+# (None = left to the model). tempo: log2 beat period relative to the performance's own mean
+# (+ = slower); loudness: mean velocity; articulation: mean log2 articulation (+ = more legato);
+# accents: the spread (std) of velocity. Directions from the music-psychology literature
+# (Juslin & Laukka 2003; Bresin & Friberg 2000): sad slower, softer, legato; happy faster,
+# louder, detached; tense faster, louder, detached, sharper accents; calm slower, softer, legato,
+# smoother.
+CONTROL_WORDS: dict[str, tuple[float | None, ...]] = {
+    "happy": (-1.0, 0.5, -1.0, None), "tense": (-1.0, 1.0, -1.0, 1.0),
+    "sad": (1.0, -1.0, 1.0, -0.5), "calm": (1.0, -1.0, 0.8, -1.0),
+    "brisk": (-1.0, None, None, None), "broad": (1.0, None, None, None),
+    "loud": (None, 1.0, None, None), "gentle": (None, -1.0, None, None),
+    "legato": (None, None, 1.0, None), "staccato": (None, None, -1.0, None),
+}
+
+
+def window_control(x: np.ndarray, tempo_mean: float) -> np.ndarray:
+    """(len(CONTROL_DIMS),) raw control values of a window of standardised targets (`params_to_targets`)."""
+    return np.array([x[:, 0].mean() - tempo_mean, x[:, 1].mean(), x[:, 3].mean(), x[:, 1].std()])
+
+
+def control_vector(words: list[str]) -> np.ndarray:
+    """(2 · len(CONTROL_DIMS),) model input: z values then known flags; later words override earlier ones."""
+    k = len(CONTROL_DIMS)
+    v = np.zeros(2 * k, dtype=np.float32)
+    for w in words:
+        for i, z in enumerate(CONTROL_WORDS[w]):
+            if z is not None:
+                v[i], v[k + i] = z, 1.0
+    return v
 
 
 # -- normalised model targets ------------------------------------------------------------------

@@ -144,12 +144,13 @@ def test_renders_the_chorale_with_a_note_per_score_note(chorale):
     assert {"score_id", "pitch", "onset_sec", "duration_sec", "velocity"} <= set(notes[0])
     assert sorted(n["score_id"] for n in notes) == sorted(chorale.notes["id"].tolist())
     p = r.piece.notes
-    assert (p["duration_sec"] > 0).all() and (p["velocity"] >= 1).all() and p["onset_sec"].min() == 0
-    assert not r.piece.has_beats
+    assert (p["duration_sec"] > 0).all() and (p["velocity"] >= 1).all() and p["onset_sec"].min() >= 0
+    assert r.piece.has_beats and r.data["timing"] == "beats"  # the tempo map keeps the score's bars
     # it is not deadpan: velocities and inter-onset ratios vary
     assert np.std(p["velocity"]) > 1
-    # it follows the score's tempo (36 quarter notes at 96 qpm: 22.5 s deadpan) within a factor of two
-    assert 11 < r.data["duration_sec"] < 45
+    # no tempo marking: the default 80 qpm (36 quarter notes: 27 s deadpan), plus fermatas and the ritardando
+    assert r.data["tempo"]["source"] == "default" and abs(r.data["tempo"]["rendered_qpm"] / 80 - 1) < 0.05
+    assert 27 < r.data["duration_sec"] < 45
 
 
 def test_seeded_and_seed_dependent(chorale):
@@ -180,14 +181,19 @@ def test_pedal_in_json_annotations_and_midi(tmp_path):
     assert ev and [e["value"] for e in ev] == [127, 0] * (len(ev) // 2)
     times = [e["time_sec"] for e in ev]
     assert times == sorted(times) and times[0] >= 0 and times[-1] <= r.data["duration_sec"] + 1e-3
-    presses = r.piece.annotations_of("pedal")  # nominal beats at 120 qpm (a performance has no beats)
-    np.testing.assert_allclose([(a.start_beat / 2, a.end_beat / 2) for a in presses],
+    presses = r.piece.annotations_of("pedal")  # in the performance's beats (its tempo map)
+    np.testing.assert_allclose(r.piece.beat_to_sec(np.array([(a.start_beat, a.end_beat) for a in presses])),
                                np.reshape(times, (-1, 2)), atol=1e-4)
+    assert np.diff(np.reshape(times, (-1, 2)), axis=1).min() >= 0.25  # no flicker
     out = sai.save(r.piece, tmp_path / "perf.mid")
     cc = [m for tr in mido.MidiFile(out).tracks for m in tr if m.type == "control_change" and m.control == 64]
     assert len(cc) == len(ev) * len(r.piece.tracks)
     back = sai.load(out)
-    assert not back.has_beats and back.annotations_of("pedal") == presses
+    assert back.has_beats and back.annotations_of("pedal") == presses
+    absolute = sai.run("perform", score, seed=0, timing="absolute")  # today's form: seconds, nominal beats
+    assert not absolute.piece.has_beats
+    np.testing.assert_allclose([(a.start_beat / 2, a.end_beat / 2) for a in absolute.piece.annotations_of("pedal")],
+                               np.reshape(times, (-1, 2)), atol=1e-4)
 
 
 def test_keep_keeps_the_given_pedal(chorale):
@@ -212,10 +218,10 @@ def test_emotion_and_style_change_the_rendering(chorale):
 
 
 def test_valence_arousal_pick_the_quadrant(chorale):
-    from symbolic_ai.tasks.perform import quadrant_of
+    from symbolic_ai.tasks.perform import emotion_word
 
-    assert quadrant_of("none", 0.5, -0.2) == "Q4" and quadrant_of("none", -0.5, 0.7) == "Q2"
-    assert quadrant_of("sad", 0.0, 0.0) == "sad"
+    assert emotion_word("none", 0.5, -0.2) == "calm" and emotion_word("none", -0.5, 0.7) == "tense"
+    assert emotion_word("sad", 0.0, 0.0) == "sad" and emotion_word("Q1", 0.0, 0.0) == "happy"
     a = sai.run("perform", chorale, valence=-0.8, arousal=-0.8, seed=3).piece.notes
     b = sai.run("perform", chorale, emotion="Q3", seed=3).piece.notes
     np.testing.assert_array_equal(a["onset_sec"], b["onset_sec"])
@@ -234,9 +240,11 @@ def test_temperature_and_samples(chorale):
 
 
 def test_qpm_sets_the_tempo(chorale):
-    slow = sai.run("perform", chorale, qpm=50, seed=0).data["duration_sec"]
-    fast = sai.run("perform", chorale, qpm=140, seed=0).data["duration_sec"]
-    assert slow > 1.5 * fast
+    slow = sai.run("perform", chorale, qpm=50, seed=0).data
+    fast = sai.run("perform", chorale, qpm=140, seed=0).data
+    assert slow["duration_sec"] > 2.5 * fast["duration_sec"]
+    assert abs(slow["tempo"]["rendered_qpm"] / 50 - 1) < 0.05 and abs(fast["tempo"]["rendered_qpm"] / 140 - 1) < 0.05
+    assert slow["tempo"]["source"] == "qpm" and not slow["warnings"]
 
 
 def test_long_score_renders_in_windows(chorale):
@@ -284,6 +292,12 @@ def test_bad_input_and_contradictory_parameters(chorale):
         sai.run("perform", seconds_only)
 
 
+def test_qpm_against_the_marking_warns():
+    r = sai.run("perform", sai.load(EXAMPLES / "maple_leaf_rag.musicxml"), qpm=50, seed=0)
+    assert r.data["warnings"] and "contradicts" in r.data["warnings"][0]
+    assert abs(r.data["tempo"]["rendered_qpm"] / 50 - 1) < 0.05
+
+
 def test_too_long_score(chorale, monkeypatch):
     monkeypatch.setattr(perform_task, "MAX_NOTES", 100)
     with pytest.raises(InputError, match="over the limit of 100"):
@@ -308,20 +322,18 @@ def test_cli_renders_maple_leaf_calm_to_midi_without_torch(tmp_path):
 def test_shipped_card_matches_the_model_and_the_task():
     pytest.importorskip("onnx", reason="reading a card from metadata_props needs onnx (the train extra)")
     from symbolic_ai.exports.card import verify
-    from symbolic_ai.runtime import PACKAGE_MODELS
-    from symbolic_ai.tasks.perform import EMOTION_WORDS, STYLES
-
-    from symbolic_ai.perform_features import TARGETS
+    from symbolic_ai.perform_features import CONTROL_DIMS, CONTROL_WORDS, TARGETS
     from symbolic_ai.registry import get
+    from symbolic_ai.runtime import PACKAGE_MODELS
 
-    assert get("perform").model == "perform-v2"
-    card = verify(PACKAGE_MODELS / "perform-v2.onnx")
+    assert get("perform").model == "perform-v3"
+    assert not (PACKAGE_MODELS / "perform-v2.onnx").exists()  # replaced
+    card = verify(PACKAGE_MODELS / "perform-v3.onnx")
     assert card["task"] == "perform" and card["objective"] == "flow"
     assert card["labels"] == list(TARGETS) and len(card["stats"]["mean"]) == 5  # with the pedal
-    assert tuple(card["vocabulary"]["style_words"]) == STYLES
-    assert card["vocabulary"]["emotions"] == ["none", "Q1", "Q2", "Q3", "Q4"]
-    assert set(EMOTION_WORDS.values()) == set(range(5))
-    assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "emotion", "style", "tempo"]
+    assert card["vocabulary"] == {"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)}
+    assert len(card["control_stats"]["std"]) == len(CONTROL_DIMS)
+    assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "control", "tempo"]
     assert card["features"] == list(FEATURE_NAMES) and card["parity_max_abs"] < 1e-4
 
 
@@ -341,5 +353,110 @@ def test_training_masks_and_network_shapes():
         net = PerformNet(N_FEATURES, d=32, layers=1, heads=2, n_params=k)
         B, N = 2, 17
         v = net(torch.randn(B, N, N_FEATURES), torch.randn(B, N, k), torch.randn(B, N, k), torch.ones(B, N, 1),
-                torch.rand(B), torch.tensor([0, 4]), torch.tensor([6, 0]), torch.zeros(B, 2))
+                torch.rand(B), torch.randn(B, 8), torch.zeros(B, 2))
         assert v.shape == (B, N, k) and torch.isfinite(v).all()
+
+
+# -- markings and the score-side rules (no model) -------------------------------------------------
+def _marked_score(path):
+    """A two-bar MusicXML with the markings perform reads: Adagio, p < f, staccato, accent, tenuto,
+    a fermata and a final bar line."""
+    from music21 import articulations, bar, dynamics, expressions, meter, note, stream, tempo
+
+    s, p = stream.Score(), stream.Part()
+    m1 = stream.Measure(number=1)
+    m1.insert(0, meter.TimeSignature("4/4"))
+    m1.insert(0, tempo.MetronomeMark(text="Adagio"))
+    m1.insert(0, dynamics.Dynamic("p"))
+    ns = [note.Note(x, quarterLength=1) for x in ("C5", "D5", "E5", "F5")]
+    for n, a in zip(ns, (articulations.Staccato(), articulations.Accent(), articulations.Tenuto())):
+        n.articulations.append(a)
+    for n in ns:
+        m1.append(n)
+    m2 = stream.Measure(number=2)
+    m2.insert(0, dynamics.Dynamic("f"))
+    last = note.Note("C5", quarterLength=2)
+    last.expressions.append(expressions.Fermata())
+    m2.append(note.Note("G5", quarterLength=2))
+    m2.append(last)
+    m2.rightBarline = bar.Barline("final")
+    p.append(m1)
+    p.append(m2)
+    p.insert(0, dynamics.Crescendo(ns[0], ns[3]))
+    s.insert(0, p)
+    s.write("musicxml", fp=str(path))
+    return sai.load(path)
+
+
+def test_markings_are_read_into_annotations(tmp_path):
+    from symbolic_ai.perform_rules import dynamic_levels, note_marks, tempo_targets
+
+    score = _marked_score(tmp_path / "marked.musicxml")
+    kinds = {a.kind for a in score.annotations}
+    assert {"dynamic", "hairpin", "articulation", "fermata", "section", "words"} <= kinds
+    assert [a.value for a in score.annotations_of("dynamic")] == ["p", "f"]
+    assert score.annotations_of("hairpin")[0].value == "crescendo"
+    notes = score.pitched()
+    marks = note_marks(score, notes)  # columns: staccato, accent, tenuto, fermata, ornament
+    assert marks[:, :4].tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0],
+                                     [0, 0, 0, 1]]
+    target, lo, hi, source, warnings = tempo_targets(score, notes["onset_beat"], 0.0)
+    assert source == "marking" and (lo[0], hi[0]) == (66, 76) and target[0] == 71  # Adagio
+    assert tempo_targets(score, notes["onset_beat"], 140.0)[4]  # qpm far from Adagio: a warning
+    level, _accent = dynamic_levels(score, notes["onset_beat"])
+    assert level[0] == 50 and level[4] == 88 and 50 < level[2] < 88  # p, f, and the crescendo between
+
+
+def test_fermata_ritardando_and_target_tempo_in_the_rules():
+    from symbolic_ai.perform_rules import FERMATA_HOLD, body_groups, mean_qpm, shape_tempo
+
+    onset = np.arange(64.0)
+    duration = np.ones(64)
+    rng = np.random.default_rng(0)
+    bp = 0.4 * np.exp(np.cumsum(rng.normal(0, 0.03, 64)))  # a drifting model tempo around 150 qpm
+    fermata = np.zeros(64, bool)
+    fermata[31] = True
+    out = shape_tempo(onset, duration, bp, np.full(64, 90.0), fermata, 4.0, 0.6)
+    times = np.r_[0, np.cumsum(out[:-1])]
+    body = body_groups(onset, duration, fermata, 4.0)[3]
+    assert abs(mean_qpm(onset, times, body) / 90 - 1) < 1e-6
+    local = np.median(out[24:31])
+    assert out[31] > 1.5 * local and abs(out[31] / local - FERMATA_HOLD) < 0.5
+    assert out[-1] > 1.4 * np.median(out[40:56])  # the final ritardando
+    first, second = np.median(out[:16]), np.median(out[32:48])
+    assert abs(np.log(first / second)) < 0.1  # no drift
+
+
+def test_pedal_decoding_holds_through_one_harmony_and_has_no_flicker():
+    from symbolic_ai.perform_features import PEDAL_MIN_DOWN_SEC, decode_pedal
+
+    onset = np.arange(8.0)
+    sec = onset * 0.5
+    legato = np.full(8, 0.9)  # the model asks for legato pedalling at every onset
+    same_chord = np.array([True] + [False] * 7)
+    held = decode_pedal(onset, sec, np.full(8, 0.5), legato, same_chord)
+    assert len(held) == 2  # one press through the unchanged harmony
+    changes = decode_pedal(onset, sec, np.full(8, 0.5), legato, np.ones(8, bool))
+    assert len(changes) == 16
+    presses = np.diff(np.reshape([t for t, _ in changes], (-1, 2)), axis=1)
+    assert presses.min() >= PEDAL_MIN_DOWN_SEC
+    assert decode_pedal(onset, sec, np.full(8, 0.5), np.full(8, 0.2), np.ones(8, bool)) == []  # 0.1 s presses: none
+
+
+def test_midi_has_a_tempo_map_and_keeps_the_bars(chorale, tmp_path):
+    import mido
+
+    r = sai.run("perform", chorale, seed=0)
+    out = sai.save(r.piece, tmp_path / "perf.mid")
+    mf = mido.MidiFile(out)
+    tempos = [m for m in mf.tracks[0] if m.type == "set_tempo"]
+    assert len(tempos) > 10 and any(m.type == "time_signature" for m in mf.tracks[0])
+    back = sai.load(out)
+    by_id = {int(i): k for k, i in enumerate(chorale.notes["id"])}
+    score_beat = chorale.notes["onset_beat"][[by_id[int(i)] for i in r.piece.notes["id"]]]
+    off_grid = np.abs(r.piece.notes["onset_beat"] - score_beat)
+    assert np.median(off_grid) < 0.05 and off_grid.max() < 0.5  # notes sit on their score beats
+    order = np.lexsort((back.notes["pitch"], back.notes["onset_sec"]))
+    mine = np.lexsort((r.piece.notes["pitch"], r.piece.notes["onset_sec"]))
+    np.testing.assert_allclose(back.notes["onset_sec"][order], r.piece.notes["onset_sec"][mine], atol=0.01)
+    assert back.time_signatures == chorale.time_signatures and back.pickup_beats == chorale.pickup_beats

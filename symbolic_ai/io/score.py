@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..piece import Annotation, KeySignature, Piece, Tempo, TimeSignature, Track, dedupe_by_start, empty_notes
 from . import budget
 from .abc import Tune, pick_tune, split_tunes
+from .markings import markings
 from .musicxml import NO_CHORD, to_music21, write_musicxml  # noqa: F401  (the writer, re-exported)
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def from_music21(score: Any, source: str = "") -> Piece:
         metadata={"source": source, "title": title},
         pickup_beats=_pickup(parts[0]),
     )
-    return piece.annotate(_spans(annotations, end))
+    return piece.annotate(_spans(annotations, end) + markings(parts))
 
 
 def _elements(part: stream.Stream[Any]) -> Iterator[tuple[Any, float, int, float]]:

@@ -10,19 +10,26 @@ renders in the model's parameter space (closer to the expected performance, less
 length are rendered in overlapping windows whose
 velocity fields are averaged on the shared notes at every step, so neighbouring windows agree.
 
-Control: `emotion` (a Russell quadrant or a word for one, or `valence`/`arousal` whose signs pick the
-quadrant) and `style` (a word) condition the model,
-with classifier-free guidance of strength `guidance` (1 = plain conditional, larger = stronger).
-`qpm` sets the intended tempo (default: the score's tempo marking; `free_tempo` lets the model
-choose). `keep` infills: the notes of the listed bars keep the input's own timing and velocities
-(their expressive parameters are given to the model, which renders the rest around them).
+Control: `emotion` (a word or a Russell quadrant, or `valence`/`arousal` whose signs pick the
+quadrant) and `style` (a word) ask for measurable window properties of the training performances
+(`perform_features.CONTROL_WORDS`: tempo relative to the piece's mean, loudness, articulation,
+velocity spread), with classifier-free guidance of strength `guidance`. Tempo
+(`perform_rules.tempo_targets`): `qpm` when given (held within ±3 %), else the score's metronome
+marks or tempo words, else a default; the words' tempo moves it within that range. Fermatas are
+held, the end slows down (`ritardando`), dynamics marks set the loudness, and the pedal changes
+only with the harmony. `keep` infills: the notes of the listed bars keep the input's own timing
+and velocities (their expressive parameters are given to the model, which renders the rest around them).
 
-Input: MusicXML/MXL/ABC/kern or MIDI (a MIDI score is taken as written, i.e. as deadpan).
-Output: a performance (seconds only; written to MIDI at a nominal 120 qpm, the pedal as CC64 and
-as `pedal` annotations in nominal beats); JSON `notes` give each score note's `score_id`, `pitch`,
-performed `onset_sec`, `duration_sec` and `velocity`, and `pedal` the sustain-pedal events
-`{"time_sec", "value"}` (127 down, 0 up). A kept bar keeps the input's pedal too (its `pedal`
-annotations or CC64).
+Input: MusicXML/MXL/ABC/kern or MIDI (a MIDI score is taken as written, i.e. as deadpan); the
+score's markings are read by `io.markings`.
+Output (`timing="beats"`, the default): the score's bars, time signatures and beats with a tempo
+map (a tempo at each quarter note that holds an onset) that follows the performance, notes placed against it (so their
+small offsets from the grid are the performed timing) and the pedal as CC64 / `pedal` annotations:
+bars line up in a DAW. `timing="absolute"`: seconds only (written to MIDI at a nominal 120 qpm, the
+pedal in nominal beats). JSON `notes` give each score note's `score_id`, `pitch`, performed
+`onset_sec`, `duration_sec` and `velocity`; `pedal` the sustain-pedal events `{"time_sec", "value"}`
+(127 down, 0 up); `tempo` the target and the rendered tempo; `warnings` what was overridden. A kept
+bar keeps the input's pedal too (its `pedal` annotations or CC64).
 """
 from __future__ import annotations
 
@@ -35,25 +42,44 @@ import numpy as np
 from ..errors import InputError, ModelError, ParameterError
 from ..metre import bar_lengths, nominal_beats, nominal_sec
 from ..perform_features import (
+    CONTROL_DIMS,
+    CONTROL_WORDS,
+    control_vector,
     decode_pedal,
     decode_performance,
     encode_pedal,
     encode_performance,
+    onset_groups,
     params_to_targets,
     score_features,
     targets_to_params,
+)
+from ..perform_rules import (
+    RIT_DEPTH,
+    apply_dynamics,
+    body_groups,
+    dynamic_levels,
+    mean_qpm,
+    note_marks,
+    pedal_change_ok,
+    shape_tempo,
+    tempo_map,
+    tempo_targets,
 )
 from ..piece import Annotation, Piece, empty_notes
 from ..registry import Arg, Output, task
 from ..runtime import Model
 
 MAX_NOTES = int(os.environ.get("SYMBOLIC_AI_PERFORM_MAX_NOTES", "20000"))
-EMOTION_WORDS = {"none": 0, "Q1": 1, "Q2": 2, "Q3": 3, "Q4": 4, "happy": 1, "tense": 2, "angry": 2,
-                 "sad": 3, "calm": 4}
+QUADRANT_WORDS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm", "angry": "tense"}
+EMOTIONS = ("none", "happy", "tense", "sad", "calm")
 STYLES = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
 HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
 DEFAULT_TEMPERATURE = 0.5  # scale of the initial noise (chosen on the valid split, docs/benchmarks.md)
 DEFAULT_SAMPLES = 1  # seeded renders averaged
+DEFAULT_GUIDANCE = 1.0  # the smallest of 1, 2, 3 whose valid control test passes for every word (docs/models/perform-v3.md)
+BRIGHT = ("happy", "tense", "brisk")  # words that halve the final ritardando
+WORD_RULE = False  # also apply the words' loudness and articulation after the model (decided on valid)
 
 
 # -- score side ---------------------------------------------------------------------------------
@@ -71,22 +97,29 @@ def score_notes(piece: Piece) -> np.ndarray:
     return notes[np.lexsort((notes["pitch"], notes["onset_beat"]))]
 
 
-def piece_features(piece: Piece, notes: np.ndarray) -> np.ndarray:
-    """Score features of `notes` (from `score_notes`) with metre from the piece's time signatures."""
+def metre_of(piece: Piece, notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per note: bar length and notated beat unit in quarters, from the piece's time signatures."""
     sigs = piece.time_signatures
-    if sigs:
-        starts = np.array([ts.start_beat for ts in sigs])
-        k = np.clip(np.searchsorted(starts, notes["onset_beat"] + 1e-9, side="right") - 1, 0, len(sigs) - 1)
-        bar_len = bar_lengths(piece, notes["onset_beat"])
-        unit = np.array([4.0 / ts.denominator for ts in sigs])[k]
-    else:
-        bar_len, unit = np.full(len(notes), 4.0), np.ones(len(notes))
+    if not sigs:
+        return np.full(len(notes), 4.0), np.ones(len(notes))
+    starts = np.array([ts.start_beat for ts in sigs])
+    k = np.clip(np.searchsorted(starts, notes["onset_beat"] + 1e-9, side="right") - 1, 0, len(sigs) - 1)
+    return bar_lengths(piece, notes["onset_beat"]), np.array([4.0 / ts.denominator for ts in sigs])[k]
+
+
+def piece_features(piece: Piece, notes: np.ndarray, n_features: int | None = None) -> np.ndarray:
+    """Score features of `notes` (from `score_notes`): metre, staves, markings and structure.
+
+    `n_features` cuts to a model's count (perform-v2 read the first 33)."""
+    bar_len, unit = metre_of(piece, notes)
     pos = np.nan_to_num(notes["beat_in_bar"], nan=0.0)
     pitched_tracks = sorted({int(t) for t in notes["track"]})
     staff = np.full(len(notes), -1)
     if len(pitched_tracks) == 2:  # a piano score: first part/track = upper staff
         staff = (notes["track"] == pitched_tracks[1]).astype(int)
-    return score_features(notes["onset_beat"], notes["duration_beat"], notes["pitch"], pos, bar_len, unit, staff)
+    f = score_features(notes["onset_beat"], notes["duration_beat"], notes["pitch"], pos, bar_len, unit, staff,
+                       note_marks(piece, notes))
+    return f[:, :n_features] if n_features else f
 
 
 def parse_keep(spec: str, piece: Piece, notes: np.ndarray) -> np.ndarray:
@@ -113,15 +146,10 @@ def parse_keep(spec: str, piece: Piece, notes: np.ndarray) -> np.ndarray:
     return keep
 
 
-def tempo_condition(piece: Piece, notes: np.ndarray, qpm: float, free: bool, stats: dict[str, Any]) -> np.ndarray:
-    """[standardised log2 seconds per quarter, known flag] for the model's tempo input."""
-    if free:
+def tempo_input(qpm: float | None, stats: dict[str, Any]) -> np.ndarray:
+    """[standardised log2 seconds per quarter, known flag] for the model's tempo input (None: unknown)."""
+    if qpm is None:
         return np.zeros(2, dtype=np.float32)
-    if qpm <= 0:
-        beats = np.array([t.start_beat for t in piece.tempos])
-        qpms = np.array([t.qpm for t in piece.tempos])
-        k = np.clip(np.searchsorted(beats, notes["onset_beat"], side="right") - 1, 0, len(qpms) - 1)
-        qpm = float(np.median(qpms[k]))
     return np.array([(np.log2(60.0 / qpm) - stats["mean"][0]) / stats["std"][0], 1.0], dtype=np.float32)
 
 
@@ -135,16 +163,17 @@ def windows(n: int, size: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
-def sample(model: Model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *, emotion: int = 0,
-           style: int = 0, tempo: np.ndarray | None = None, guidance: float = 1.0, steps: int = 10,
-           seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+def sample(model: Model, features: np.ndarray, known: np.ndarray, mask: np.ndarray, *,
+           control: np.ndarray | None = None, tempo: np.ndarray | None = None, guidance: float = 1.0,
+           steps: int = 10, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
     """(N, P) standardised parameters: Euler ODE from noise (flow) or one pass (regression).
 
-    P = known.shape[1] (the model's parameter count). `temperature` scales the initial noise
+    P = known.shape[1] (the model's parameter count). `control` is the (2K,) control vector
+    (`control_vector`; None = nothing asked). `temperature` scales the initial noise
     (0 = start from the mean, a deterministic render).
 
     `model.run(**inputs)` is the ONNX vector field; windows are batched into one call per step and
-    their velocities averaged over shared notes. Guidance > 0 with a condition doubles the batch
+    their velocities averaged over shared notes. Guidance != 1 with a control doubles the batch
     with the unconditioned copy: v = v_u + guidance (v_c - v_u).
     """
     n = len(features)
@@ -152,19 +181,22 @@ def sample(model: Model, features: np.ndarray, known: np.ndarray, mask: np.ndarr
     size = int(model.card.get("window_notes", 256))
     wins = windows(n, size)
     tempo = np.zeros(2, np.float32) if tempo is None else tempo.astype(np.float32)
-    conditioned = emotion or style
-    cfg = conditioned and guidance != 1.0
-    conds = [(emotion, style)] + ([(0, 0)] if cfg else [])
+    none = np.zeros(2 * len(CONTROL_DIMS), np.float32)
+    control = none if control is None else control.astype(np.float32)
+    cfg = bool(control.any()) and guidance != 1.0
+    conds = [control] + ([none] if cfg else [])
     W, C = len(wins), len(conds)
     idx = np.stack([np.arange(lo, hi) for lo, hi in wins])  # (W, L)
     feed: dict[str, np.ndarray] = {
         "features": np.tile(features[idx], (C, 1, 1)).astype(np.float32),
         "known": np.tile(known[idx], (C, 1, 1)).astype(np.float32),
         "mask": np.tile(mask[idx][..., None], (C, 1, 1)).astype(np.float32),
-        "emotion": np.repeat([c[0] for c in conds], W).astype(np.int64),
-        "style": np.repeat([c[1] for c in conds], W).astype(np.int64),
         "tempo": np.tile(tempo, (C * W, 1)).astype(np.float32),
     }
+    if any(i.get("name") == "emotion" for i in model.card.get("inputs", [])):  # perform-v2 (benchmarks' "before")
+        feed["emotion"] = feed["style"] = np.zeros(C * W, np.int64)
+    else:
+        feed["control"] = np.repeat(np.stack(conds), W, axis=0).astype(np.float32)
     cover = np.zeros(n)
     np.add.at(cover, idx.ravel(), 1.0)
     m = mask[:, None].astype(np.float32)
@@ -189,14 +221,29 @@ def sample(model: Model, features: np.ndarray, known: np.ndarray, mask: np.ndarr
 
 
 # -- the task -----------------------------------------------------------------------------------
-def quadrant_of(emotion: str, valence: float, arousal: float) -> str:
-    """The emotion quadrant asked for by name or by valence/arousal (0 counts as positive)."""
+def emotion_word(emotion: str, valence: float, arousal: float) -> str:
+    """The emotion word asked for by name, quadrant or valence/arousal (0 counts as positive)."""
     if valence == 0 and arousal == 0:
-        return emotion
+        return QUADRANT_WORDS.get(emotion, emotion)
     if emotion != "none":
         raise ParameterError(f"perform: emotion={emotion!r} and valence/arousal ({valence:g}, {arousal:g}) "
                              f"contradict each other; give one of them")
-    return ("Q1" if valence >= 0 else "Q2") if arousal >= 0 else ("Q4" if valence >= 0 else "Q3")
+    return ("happy" if valence >= 0 else "tense") if arousal >= 0 else ("calm" if valence >= 0 else "sad")
+
+
+def word_shift(words: list[str], model: Model, dim: str) -> float:
+    """The words' asked shift of one control property, in its natural units (z · training-window std).
+
+    tempo: log2 beat period; loudness: velocity/127; articulation: log2 articulation."""
+    cs = model.card.get("control_stats") or {}
+    stats = model.card["stats"]
+    i = CONTROL_DIMS.index(dim)
+    z = 0.0
+    for w in words:
+        v = CONTROL_WORDS[w][i]
+        z = v if v is not None else z
+    col = {"tempo": 0, "loudness": 1, "articulation": 3}[dim]
+    return float(z * cs.get("std", [0.0] * len(CONTROL_DIMS))[i] * stats["std"][col])
 
 
 def pedal_events_of(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
@@ -212,10 +259,23 @@ def pedal_events_of(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
     return times, values
 
 
-def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "none", guidance: float = 2.0,
+def _within_marks(events: list[tuple[float, int]], spans_sec: np.ndarray) -> list[tuple[float, int]]:
+    """Pedal presses cut to the score's pedal-mark spans (seconds)."""
+    out: list[tuple[float, int]] = []
+    for (d, _), (u, _) in zip(events[0::2], events[1::2]):
+        for a, b in spans_sec:
+            lo, hi = max(d, a), min(u, b)
+            if hi - lo > 0.05:
+                out += [(lo, 127), (hi, 0)]
+    return out
+
+
+def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "none",
+           guidance: float = DEFAULT_GUIDANCE,
            steps: int = 10, seed: int = 0, keep: str = "", qpm: float = 0.0, free_tempo: bool = False,
            valence: float = 0.0, arousal: float = 0.0, temperature: float = DEFAULT_TEMPERATURE,
-           samples: int = DEFAULT_SAMPLES) -> tuple[Piece, dict[str, Any]]:
+           samples: int = DEFAULT_SAMPLES, ritardando: bool = True,
+           timing: str = "beats") -> tuple[Piece, dict[str, Any]]:
     """The performance Piece and its JSON summary (what the `perform` task returns)."""
     if qpm > 0 and free_tempo:
         raise ParameterError(f"perform: qpm={qpm:g} and free_tempo contradict each other; give one of them")
@@ -223,45 +283,94 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
         raise ParameterError(f"perform: temperature=0 renders the same performance for every seed, so "
                              f"samples={samples} would average {samples} copies of it; give samples=1 or a "
                              f"temperature above 0")
-    emotion = quadrant_of(emotion, valence, arousal)
+    if timing not in ("beats", "absolute"):
+        raise ParameterError(f"perform: timing must be 'beats' or 'absolute', got {timing!r}")
+    word = emotion_word(emotion, valence, arousal)
+    words = [w for w in (word, style) if w != "none"]
     stats = model.card.get("stats")
-    if not stats:
-        raise ModelError(f"{model.name}: its card has no 'stats'; re-export the model")
+    if not stats or "control_stats" not in model.card:
+        raise ModelError(f"{model.name}: its card has no 'stats' / 'control_stats'; use perform-v3 or re-export")
     n_params = len(stats["mean"])
     notes = score_notes(piece)
     keep_mask = parse_keep(keep, piece, notes)
-    features = piece_features(piece, notes)
+    features = piece_features(piece, notes, len(model.card.get("features", [])) or None)
     known = np.zeros((len(notes), n_params), dtype=np.float32)
     if keep_mask.any():
         given = encode_performance(notes["onset_beat"], notes["duration_beat"], notes["onset_sec"],
                                    notes["duration_sec"], notes["velocity"])
-        if n_params > 4:
-            pedal = encode_pedal(notes["onset_beat"], notes["onset_sec"], notes["duration_sec"], *pedal_events_of(piece))
-            given = np.concatenate([given, pedal[:, None]], axis=1)
-        known[keep_mask] = params_to_targets(given, stats)[keep_mask]
-    kw: dict[str, Any] = dict(emotion=EMOTION_WORDS[emotion], style=STYLES.index(style),
-              tempo=tempo_condition(piece, notes, qpm, free_tempo, stats), guidance=guidance, steps=steps,
-              temperature=temperature)
-    x = np.mean([sample(model, features, known, keep_mask.astype(np.float32), seed=seed + k, **kw)
+        pedal = encode_pedal(notes["onset_beat"], notes["onset_sec"], notes["duration_sec"], *pedal_events_of(piece))
+        known[keep_mask] = params_to_targets(np.concatenate([given, pedal[:, None]], axis=1), stats)[keep_mask]
+    onset = notes["onset_beat"]
+    target, lo, hi, source, warnings = tempo_targets(piece, onset, qpm)
+    factor = 2.0 ** -word_shift(words, model, "tempo")  # > 1: faster
+    asked = float(np.median(target))
+    tempo_in = None if free_tempo else tempo_input(asked * factor, stats)
+    control = control_vector(words) if words else None
+    x = np.mean([sample(model, features, known, keep_mask.astype(np.float32), control=control, tempo=tempo_in,
+                        guidance=guidance, steps=steps, temperature=temperature, seed=seed + k)
                  for k in range(samples)], axis=0)
     params = targets_to_params(x, stats)
-    onset, duration, velocity = decode_performance(notes["onset_beat"], notes["duration_beat"], params)
+    bar_len, _unit = metre_of(piece, notes)
+    marks = features[:, 33:38] if features.shape[1] >= 38 else np.zeros((len(notes), 5))
+    rit = 0.0 if not ritardando else RIT_DEPTH / (2 if set(words) & set(BRIGHT) else 1)
+    goal = None if free_tempo else np.clip(target * factor, lo, hi)
+    if not keep_mask.any():  # kept bars keep their own tempo
+        params[:, 0] = shape_tempo(onset, notes["duration_beat"], params[:, 0], goal, marks[:, 3] > 0,
+                                   float(np.median(bar_len)), rit)
+    fermata = marks[:, 3] > 0
+    if WORD_RULE and words:
+        params[:, 1] += word_shift(words, model, "loudness")
+        params[:, 3] += word_shift(words, model, "articulation")
+    params[fermata, 3] = np.maximum(params[fermata, 3], 0.0)  # a held note is held to its end
+    level, accent = dynamic_levels(piece, onset)
+    params[:, 1] = apply_dynamics(params[:, 1], onset, level, accent, 127 * word_shift(words, model, "loudness"))
+    on_sec, duration, velocity = decode_performance(onset, notes["duration_beat"], params)
     duration = np.maximum(duration, 0.02)
-    pedal_events = decode_pedal(notes["onset_beat"], onset, duration, params[:, 4]) if n_params > 4 else []
+    groups = onset_groups(onset)
+    first_bp = float(np.mean(params[groups[0], 0]))
+    lead = float(onset[groups[0][0]]) * first_bp  # the rest before the first note, at its tempo
+    on_sec = on_sec + lead
+    pedal_events = decode_pedal(onset, on_sec, duration, params[:, 4],
+                                pedal_change_ok(notes, float(np.median(bar_len)))) if n_params > 4 else []
+    group_time = np.array([float(np.mean(on_sec[g] + params[g, 2])) for g in groups])  # the tempo curve
+    group_beat = np.array([onset[g[0]] for g in groups])
+    marked = piece.annotations_of("pedal_mark")
+    if marked and pedal_events:
+        spans = np.interp(np.array([[a.start_beat, a.end_beat] for a in marked], float), group_beat, group_time)
+        pedal_events = _within_marks(pedal_events, spans)
+    body = body_groups(onset, notes["duration_beat"], fermata, float(np.median(bar_len)))[3]
+    rendered_qpm = mean_qpm(group_beat, group_time, body)
     out = empty_notes(len(notes))
-    out["onset_sec"], out["duration_sec"] = onset, duration
+    out["onset_sec"], out["duration_sec"] = on_sec, duration
     out["pitch"], out["velocity"], out["track"] = notes["pitch"], velocity, notes["track"]
     out["id"], out["voice"] = notes["id"], notes["voice"]
-    out["onset_beat"], out["duration_beat"] = np.nan, np.nan
-    presses = [Annotation("pedal", nominal_beats(d[0]), nominal_beats(u[0]))  # as MIDI writes a performance
-               for d, u in zip(pedal_events[0::2], pedal_events[1::2])]
-    perf = Piece(notes=out, tracks=piece.tracks, tempos=(), time_signatures=(),
-                 key_signatures=tuple(k for k in piece.key_signatures if k.start_beat == 0),
-                 annotations=tuple(presses), metadata={**piece.metadata, "performed_by": model.name})
+    keep_kinds = [a for a in piece.annotations if a.kind != "pedal"]
+    if timing == "beats":
+        end = float(np.max(onset + notes["duration_beat"]))
+        tempos = tempo_map(group_beat, group_time, end + 1)
+        grid = Piece(tempos=tempos)
+        out["onset_beat"] = grid.sec_to_beat(on_sec)
+        out["duration_beat"] = np.maximum(grid.sec_to_beat(on_sec + duration) - out["onset_beat"], 1e-3)
+        presses = [Annotation("pedal", float(grid.sec_to_beat(d[0])), float(grid.sec_to_beat(u[0])))
+                   for d, u in zip(pedal_events[0::2], pedal_events[1::2])]
+        perf = Piece(notes=out, tracks=piece.tracks, tempos=tempos, time_signatures=piece.time_signatures,
+                     key_signatures=piece.key_signatures, annotations=tuple(keep_kinds + presses),
+                     metadata={**piece.metadata, "performed_by": model.name}, pickup_beats=piece.pickup_beats)
+    else:
+        out["onset_beat"], out["duration_beat"] = np.nan, np.nan
+        presses = [Annotation("pedal", nominal_beats(d[0]), nominal_beats(u[0]))  # as MIDI writes a performance
+                   for d, u in zip(pedal_events[0::2], pedal_events[1::2])]
+        perf = Piece(notes=out, tracks=piece.tracks, tempos=(), time_signatures=(),
+                     key_signatures=tuple(k for k in piece.key_signatures if k.start_beat == 0),
+                     annotations=tuple(presses), metadata={**piece.metadata, "performed_by": model.name})
     data = {
         "model": model.name, "n_notes": len(notes), "duration_sec": round(perf.duration_sec, 3),
-        "emotion": emotion, "style": style, "guidance": guidance, "steps": steps, "seed": seed,
-        "temperature": temperature, "samples": samples, "kept_notes": int(keep_mask.sum()),
+        "emotion": word, "style": style, "guidance": guidance, "steps": steps, "seed": seed,
+        "temperature": temperature, "samples": samples, "kept_notes": int(keep_mask.sum()), "timing": timing,
+        "tempo": {"source": "free" if free_tempo else source, "asked_qpm": round(asked, 2),
+                  "target_qpm": None if goal is None else round(float(np.median(goal)), 2),
+                  "rendered_qpm": round(rendered_qpm, 2)},
+        "warnings": warnings,
         "notes": [{"score_id": int(i), "pitch": int(p), "onset_sec": round(float(o), 4),
                    "duration_sec": round(float(d), 4), "velocity": int(v)}
                   for i, p, o, d, v in zip(out["id"], out["pitch"], out["onset_sec"], out["duration_sec"],
@@ -271,21 +380,21 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     return perf, data
 
 
-@task("perform", model="perform-v2", input="score", output="piece",
-      summary="Score → expressive piano performance (flow matching; emotion/style control, infilling)")
+@task("perform", model="perform-v3", input="score", output="piece",
+      summary="Score → expressive piano performance (flow matching; markings, tempo map, emotion/style control)")
 def perform(piece: Piece, *,
-            emotion: Annotated[Literal["none", "Q1", "Q2", "Q3", "Q4", "happy", "tense", "angry", "sad", "calm"],
-                               Arg("emotion to convey: a Russell quadrant or happy=Q1, tense/angry=Q2, "
-                                   "sad=Q3, calm=Q4")] = "none",
+            emotion: Annotated[Literal["none", "happy", "tense", "angry", "sad", "calm", "Q1", "Q2", "Q3", "Q4"],
+                               Arg("emotion to convey (measured properties: see CONTROL_WORDS); Q1..Q4 = "
+                                   "happy, tense, sad, calm")] = "none",
             style: Annotated[Literal["none", "brisk", "broad", "loud", "gentle", "legato", "staccato"],
                              Arg("style word")] = "none",
             guidance: Annotated[float, Arg("classifier-free guidance strength for emotion/style "
-                                           "(1 = plain conditional)", ge=0, le=8)] = 2.0,
+                                           "(1 = plain conditional)", ge=0, le=8)] = DEFAULT_GUIDANCE,
             steps: Annotated[int, Arg("ODE steps", ge=1, le=100)] = 10,
             seed: Annotated[int, Arg("random seed", ge=0)] = 0,
             keep: Annotated[str, Arg("bars whose performance to keep from the input, e.g. '1-4,9'")] = "",
-            qpm: Annotated[float, Arg("intended tempo in quarter notes per minute; 0 = the score's tempo",
-                                      ge=0, le=400)] = 0.0,
+            qpm: Annotated[float, Arg("tempo in quarter notes per minute, held within 3 percent; 0 = the score's "
+                                      "marking (or a default)", ge=0, le=400)] = 0.0,
             free_tempo: Annotated[bool, Arg("let the model choose the tempo")] = False,
             valence: Annotated[float, Arg("instead of emotion: valence; its sign with arousal's picks the "
                                           "quadrant (0 and 0 = none)", ge=-1, le=1)] = 0.0,
@@ -296,11 +405,14 @@ def perform(piece: Piece, *,
             samples: Annotated[int, Arg("seeded renders averaged into one (smoother, closer to the "
                                         "expected performance; costs that many renders)", ge=1, le=16)]
             = DEFAULT_SAMPLES,
+            ritardando: Annotated[bool, Arg("slow down over the last two bars")] = True,
+            timing: Annotated[Literal["beats", "absolute"],
+                              Arg("beats: the score's bars with a tempo map; absolute: seconds only")] = "beats",
             model: Model | None = None) -> Output:
     """Score → expressive piano performance (see the module docstring)."""
     if model is None:
-        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v2)")
+        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v3)")
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
                         keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal,
-                        temperature=temperature, samples=samples)
+                        temperature=temperature, samples=samples, ritardando=ritardando, timing=timing)
     return Output(perf, data)

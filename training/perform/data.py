@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 import time
 import warnings
@@ -23,10 +24,29 @@ import numpy as np
 from symbolic_ai.data import data_root
 from symbolic_ai.errors import require
 
+MARKS = ("staccato", "accent", "tenuto", "fermata", "ornament")  # score markings the match files carry
 DATASETS = {"asap": "manifest.csv", "batik_mozart": "manifest.csv"}
 ARRAYS = ("onset", "duration", "pitch", "pos_in_bar", "bar_len", "beat_unit", "staff",
           "perf_onset", "perf_duration", "velocity")
 PEDAL_ARRAYS = ("pedal_time", "pedal_value")  # sustain pedal (CC64) events of the performance, seconds
+MARK_WORDS = {"staccato": 0, "staccatissimo": 0, "accent": 1, "strong-accent": 1, "tenuto": 2, "fermata": 3,
+              "trill-mark": 4, "trillmark": 4, "inverted-mordent": 4, "invertedmordent": 4, "mordent": 4, "turn": 4}
+_SNOTE = re.compile(r"^snote\(([^,]+),.*,\[([^\]]*)\]\)-")
+
+
+def match_marks(match_path: str) -> dict[str, np.ndarray]:
+    """Score-note id → (5,) flags (staccato, accent, tenuto, fermata, ornament) from the snote lines."""
+    out: dict[str, np.ndarray] = {}
+    with open(match_path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = _SNOTE.match(line)
+            if m:
+                flags = np.zeros(len(MARKS), dtype=np.int8)
+                for w in m.group(2).split(","):
+                    if w.strip() in MARK_WORDS:
+                        flags[MARK_WORDS[w.strip()]] = 1
+                out[m.group(1)] = flags
+    return out
 
 
 def extract_pedal(match_path: str) -> dict[str, np.ndarray]:
@@ -74,6 +94,8 @@ def extract(match_path: str) -> dict[str, np.ndarray]:
     s, p = sna[si], pna[pi]
     order = np.lexsort((s["pitch"], s["onset_quarter"]))
     s, p = s[order], p[order]
+    marks = match_marks(match_path)
+    none = np.zeros(len(MARKS), dtype=np.int8)
     divs = np.maximum(s["divs_pq"], 1).astype(float)
     staff = np.where(s["staff"] == 1, 0, np.where(s["staff"] == 2, 1, -1))
     return {
@@ -82,6 +104,7 @@ def extract(match_path: str) -> dict[str, np.ndarray]:
         "bar_len": s["ts_beats"] * 4.0 / s["ts_beat_type"], "beat_unit": 4.0 / s["ts_beat_type"],
         "staff": staff.astype(np.int8), "perf_onset": p["onset_sec"].astype(float),
         "perf_duration": p["duration_sec"].astype(float), "velocity": p["velocity"].astype(np.int16),
+        "marks": np.array([marks.get(str(i), none) for i in s["id"]], dtype=np.int8).reshape(-1, len(MARKS)),
     }
 
 
@@ -98,8 +121,8 @@ def build_cache(root: Path, out: Path) -> list[dict]:
         else:
             with np.load(f) as z:
                 arrays = {k: z[k] for k in z.files}
-            if not all(k in arrays for k in PEDAL_ARRAYS):  # caches built before the pedal was read
-                np.savez_compressed(f, **arrays, **extract_pedal(r["match"]))
+            if not all(k in arrays for k in PEDAL_ARRAYS) or "marks" not in arrays:  # older caches
+                np.savez_compressed(f, **extract(r["match"]), **extract_pedal(r["match"]))
         r = {**r, "file": f.name}
         index.append(r)
         print(f"[{k + 1}/{len(rows)}] {r['id']} {time.time() - t0:.0f}s", flush=True)
@@ -115,6 +138,7 @@ def load_cache(cache: Path, split: str | None = None) -> list[dict]:
         if split is None or r["split"] == split:
             with np.load(cache / r["file"]) as z:
                 arrays = {k: z[k] for k in ARRAYS}
+                arrays["marks"] = z["marks"] if "marks" in z.files else np.zeros((len(z["onset"]), len(MARKS)), np.int8)
                 for k in PEDAL_ARRAYS:  # absent in caches built before the pedal was read
                     arrays[k] = z[k] if k in z.files else np.zeros(0)
                 out.append({**r, "arrays": arrays})

@@ -8,8 +8,8 @@ Inputs, per window of N notes (batch B):
   known    (B, N, P)  given values where `mask` is 1 (inpainting / continuation), else 0
   mask     (B, N, 1)  1 for notes whose performance is given
   t        (B,)       flow time in [0, 1]
-  emotion  (B,)       0 = none, 1..4 = Q1..Q4
-  style    (B,)       0 = none, 1.. = STYLE_WORDS
+  control  (B, 2K)    K window properties asked for (z values, `perform_features.CONTROL_DIMS`)
+                      then K known flags (0 = left to the model)
   tempo    (B, 2)     [log2 seconds per quarter of the intended tempo (standardised), known flag]
 Output: v (B, N, P), the velocity field (flow) or the parameters themselves (regression).
 """
@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-EMOTIONS = ("none", "Q1", "Q2", "Q3", "Q4")
-STYLE_WORDS = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
+from symbolic_ai.perform_features import CONTROL_DIMS
+
 N_PARAMS = 5  # perform-v1 had 4 (no pedal); PerformNet(n_params=4) rebuilds it
 
 
@@ -63,19 +63,18 @@ class PerformNet(nn.Module):
         self.d = d
         self.inp = nn.Linear(n_features + 2 * n_params + 1, d)
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
-        self.emotion = nn.Embedding(len(EMOTIONS), d)
-        self.style = nn.Embedding(len(STYLE_WORDS), d)
+        self.control = nn.Sequential(nn.Linear(2 * len(CONTROL_DIMS), d), nn.SiLU(), nn.Linear(d, d))
         self.tempo = nn.Linear(2, d)
         self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
         self.out = nn.Linear(d, n_params)
 
     def forward(self, features: torch.Tensor, x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
-                t: torch.Tensor, emotion: torch.Tensor, style: torch.Tensor, tempo: torch.Tensor) -> torch.Tensor:
+                t: torch.Tensor, control: torch.Tensor, tempo: torch.Tensor) -> torch.Tensor:
         n = features.shape[1]
         pos = sinusoid(torch.arange(n, device=features.device), self.d).unsqueeze(0)
         h = self.inp(torch.cat([features, x, known * mask, mask], dim=-1)) + pos
-        c = self.t_mlp(sinusoid(t * 1000.0, self.d)) + self.emotion(emotion) + self.style(style) + self.tempo(tempo)
+        c = self.t_mlp(sinusoid(t * 1000.0, self.d)) + self.control(control) + self.tempo(tempo)
         h = h + c.unsqueeze(1)
         for blk in self.blocks:
             h = blk(h, c)

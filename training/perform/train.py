@@ -1,17 +1,20 @@
 """Train the `perform` model: conditional flow matching (or direct regression) over score notes.
 
-    python -m training perform train --run runs/perform-v2 --d 128 --minutes 58 --steps 100000
-    python -m training perform train --run runs/perform-reg --d 128 --objective regression --minutes 14
-    python -m training perform train --run runs/perform-v2 --export runs/perform-v2/perform-v2.onnx
+    python -m training perform train --run runs/perform-v3 --d 128 --minutes 55 --steps 100000 --threads 1
+    python -m training perform train --run runs/perform-reg --d 128 --objective regression --minutes 25
+    python -m training perform train --run runs/perform-v3 --export runs/perform-v3/perform-v3.onnx
 
 Data: the per-note cache of `python -m training perform data` (ASAP + Batik, train split; valid for selection).
 Targets per note: the four codec parameters plus the sustain pedal (`perform_features.encode_pedal`).
 Flow matching on the optimal-transport path: x_t = (1 - t) x0 + t x1, target x1 - x0, loss on the
 notes the window does not give. Each window gets one inpainting mask (none, random notes, beats,
-bars, a segment, or everything before a point = continuation). Conditions, each dropped at random
-for classifier-free guidance: a style word derived from the performance, an emotion quadrant from
-the `emotion` model's reading of the performance (`emotion_timelines`; `--emotion-labels proxy`
-for perform-v1's proxy; see `window_conditions`), and the intended tempo. Resumable: checkpoints in the run directory.
+bars, a segment, or everything before a point = continuation). Conditions, dropped at random
+for classifier-free guidance: the window's measured control properties (`perform_features.CONTROL_DIMS`:
+tempo relative to the performance's mean, loudness, articulation, velocity spread; z values over
+the training windows), and the intended tempo. Emotion and style words are fixed points in that
+control space (`CONTROL_WORDS`), so no word label comes from another model. Score features include
+the match files' markings (staccato, accent, tenuto, fermata, ornaments) and structure.
+Resumable: checkpoints in the run directory.
 """
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from symbolic_ai.errors import require
-from symbolic_ai.perform_features import (FEATURE_NAMES, N_FEATURES, TARGETS, encode_pedal, encode_performance,
-                                params_to_targets, score_features)
+from symbolic_ai.perform_features import (CONTROL_DIMS, CONTROL_WORDS, FEATURE_NAMES, N_FEATURES, TARGETS,
+                                          encode_pedal, encode_performance, params_to_targets, score_features,
+                                          window_control)
 from training.common.config import save_run_config
 from training.perform.data import load_cache
 
@@ -46,7 +50,7 @@ def prepare(rows: list[dict]) -> list[dict]:
     for r in rows:
         a = r["arrays"]
         feats = score_features(a["onset"], a["duration"], a["pitch"], a["pos_in_bar"], a["bar_len"],
-                               a["beat_unit"], a["staff"])
+                               a["beat_unit"], a["staff"], a["marks"])
         params = encode_performance(a["onset"], a["duration"], a["perf_onset"], a["perf_duration"], a["velocity"])
         pedal = encode_pedal(a["onset"], a["perf_onset"], a["perf_duration"], a["pedal_time"], a["pedal_value"])
         params = np.concatenate([params, pedal[:, None]], axis=1)
@@ -65,94 +69,19 @@ def target_stats(perfs: list[dict]) -> dict:
     return {"mean": x.mean(0).tolist(), "std": np.maximum(x.std(0), 1e-3).tolist()}
 
 
-def _window_stats(p: dict, lo: int, hi: int) -> tuple[float, float, float, float, float]:
-    x = p["x1"][lo:hi]
-    span = max(p["perf_onset"][lo:hi].max() - p["perf_onset"][lo:hi].min(), 0.5)
-    return (float(x[:, 0].mean() - p["tempo_mean"]), float(x[:, 1].mean()), float(x[:, 3].mean()),
-            float(np.log((hi - lo) / span)), float(p["x1"][lo:hi, 0].mean()))
-
-
-def condition_thresholds(perfs: list[dict]) -> dict:
-    """Terciles of window loudness and articulation and medians of the arousal proxies (train)."""
-    rel, vel, art, nps = [], [], [], []
+def window_controls(perfs: list[dict]) -> np.ndarray:
+    """Raw control values (`window_control`) of every training window (256 notes, hop 128)."""
+    out = []
     for p in perfs:
         for lo in range(0, max(len(p["x1"]) - WINDOW, 0) + 1, WINDOW // 2):
-            s = _window_stats(p, lo, min(lo + WINDOW, len(p["x1"])))
-            rel.append(s[0]); vel.append(s[1]); art.append(s[2]); nps.append(s[3])
-    q = lambda v, a: [float(x) for x in np.quantile(v, a)]  # noqa: E731
-    return {"velocity": q(vel, [1 / 3, 2 / 3]), "articulation": q(art, [1 / 3, 2 / 3]),
-            "tempo_rel": q(rel, [1 / 4, 3 / 4]), "vel_mean": float(np.mean(vel)), "vel_std": float(np.std(vel)),
-            "nps_mean": float(np.mean(nps)), "nps_std": float(np.std(nps))}
+            out.append(window_control(p["x1"][lo:lo + WINDOW], p["tempo_mean"]))
+    return np.array(out)
 
 
-def emotion_timelines(cache: Path, rows: list[dict], model: str | None = None) -> dict:
-    """{performance id: [[start_sec, end_sec, pQ1, pQ2, pQ3, pQ4], ...]} from an `emotion` model.
-
-    Each performance (performed onsets, durations, velocities; no beat grid) is read by the
-    `emotion` task in 16-second windows (32 nominal beats, no overlap) with `model` (default: the task's model);
-    cached in the cache directory as `<model name>.json`. perform-v2 was trained on emotion-v1's
-    labels (the file is in git history, commit 949bc6f: pass its path to reproduce exactly).
-    """
-    from symbolic_ai.piece import Piece, notes_from_columns
-    from symbolic_ai.registry import get, run
-
-    model = model or get("emotion").model
-    path = cache / f"{Path(model).stem}.json"
-    done = json.loads(path.read_text()) if path.exists() else {}
-    todo = [r for r in rows if r["id"] not in done]
-    for k, r in enumerate(todo):
-        a = r["arrays"]
-        nan = np.full(len(a["pitch"]), math.nan)
-        perf = Piece(notes=notes_from_columns(onset_sec=a["perf_onset"], duration_sec=a["perf_duration"],
-                                              pitch=a["pitch"], velocity=a["velocity"], onset_beat=nan,
-                                              duration_beat=nan))
-        done[r["id"]] = [[w["start_sec"], w["end_sec"], *[w["probabilities"][q] for q in ("Q1", "Q2", "Q3", "Q4")]]
-                         for w in run("emotion", perf, model=model, window_beats=32.0, hop_beats=32.0).data["timeline"]]
-        if k % 20 == 19 or k == len(todo) - 1:
-            path.write_text(json.dumps(done))
-            print(f"emotion labels {k + 1}/{len(todo)}", flush=True)
-    return done
-
-
-def window_conditions(p: dict, lo: int, hi: int, th: dict) -> tuple[list[int], int]:
-    """Style words that fit the window (indices into STYLE_WORDS) and its emotion quadrant.
-
-    Words: brisk/broad = faster/slower than the performance's own mean tempo (outer quartiles),
-    loud/gentle and legato/staccato = outer terciles of the training windows. Emotion: the quadrant
-    of the `emotion` model's mean probabilities over its 16-second windows that overlap the window's
-    performed time span (`emotion_timelines`), when the performance has them. Otherwise a proxy:
-    arousal = loudness plus notes per second above their means; valence = the window's key is
-    major (Krumhansl–Kessler correlation via the key task). Q1 = +v+a, Q2 = -v+a, Q3 = -v-a, Q4 = +v-a.
-    """
-    from symbolic_ai.tasks.key import correlations, window_histograms
-
-    rel, vel, art, nps, _ = _window_stats(p, lo, hi)
-    words = []
-    if rel < th["tempo_rel"][0]:
-        words.append(1)  # brisk (shorter beat period)
-    elif rel > th["tempo_rel"][1]:
-        words.append(2)  # broad
-    if vel > th["velocity"][1]:
-        words.append(3)
-    elif vel < th["velocity"][0]:
-        words.append(4)
-    if art > th["articulation"][1]:
-        words.append(5)
-    elif art < th["articulation"][0]:
-        words.append(6)
-    tl = p.get("emotion_timeline")
-    if tl is not None and len(tl):
-        t0, t1 = p["perf_onset"][lo:hi].min(), p["perf_onset"][lo:hi].max()
-        hit = (tl[:, 0] <= t1) & (tl[:, 1] > t0)
-        if hit.any():
-            return words, int(np.argmax(tl[hit, 2:].mean(axis=0))) + 1
-    arousal = (vel - th["vel_mean"]) / th["vel_std"] + (nps - th["nps_mean"]) / th["nps_std"] > 0
-    on = p["onset"][lo:hi]
-    h = window_histograms(on, p["duration"][lo:hi], p["pitch"][lo:hi].astype(int), np.array([on.min()]),
-                          float(on.max() - on.min() + 1))
-    major = int(np.argmax(correlations(h)[0])) < 12
-    quadrant = (1 if major else 2) if arousal else (4 if major else 3)
-    return words, quadrant
+def control_stats(perfs: list[dict]) -> dict:
+    """Mean and std of each control property over the training windows (the z scale of the words)."""
+    v = window_controls(perfs)
+    return {"dims": list(CONTROL_DIMS), "mean": v.mean(0).tolist(), "std": np.maximum(v.std(0), 1e-3).tolist()}
 
 
 def sample_mask(rng: np.random.Generator, onset: np.ndarray, pos_in_bar: np.ndarray) -> np.ndarray:
@@ -178,24 +107,67 @@ def sample_mask(rng: np.random.Generator, onset: np.ndarray, pos_in_bar: np.ndar
     return m
 
 
-def make_batch(perfs: list[dict], rng: np.random.Generator, batch: int, th: dict, drop: float = 0.3) -> dict:
+def make_batch(perfs: list[dict], rng: np.random.Generator, batch: int, cs: dict, drop_all: float = 0.2,
+               drop_one: float = 0.3) -> dict:
+    """Windows with their measured controls (z values; all dropped with `drop_all`, each with `drop_one`,
+    for classifier-free guidance and for words that name only some properties)."""
     weights = np.array([len(p["x1"]) for p in perfs], dtype=float)
     pick = rng.choice(len(perfs), size=batch, p=weights / weights.sum())
-    out = {k: [] for k in ("features", "x1", "mask", "emotion", "style", "tempo")}
+    out: dict[str, list] = {k: [] for k in ("features", "x1", "mask", "control", "tempo")}
+    k = len(CONTROL_DIMS)
     for i in pick:
         p = perfs[i]
         n = len(p["x1"])
         L = min(WINDOW, n)
         lo = int(rng.integers(0, n - L + 1))
         hi = lo + L
-        words, quadrant = window_conditions(p, lo, hi, th)
+        z = np.clip((window_control(p["x1"][lo:hi], p["tempo_mean"]) - cs["mean"]) / cs["std"], -3, 3)
+        known = (rng.random(k) > drop_one) & (rng.random() > drop_all)
         out["features"].append(p["features"][lo:hi])
         out["x1"].append(p["x1"][lo:hi])
         out["mask"].append(sample_mask(rng, p["onset"][lo:hi], p["pos_in_bar"][lo:hi]))
-        out["style"].append(int(rng.choice(words)) if words and rng.random() > drop else 0)
-        out["emotion"].append(quadrant if rng.random() > drop else 0)
+        out["control"].append(np.r_[z * known, known].astype(np.float32))
         out["tempo"].append([p["tempo_mean"], 1.0] if rng.random() < 0.5 else [0.0, 0.0])
-    return {k: np.asarray(v) for k, v in out.items()}
+    return {key: np.asarray(v) for key, v in out.items()}
+
+
+def init_from_onnx(model, path: Path) -> dict:
+    """Warm start from a released perform model (perform-v2's ONNX): its weights where the shapes
+    allow, zero weights for the new score features, and its "none" emotion + style embeddings as
+    the bias of the control network (whose weights start at zero), so step 0 renders as that model
+    did unconditioned. Returns the model's card (its target stats are reused)."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    card = json.loads(Path(path).with_suffix(".json").read_text())
+    state = model.state_dict()
+    named = {k: v for k, v in init.items() if k in state and tuple(v.shape) == tuple(state[k].shape)}
+    mats = [init[k] for k in sorted((k for k in init if k.startswith("onnx::MatMul_")),
+                                    key=lambda k: int(k.rsplit("_", 1)[1]))]
+    order = ["inp.weight"] + [f"blocks.{i}.{n}.weight" for i in range(len(model.blocks))
+                              for n in ("qkv", "proj", "ff.0", "ff.2")] + ["out.weight"]
+    if len(mats) != len(order):
+        raise SystemExit(f"{path}: {len(mats)} matrices, expected {len(order)} (a different architecture)")
+    for k, w in zip(order, mats):
+        w = torch.from_numpy(w.T.copy())
+        if k == "inp.weight":  # old columns: features (n_old), x, known, mask; new features in between
+            n_old, k_p = len(card["features"]), model.out.out_features
+            new = torch.zeros_like(state[k])
+            nf = new.shape[1] - 2 * k_p - 1
+            new[:, :n_old] = w[:, :n_old]
+            new[:, nf:] = w[:, n_old:]
+            w = new
+        named[k] = w
+    for k, v in named.items():
+        state[k] = torch.as_tensor(v)
+    with torch.no_grad():
+        model.load_state_dict(state)
+        model.control[-1].weight.zero_()
+        model.control[-1].bias.copy_(torch.from_numpy(init["emotion.weight"][0] + init["style.weight"][0]))
+    return card
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -205,7 +177,7 @@ def loss_on(model, b: dict, objective: str, gen) -> torch.Tensor:
     f = torch.from_numpy(b["features"]).float()
     x1 = torch.from_numpy(b["x1"]).float()
     m = torch.from_numpy(b["mask"]).float().unsqueeze(-1)
-    emo, sty = torch.from_numpy(b["emotion"]).long(), torch.from_numpy(b["style"]).long()
+    control = torch.from_numpy(b["control"]).float()
     tempo = torch.from_numpy(b["tempo"]).float()
     B = f.shape[0]
     if objective == "flow":
@@ -213,11 +185,11 @@ def loss_on(model, b: dict, objective: str, gen) -> torch.Tensor:
         t = torch.rand(B, generator=gen) if "t" not in b else torch.from_numpy(b["t"]).float()
         xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
         xt = m * x1 + (1 - m) * xt
-        pred = model(f, xt, x1, m, t, emo, sty, tempo)
+        pred = model(f, xt, x1, m, t, control, tempo)
         target = x1 - x0
     else:
         zeros = torch.zeros_like(x1)
-        pred = model(f, zeros, x1, m, torch.zeros(B), emo, sty, tempo)
+        pred = model(f, zeros, x1, m, torch.zeros(B), control, tempo)
         target = x1
     w = 1 - m
     return (((pred - target) ** 2) * w).sum() / (w.sum() * x1.shape[-1]).clamp(min=1)
@@ -237,25 +209,20 @@ def train(args: argparse.Namespace) -> None:
         log.write(msg + "\n")
         log.flush()
 
-    from symbolic_ai.registry import get as get_task
-
     cache = Path(args.cache)
-    train_rows, valid_rows = load_cache(cache, "train"), load_cache(cache, "valid")
-    timelines = (emotion_timelines(cache, train_rows + valid_rows, args.emotion_model)
-                 if args.emotion_labels == "model" else {})
-    train_p, valid_p = prepare(train_rows), prepare(valid_rows)
-    for p in train_p + valid_p:
-        if p["id"] in timelines:
-            p["emotion_timeline"] = np.asarray(timelines[p["id"]], dtype=float).reshape(-1, 6)
-    stats = target_stats(train_p)
+    train_p, valid_p = prepare(load_cache(cache, "train")), prepare(load_cache(cache, "valid"))
+    model = PerformNet(N_FEATURES, d=args.d, layers=args.layers, heads=args.heads, n_params=5)
+    warm = init_from_onnx(model, Path(args.init_onnx)) if args.init_onnx and not (run / "last.pt").exists() else None
+    ckpt = run / "last.pt"
+    stats = (warm["stats"] if warm else torch.load(ckpt, weights_only=False)["config"]["stats"] if ckpt.exists()
+             else target_stats(train_p))
     for p in train_p + valid_p:
         p["x1"] = params_to_targets(p["params"], stats)
         p["tempo_mean"] = float(p["x1"][:, 0].mean())
-    th = condition_thresholds(train_p)
+    th = torch.load(ckpt, weights_only=False)["config"]["control_stats"] if ckpt.exists() else control_stats(train_p)
     say(f"train {len(train_p)} performances / {sum(len(p['x1']) for p in train_p)} notes; "
         f"valid {len(valid_p)} / {sum(len(p['x1']) for p in valid_p)}")
     n_params = train_p[0]["params"].shape[1]
-    model = PerformNet(N_FEATURES, d=args.d, layers=args.layers, heads=args.heads, n_params=n_params)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     ckpt = run / "last.pt"
     step, best, spent = 0, math.inf, 0.0
@@ -265,8 +232,8 @@ def train(args: argparse.Namespace) -> None:
         step, best, spent = state["step"], state["best"], state.get("spent_sec", 0.0)
         say(f"resumed at step {step} (best valid {best:.4f})")
     config = {"objective": args.objective, "d": args.d, "layers": args.layers, "heads": args.heads,
-              "n_params": n_params, "window": WINDOW, "emotion_labels": args.emotion_labels,
-              "emotion_model": Path(args.emotion_model or get_task("emotion").model).stem, "stats": stats, "thresholds": th}
+              "n_params": n_params, "window": WINDOW, "stats": stats, "control_stats": th,
+              "init": Path(args.init_onnx).stem if args.init_onnx else None}
     vrng = np.random.default_rng(1234)
     vbatches = []
     for _ in range(args.valid_batches):
@@ -309,15 +276,15 @@ def train(args: argparse.Namespace) -> None:
 
 
 # -- export ------------------------------------------------------------------------------------
-INPUTS = ("features", "x", "known", "mask", "t", "emotion", "style", "tempo")
+INPUTS = ("features", "x", "known", "mask", "t", "control", "tempo")
 
 
-def export(run: Path, out: Path, version: str = "v1") -> dict:
+def export(run: Path, out: Path, version: str = "v1", metrics: dict | None = None) -> dict:
     """best.pt → ONNX (opset 17, dynamic batch and length) + model card; parity checked."""
     torch = require("torch", "train")
     import onnxruntime as ort
 
-    from training.perform.model import EMOTIONS, STYLE_WORDS, PerformNet
+    from training.perform.model import PerformNet
 
     state = torch.load(run / "best.pt", weights_only=False)
     cfg = state["config"]
@@ -329,9 +296,10 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
     g = torch.Generator().manual_seed(0)
     ex = (torch.randn(B, N, N_FEATURES, generator=g), torch.randn(B, N, k, generator=g),
           torch.randn(B, N, k, generator=g), (torch.rand(B, N, 1, generator=g) > 0.5).float(),
-          torch.rand(B, generator=g), torch.tensor([0, 3]), torch.tensor([2, 0]), torch.tensor([[0.3, 1.0], [0.0, 0.0]]))
+          torch.rand(B, generator=g), torch.randn(B, 2 * len(CONTROL_DIMS), generator=g),
+          torch.tensor([[0.3, 1.0], [0.0, 0.0]]))
     dyn = {k: {0: "batch", 1: "notes"} for k in ("features", "x", "known", "mask")}
-    dyn.update({k: {0: "batch"} for k in ("t", "emotion", "style", "tempo")})
+    dyn.update({k: {0: "batch"} for k in ("t", "control", "tempo")})
     dyn["v"] = {0: "batch", 1: "notes"}
     torch.onnx.export(model, ex, str(out), input_names=list(INPUTS), output_names=["v"], dynamic_axes=dyn,
                       opset_version=17, dynamo=False)
@@ -347,34 +315,36 @@ def export(run: Path, out: Path, version: str = "v1") -> dict:
         "target_space": "log2 beat period (s/quarter), velocity/127, timing (s, clipped ±0.5), "
                         "articulation log2 ratio (clipped -5..3)" + (", pedal fraction of the onset span "
                         "(0..1)" if k > 4 else "") + "; standardised by stats",
-        "emotion_labels": (f"the {cfg.get('emotion_model', 'emotion-v1')} model on each training performance (16 s windows)"
-                           if cfg.get("emotion_labels") == "model" else "loudness/density/key proxy"),
-        "stats": cfg["stats"], "thresholds": cfg["thresholds"], "emotions": list(EMOTIONS),
-        "style_words": list(STYLE_WORDS), "train_step": state["step"], "valid_loss": state["valid"],
+        "control_labels": "measured per training window (perform_features.window_control), z over train windows",
+        "stats": cfg["stats"], "control_stats": cfg["control_stats"],
+        "control_words": {w: list(v) for w, v in CONTROL_WORDS.items()}, "train_step": state["step"], "valid_loss": state["valid"],
         "training_data": [
             {"dataset": "(n)ASAP (CPJKU/asap-dataset @4097b45)", "licence": "CC BY-NC-SA 4.0", "split": "train"},
             {"dataset": "Batik-plays-Mozart (huispaty/batik_plays_mozart @e1b7001)",
              "licence": "not stated (research use)", "split": "train"}],
-        "selection": "valid split loss (ASAP valid + Batik valid)",
+        "selection": "valid split loss (ASAP valid + Batik valid); guidance default by the valid control test",
+        "init": cfg.get("init"),
         "parity_max_abs": parity,
     }
-    return write_card(out, fields, version=int(version.lstrip("v")))
+    if metrics:
+        metrics = {"valid_loss": fields["valid_loss"], "parity_max_abs": parity, **metrics}
+    return write_card(out, fields, version=int(version.lstrip("v")), metrics=metrics)
 
 
 def write_card(onnx_path: Path, fields: dict, *, version: int, metrics: dict | None = None) -> dict:
     """The house model card (exports.card): JSON beside the model and the same keys in metadata_props."""
     import onnx
 
-    from symbolic_ai.exports.card import make_card, write
+    from exports.card import make_card, write
 
     model = onnx.load(str(onnx_path))
     card = make_card(model, name=f"perform-v{version}", task="perform", version=version,
-                     vocabulary={"emotions": fields["emotions"], "style_words": fields["style_words"]},
+                     vocabulary={"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)},
                      labels=fields["targets"],
                      splits={"train": "ASAP + Batik train", "selection": "ASAP + Batik valid",
-                             "report": "ASAP + Batik test (benchmarks/perform_metrics.py)"},
+                             "report": "ASAP + Batik test (benchmarks/perform_eval.py)"},
                      metrics=metrics or {"valid_loss": fields["valid_loss"], "parity_max_abs": fields["parity_max_abs"]},
-                     **{k: v for k, v in fields.items() if k not in ("emotions", "style_words", "targets")})
+                     **{k: v for k, v in fields.items() if k != "targets"})
     write(model, card, onnx_path)
     return card
 
@@ -395,16 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--valid-batches", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--emotion-model", default=None, help="emotion model for the labels (name or .onnx path; "
-                    "default: the task's model; perform-v2 used emotion-v1)")
-    ap.add_argument("--emotion-labels", choices=("model", "proxy"), default="model",
-                    help="training windows' emotion: the `emotion` model on the performance, or the "
-                         "loudness/density/key proxy of perform-v1")
+    ap.add_argument("--init-onnx", help="warm start from a released model's ONNX (+ its .json card): perform-v2")
+    ap.add_argument("--metrics", help="with --export: a JSON file of figures for the card's metrics")
     ap.add_argument("--export", metavar="ONNX", help="export the run's best checkpoint and exit")
     args = ap.parse_args(argv)
     if args.export:
-        version = Path(args.export).stem.split("-")[-1]
-        print(json.dumps(export(Path(args.run), Path(args.export), version=version), indent=1)[:2000])
+        tail = Path(args.export).stem.split("-")[-1]
+        version = tail if tail.lstrip("v").isdigit() else "v0"  # a baseline (perform-reg.onnx): version 0
+        metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+        print(json.dumps(export(Path(args.run), Path(args.export), version=version, metrics=metrics), indent=1)[:2000])
         return 0
     train(args)
     return 0
