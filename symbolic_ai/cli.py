@@ -5,6 +5,7 @@
   symbolic-ai info                                   version, models, execution providers
   symbolic-ai data check [--data-root DIR]           which datasets are present
   symbolic-ai serve [--osc-port N] [--http-port N]    the local inference daemon (OSC + HTTP)
+  symbolic-ai midi TASK [--bpm N | --clock]           live MIDI bridge on virtual ports (docs/midi.md)
 
 Errors print one line naming the input and the problem and exit with code 2
 (`--debug` shows the traceback).
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_midi
 from .errors import InputError, SymbolicAIError
 from .registry import TASKS, TaskSpec, get
 
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser("check", help="which datasets are present, with counts")
     check.add_argument("--data-root", help="data directory (default: $SYMBOLIC_AI_DATA or ../shared/data)")
     _add_serve_parser(sub)
+    cli_midi.add_parser(sub)
     return parser
 
 
@@ -215,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 2
         args.debug = debug
         handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data,
-                   "serve": cmd_serve}[args.command]
+                   "serve": cmd_serve, "midi": cli_midi.cmd_midi}[args.command]
         return handler(args)
     except SymbolicAIError as exc:
         if debug:
