@@ -156,7 +156,7 @@ class Harmonize(Live):
 
     def __init__(self, bridge: Bridge, time_signature: TimeSignature, params: dict[str, Any],
                  latency_ms: float = 30.0, context_bars: int = 4, idle_bars: int = 2) -> None:
-        params = {**params, "accompaniment": "block"}
+        params = {**params, "accompaniment": "block", "track": 0}  # track 0: its top line (chords played in)
         rhythm = params.get("rhythm", "bar")
         if rhythm == "learned":
             raise SymbolicAIError("midi harmonize: --rhythm learned needs the whole melody; live, use bar, half "
@@ -167,6 +167,7 @@ class Harmonize(Live):
         self.grace = min(0.005, self.latency / 4)  # notes played on the point still count
         self.chord: list[int] = []
         self.symbol = ""
+        self.waiting: float | None = None  # a point with no note yet: the next note asks for its chord
 
     def started(self, t: float) -> None:
         beat = self.bridge.timeline.beat(t)
@@ -183,10 +184,11 @@ class Harmonize(Live):
 
     def reset(self) -> None:
         super().reset()
-        self.chord, self.symbol = [], ""
+        self.chord, self.symbol, self.waiting = [], "", None
 
     def point(self, point: float) -> None:
-        """A harmonic-rhythm point: ask for the new span's chord, due `latency` after the point."""
+        """A harmonic-rhythm point: ask for the new span's chord, due `latency` after the point. With
+        no note sounding yet, the first note that comes before that deadline asks instead."""
         recent = [n for n in self.heard if n.end is None or n.end > point - self.span]
         if not self.held and not recent:  # a whole span of silence: let the chord go
             self.release()
@@ -194,6 +196,21 @@ class Harmonize(Live):
                 self.bridge.rest()  # the player stopped: count again from the next note
                 return
         self.schedule(point + self.span)
+        self.waiting = None if self.held else point
+        if self.held:
+            self.ask(point)
+
+    def note_on(self, note: Heard) -> None:
+        point = self.waiting
+        if point is None:
+            return
+        t_point = self.bridge.timeline.time(point)
+        if note.t_on <= t_point + self.latency:
+            note.onset = max(note.onset, point) if note.onset - point < self.span else note.onset
+            self.waiting = None
+            self.ask(point)
+
+    def ask(self, point: float) -> None:
         start = max(0.0, self.bar_start(point - self.context))
         self.forget_before(start)
         piece = self.window(self.heard, start, point + self.span)
@@ -354,6 +371,7 @@ class Perform(Live):
     echo = False
     CONTEXT_BEATS = 8.0
     SAFETY_S = 0.003
+    RATIO = (0.2, 2.0)  # articulation: performed / played duration (the pedal goes out as CC64 besides)
 
     def __init__(self, bridge: Bridge, time_signature: TimeSignature, params: dict[str, Any],
                  latency_ms: float = 30.0, lookahead_beats: float = 1.0) -> None:
@@ -390,7 +408,7 @@ class Perform(Live):
         now_beat = self.beat_now()
         context = [n for n in self.heard if n.onset < edge]
         piece = self.window(context, start, now_beat)
-        deadline = min(n.t_on for n in new) + self.delay / 2
+        deadline = min(n.t_on for n in new) + self.delay - self.SAFETY_S  # the first note's time out
         self.bridge.submit(Job(lambda: self.answer(piece, new, start, edge), deadline, self.play,
                                lambda: self.play_plain(new), kind=f"perform {edge}"))
 
@@ -417,6 +435,7 @@ class Perform(Live):
                 continue
             dev = float(perf_on[i] - (icpt + slope * score_on[i])) / slope
             ratio = float(perf[i]["duration_sec"]) / max(float(slope * score_dur[i]), 1e-3)
+            ratio = min(max(ratio, self.RATIO[0]), self.RATIO[1])  # a held note's duration is not known yet
             out.append((n, dev, int(perf[i]["velocity"]), ratio))
         pedal = []
         for event in res.data["pedal"]:
