@@ -59,7 +59,7 @@ class MidiConfig:
     def __post_init__(self) -> None:
         if self.task not in BEHAVIOURS:
             raise InputError(f"midi: task {self.task!r} has no live bridge; choose one of {', '.join(BEHAVIOURS)}")
-        _check_range("--bpm", self.bpm, 20, 400)
+        FixedTempo(self.bpm)  # checks the tempo
         _check_range("--latency-ms", self.latency_ms, 1, 2000)
         _check_range("--channel", self.channel, 1, 16)
         if self.osc_port is not None:
@@ -72,6 +72,8 @@ class MidiConfig:
                              f"{', '.join(allowed) or 'none'}")
         self.params = get(self.task).validate(self.params)
         self.params = {k: v for k, v in self.params.items() if k in allowed}
+        if self.task == "harmonize" and self.params.get("rhythm") == "learned":
+            raise InputError("midi harmonize: --rhythm learned needs the whole melody; live, use bar, half or beat")
         spec = OPTIONS[self.task]
         for key, value in self.options.items():
             if key not in spec:

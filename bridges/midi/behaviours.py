@@ -23,7 +23,6 @@ import numpy as np
 
 import symbolic_ai as sai
 from symbolic_ai import harmony
-from symbolic_ai.errors import SymbolicAIError
 from symbolic_ai.piece import Piece, Tempo, TimeSignature, Track, notes_from_columns
 from symbolic_ai.voicing import voice_progression
 
@@ -157,10 +156,7 @@ class Harmonize(Live):
     def __init__(self, bridge: Bridge, time_signature: TimeSignature, params: dict[str, Any],
                  latency_ms: float = 30.0, context_bars: int = 4, idle_bars: int = 2) -> None:
         params = {**params, "accompaniment": "block", "track": 0}  # track 0: its top line (chords played in)
-        rhythm = params.get("rhythm", "bar")
-        if rhythm == "learned":
-            raise SymbolicAIError("midi harmonize: --rhythm learned needs the whole melody; live, use bar, half "
-                                  "or beat")
+        rhythm = params.get("rhythm", "bar")  # not "learned": MidiConfig refuses it
         super().__init__(bridge, time_signature, params, latency_ms)
         self.span = {"bar": self.bar, "half": self.bar / 2, "beat": 1.0}[rhythm]
         self.context, self.idle = context_bars * self.bar, idle_bars * self.bar
