@@ -16,7 +16,7 @@ from midi_support import Peer, jack_missing, jack_server, note_ons, stuck_notes
 from symbolic_ai.bridges.midi.app import MidiConfig, open_bridge
 from symbolic_ai.bridges.midi.ports import MidiError
 
-pytestmark = pytest.mark.skipif(jack_missing() is not None, reason=jack_missing() or "")
+pytestmark = [pytest.mark.skipif(jack_missing() is not None, reason=jack_missing() or ""), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 # C major, one bar each of C, F, G and C harmony (quarter notes)
