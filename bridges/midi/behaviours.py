@@ -58,6 +58,7 @@ class Live:
         self.heard: list[Heard] = []
         self.held: dict[tuple[int, int], Heard] = {}
         self.last_note_t = -math.inf
+        self.ticking = False  # the behaviour's timers run
 
     # -- input ---------------------------------------------------------------------------------
     @property
@@ -71,9 +72,10 @@ class Live:
         tl = self.bridge.timeline
         if velocity and not tl.running and tl.follows_notes:
             tl.start(t)
-            self.started(t)
         if not tl.running:  # a clock that is stopped: nothing counts
             return
+        if velocity and not self.ticking:  # the first note, or the first after a rest
+            self.started(t)
         beat = max(tl.beat(t), 0.0)
         key = (channel, pitch)
         if velocity:
@@ -102,14 +104,15 @@ class Live:
             self.bridge.send(msg)
 
     def started(self, t: float) -> None:
-        pass
+        """The first note since the start or a rest, at time t: start the behaviour's timers."""
 
     def on_clock_start(self, t: float) -> None:
-        self.started(t)
+        """Clock Start/Continue: the next note played starts the timers."""
 
     def reset(self) -> None:
         self.heard.clear()
         self.held.clear()
+        self.ticking = False
 
     def active(self) -> bool:
         return bool(self.held)
@@ -166,11 +169,13 @@ class Harmonize(Live):
         self.waiting: float | None = None  # a point with no note yet: the next note asks for its chord
 
     def started(self, t: float) -> None:
-        beat = self.bridge.timeline.beat(t)
-        first = math.ceil(beat / self.span - 1e-6) * self.span if math.isfinite(beat) else 0.0
-        self.schedule(first)
+        tl = self.bridge.timeline
+        k = tl.beat(t) / self.span
+        late = (k - math.floor(k)) * self.span * tl.seconds_per_beat  # played just after a point: that point
+        self.schedule((math.floor(k) if late <= self.latency else math.ceil(k)) * self.span)
 
     def schedule(self, point: float) -> None:
+        self.ticking = True
         self.bridge.at_beat(point, lambda: self.point(point), delay=self.grace)
 
     def release(self) -> None:
@@ -325,7 +330,6 @@ class Emotion(Live):
         self.window_beats, self.ccs = window_beats, (cc_valence, cc_arousal)
         self.period = 1.0 / max_rate
         self.sent: tuple[int, int] | None = None
-        self.ticking = False
 
     def note_on(self, note: Heard) -> None:
         if not self.ticking:
@@ -357,10 +361,6 @@ class Emotion(Live):
                 self.bridge.out.control(self.bridge.channel, cc, int(value))
         self.bridge.osc("/sai/midi/emotion", res.data["quadrant"], res.data["label"], v, a)
 
-    def reset(self) -> None:
-        super().reset()
-        self.ticking = False
-
 
 class Perform(Live):
     task = "perform"
@@ -375,7 +375,6 @@ class Perform(Live):
         self.lookahead = lookahead_beats
         self.hop = lookahead_beats / 2
         self.plan: dict[int, tuple[float, float]] = {}  # id(note) → (output onset time, duration ratio)
-        self.ticking = False
 
     @property
     def delay(self) -> float:
@@ -392,7 +391,6 @@ class Perform(Live):
     def chunk(self, edge: float) -> None:
         """Notes that started in [edge - hop, edge): render them with the notes before as context."""
         if not self.held and not any(n.end is None or n.end > edge - self.CONTEXT_BEATS for n in self.heard):
-            self.ticking = False
             self.bridge.rest()
             return
         self.schedule(edge + self.hop)
@@ -486,7 +484,6 @@ class Perform(Live):
     def reset(self) -> None:
         super().reset()
         self.plan.clear()
-        self.ticking = False
 
     def active(self) -> bool:
         return bool(self.held or self.plan)
