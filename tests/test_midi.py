@@ -9,7 +9,7 @@ import mido
 import pytest
 
 from symbolic_ai.bridges.midi.app import MidiConfig
-from symbolic_ai.bridges.midi.behaviours import Harmonize
+from symbolic_ai.bridges.midi.behaviours import Harmonize, Perform
 from symbolic_ai.bridges.midi.clock import FixedTempo, MidiClock, parse_time_signature
 from symbolic_ai.bridges.midi.engine import Bridge, OutNotes
 from symbolic_ai.bridges.midi.ports import MidiError, _find, backend_name
@@ -166,3 +166,33 @@ def test_engine_harmonizes_passes_drums_and_lets_go_on_panic_and_close():
     finally:
         bridge.close()
     assert not ports.sounding() and bridge.stats.errors == 0 and bridge.stats.panics == 1
+
+
+@pytest.mark.parametrize("failure", ["late", "error"])
+def test_perform_plays_the_notes_as_they_came_when_the_render_is_late_or_fails(failure, monkeypatch):
+    real = Perform.call
+
+    def render(self, piece):
+        if failure == "error":
+            raise InputError("no good")
+        time.sleep(0.4)  # past the deadline: the first note's time out (one beat = 0.25 s at 240 bpm)
+        return real(self, piece)
+
+    ports = StandInPorts()
+    bridge = Bridge(ports, FixedTempo(240))
+    cfg = MidiConfig("perform", bpm=240)
+    bridge.start(Perform(bridge, parse_time_signature("4/4"), cfg.params, cfg.latency_ms))
+    monkeypatch.setattr(Perform, "call", render)  # after the warm-up
+    try:
+        t0 = time.monotonic()
+        ports.play(0x90, 62, 70)
+        time.sleep(0.05)
+        ports.play(0x80, 62, 0)
+        assert wait(lambda: any(m.type == "note_on" for m in ports.sent))
+        assert time.monotonic() - t0 >= 0.25  # not before the look-ahead
+        assert wait(lambda: not ports.sounding())
+        on = next(m for m in ports.sent if m.type == "note_on")
+        assert (on.note, on.velocity) == (62, 70)
+        assert (bridge.stats.dropped, bridge.stats.errors) == ((1, 0) if failure == "late" else (0, 1))
+    finally:
+        bridge.close()

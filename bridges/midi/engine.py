@@ -99,8 +99,8 @@ class OutNotes:
 @dataclass
 class Job:
     """A model call for the worker: `run()` there; `done(answer)` back on the MIDI thread when it
-    comes by `deadline` (monotonic seconds), else `late()`. A waiting job of the same `kind` is
-    replaced by a newer one."""
+    comes by `deadline` (monotonic seconds), else (or when `run` failed) `late()`. A waiting job of
+    the same `kind` is replaced by a newer one."""
 
     run: Callable[[], Any]
     deadline: float
@@ -313,11 +313,13 @@ class Bridge:
             _, job, ok, value = item
             if job.epoch != self.epoch:
                 return
-            if not ok:
-                self._error(str(value))
-            elif time.monotonic() > job.deadline:
-                self.stats.dropped += 1
-                if job.late is not None:
+            late = time.monotonic() > job.deadline
+            if not ok or late:
+                if ok:
+                    self.stats.dropped += 1
+                else:
+                    self._error(str(value))
+                if job.late is not None:  # e.g. perform plays the notes as they came
                     job.late()
             else:
                 self.stats.answers += 1
