@@ -452,8 +452,11 @@ class Perform(Live):
             self.bridge.stats.latencies_ms.append((nominal + dev - n.t_on) * 1000.0)
 
     def play_plain(self, new: list[Heard]) -> None:
+        out = self.bridge.out
         for n in new:
-            self.emit(n, max(n.t_on + self.delay, self.bridge.now()), n.velocity, 1.0)
+            t = max(n.t_on + self.delay, self.bridge.now())
+            self.bridge.at(t, lambda ch=n.channel: out.control(ch, 64, 0) if out.pedal_down(ch) else None)
+            self.emit(n, t, n.velocity, 1.0)
 
     def emit(self, n: Heard, t_on: float, velocity: int, ratio: float) -> None:
         self.bridge.at(t_on, lambda: self.bridge.out.on(n.channel, n.pitch, velocity, owner=n))

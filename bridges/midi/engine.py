@@ -82,6 +82,9 @@ class OutNotes:
             del self._on[key]
             self._send(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
 
+    def pedal_down(self, channel: int) -> bool:
+        return channel in self._pedal
+
     def control(self, channel: int, control: int, value: int) -> None:
         if control == 64:
             (self._pedal.add if value >= 64 else self._pedal.discard)(channel)
