@@ -29,14 +29,16 @@ def jack_missing() -> str | None:
 
 @contextmanager
 def jack_server(log: Path, period: int = 1024) -> Iterator[str]:
-    """Start `jackd --no-realtime -d dummy` under a unique server name, point this process at it
-    ($JACK_DEFAULT_SERVER, $MIDO_BACKEND), and stop it afterwards."""
+    """Start `jackd --no-realtime --sync -d dummy` under a unique server name, point this process at
+    it ($JACK_DEFAULT_SERVER, $MIDO_BACKEND), and stop it afterwards. `--sync`: a slow client delays
+    the cycle instead of losing its events (a shared CI machine); a client killed with SIGKILL then
+    stalls the engine for seconds, so tests remove ports instead. One server per process: libjack
+    does not take two."""
     name = f"sai-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "MIDO_BACKEND", "JACK_NO_AUDIO_RESERVATION")}
     os.environ.update(JACK_DEFAULT_SERVER=name, MIDO_BACKEND=JACK_BACKEND, JACK_NO_AUDIO_RESERVATION="1")
     with open(log, "wb") as out:
         wait_us = str(round(period / 48000 * 1e6))  # the dummy driver sleeps this long per cycle
-        # --sync: a slow client delays the cycle instead of losing its events (a shared CI machine)
         proc = subprocess.Popen(["jackd", "--no-realtime", "--sync", "--timeout", "2000",
                                  "-d", "dummy", "-r", "48000", "-p", str(period), "-w", wait_us],
                                 stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())

@@ -7,12 +7,12 @@ import time
 
 import mido
 import pytest
-
 from symbolic_ai.bridges.midi.app import MidiConfig
 from symbolic_ai.bridges.midi.behaviours import Harmonize, Perform
 from symbolic_ai.bridges.midi.clock import FixedTempo, MidiClock, parse_time_signature
 from symbolic_ai.bridges.midi.engine import Bridge, OutNotes
 from symbolic_ai.bridges.midi.ports import MidiError, _find, backend_name
+
 from symbolic_ai.cli import main
 from symbolic_ai.errors import InputError, ParameterError
 
@@ -42,7 +42,7 @@ def test_midi_clock_start_ticks_song_position_and_stop():
 
 @pytest.mark.parametrize("text", ["4", "four/4", "4/5", "0/4"])
 def test_bad_time_signature_is_named(text):
-    with pytest.raises(InputError, match="time signature|--time-signature"):
+    with pytest.raises(InputError, match=r"time signature|--time-signature"):
         parse_time_signature(text)
 
 

@@ -330,6 +330,8 @@ class Bridge:
             return
         _, msg, t = item
         assert self.behaviour is not None
+        if self._watch is not None:  # something came in: the input is linked now (≈1 µs)
+            self._links = self._watch.connections()
         kind = msg.type
         if kind in ("note_on", "note_off"):
             velocity = msg.velocity if kind == "note_on" else 0
