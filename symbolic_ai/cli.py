@@ -7,6 +7,7 @@
   symbolic-ai data check [--data-root DIR]           which datasets are present
   symbolic-ai serve [--osc-port N] [--http-port N]    the local inference daemon (OSC + HTTP)
   symbolic-ai hosts list | install HOST [--dest DIR]  plugins for MuseScore, Max, Pd, REAPER
+  symbolic-ai midi TASK [--bpm N | --clock]           live MIDI bridge on virtual ports (docs/midi.md)
 
 Errors print one line naming the input and the problem and exit with code 2
 (`--debug` shows the traceback).
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, hosts_cli
+from . import __version__, cli_midi, hosts_cli
 from .errors import InputError, SymbolicAIError
 from .registry import TASKS, TaskSpec, get
 
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     hosts_cli.add_parser(sub)
     from .cli_batch import add_batch_parser
     add_batch_parser(sub)
+    cli_midi.add_parser(sub)
     return parser
 
 
@@ -244,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 2
         args.debug = debug
         handler = {"tasks": cmd_tasks, "run": cmd_run, "info": cmd_info, "data": cmd_data,
-                   "serve": cmd_serve, "hosts": hosts_cli.run, "batch": cmd_batch}[args.command]
+                   "serve": cmd_serve, "hosts": hosts_cli.run, "batch": cmd_batch,
+                   "midi": cli_midi.cmd_midi}[args.command]
         return handler(args)
     except SymbolicAIError as exc:
         if debug:

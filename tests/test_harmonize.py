@@ -272,3 +272,16 @@ def test_a_midi_file_without_a_time_signature_says_4_4_was_assumed(tmp_path):
     res = run("harmonize", sai.load(tmp_path / "no_sig.mid"), accompaniment="none")
     assert any("4/4 assumed" in w for w in res.data["warnings"])
     assert not run("harmonize", melody(), accompaniment="none").data["warnings"]
+
+
+def test_cadence_off_leaves_an_unfinished_melody_on_its_dominant():
+    """A melody that stops on the dominant (what the live MIDI bridge sends mid-tune): with the final
+    cadence forced (the default) the last bar is bent to the tonic; `cadence=False` hears G-B as G."""
+    mel = [60, 64, 67, 64, 65, 69, 72, 69, 67, 71]
+    piece = Piece(notes=notes_from_columns(onset_beat=np.arange(len(mel), dtype=float), duration_beat=np.ones(len(mel)),
+                                           pitch=mel, velocity=[80] * len(mel), id=np.arange(len(mel))),
+                  tracks=(Track(0, "live"),), tempos=(Tempo(0.0, 120.0),), time_signatures=(TimeSignature(0.0, 4, 4),))
+    symbols = {c: [x["symbol"] for x in sai.run("harmonize", piece, rhythm="bar", cadence=c,
+                                                 accompaniment="none").data["chords"]] for c in (True, False)}
+    assert symbols[False] == ["C", "F", "G"]
+    assert symbols[True][-1] == "C"

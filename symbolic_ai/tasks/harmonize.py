@@ -269,7 +269,7 @@ def rules_slots(melody: Piece, points: np.ndarray, key: Key | None = None) -> Sl
 # -- the task -----------------------------------------------------------------------------------
 def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", method: str = "model",
                 model: Model | None = None, temperature: float = 0.0, seed: int = 0, n_best: int = 1,
-                key: Key | None = None) -> dict[str, Any]:
+                key: Key | None = None, cadence: bool = True) -> dict[str, Any]:
     """Decode the progression: {'bounds' (slot start beats plus the end, on the melody's own beats),
     'paths': [(path, score), ...] (best first, distinct symbol sequences), 'slots'}. The melody is
     read on frames whose edges meet its barlines (`metre.Grid.lead`); `key` is the melody's key
@@ -292,7 +292,7 @@ def progression(melody: Piece, *, style: str = "pop", rhythm: str = "bar", metho
     points = slot_points(mel, grid_rhythm, len(feats))
     if method == "model" and model is not None:
         slots = model_slots(model, feats, points, rhythm)
-        slots = shape(mel, points, slots, style, key)
+        slots = shape(mel, points, slots, style, key, cadence)
     else:
         slots = rules_slots(mel, points, key)
     rng = np.random.default_rng(seed)
@@ -348,6 +348,7 @@ def harmonize(
     track: Annotated[int, Arg("melody track in a multi-track file (-1 = the only one)", ge=-1, le=255)] = -1,
     method: Annotated[Literal["model", "rules"],
                       Arg("harmonize-v1 model, or the diatonic-template HMM baseline")] = "model",
+    cadence: Annotated[bool, Arg("end on a cadence (off for an unfinished melody, as the live MIDI bridge sends)")] = True,
     model: Model | None = None,
 ) -> Output:
     """Harmonize a melody: chords on its metrical grid plus an accompaniment.
@@ -366,7 +367,7 @@ def harmonize(
     used = auto_style(piece, melody) if style == "auto" else style
     keys = analyze(melody)
     res = progression(melody, style=used, rhythm=rhythm, method=method, model=model,
-                      temperature=temperature, seed=seed, n_best=n_best, key=keys.key)
+                      temperature=temperature, seed=seed, n_best=n_best, key=keys.key, cadence=cadence)
     progressions = [label(with_bass(segments_of(p, res["bounds"]), used), keys) for p, _ in res["paths"]]
     segs = progressions[0]
     alternatives = [{"symbols": [seg.symbol for seg in prog],

@@ -102,8 +102,9 @@ def _classes(key: Key, pairs: _Q) -> list[int]:
 
 
 def shape(melody: Piece, points: np.ndarray, slots: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-          style: str, key: Key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The model's slots with the melody fit, the style's vocabulary and the cadences added (module docstring)."""
+          style: str, key: Key, cadence: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The model's slots with the melody fit, the style's vocabulary and the cadences added (module docstring);
+    `cadence=False` leaves out the final cadence (an unfinished melody, as in the live MIDI bridge)."""
     emit, trans, stay, change = slots
     weights = melody_weights(melody, points)
     emit = emit + FIT * chord_tone_share(weights)
@@ -125,6 +126,8 @@ def shape(melody: Piece, points: np.ndarray, slots: tuple[np.ndarray, np.ndarray
         ends += [full[k * 8 + 7] for k in range(len(full) // 8 - 1)]
     for k, bar in enumerate(ends):
         s = int(np.clip(np.searchsorted(points, g.bars[bar] + 1e-6, side="right") - 1, 0, len(emit) - 1))
+        if k == 0 and not cadence:
+            continue
         if k == 0:  # the final cadence: the tonic from the last downbeat on, approached by a dominant or IV
             emit[s:, tonic] += CADENCE
             if s > 0:
