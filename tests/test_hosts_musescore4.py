@@ -100,7 +100,8 @@ def test_harmonize_sends_the_note_list_and_writes_a_chord_in_every_bar(served, p
     assert posted["body"] == {"notes": EXPECTED_NOTES, "params": {"accompaniment": "none"}, "qpm": 90,
                               "numerator": 4, "denominator": 4}
     harmonies = [(a["tick"], a["text"]) for a in got["added"] if a["type"] == "harmony"]
-    assert [t for t, _ in harmonies][:4] == [0, BAR, 2 * BAR, 3 * BAR] and {a["staff"] for a in got["added"]} == {0}
+    ticks = [t for t, _ in harmonies]  # a symbol on every barline (a held chord repeated), changes between them too
+    assert {0, BAR, 2 * BAR, 3 * BAR} <= set(ticks) and ticks == sorted(ticks) and {a["staff"] for a in got["added"]} == {0}
     job = last_job(served, "harmonize")
     texts = [s for _, s in harmonies]
     assert [s for i, s in enumerate(texts) if i == 0 or s != texts[i - 1]] == [
