@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .runtime import Model
 
 BUILTIN_TASKS = ("key", "chords", "harmonize", "perform", "emotion")  # modules of symbolic_ai.tasks, in list order
-BUILTIN_RECORDING_TASKS = ("align",)  # modules of symbolic_ai.tasks whose tasks take a recording
+BUILTIN_RECORDING_TASKS = ("align", "locate")  # modules of symbolic_ai.tasks whose tasks take a recording
 NOT_PARAMETERS = ("model", "models", "recording")  # keyword-only names `run` fills in (see the module docstring)
 
 

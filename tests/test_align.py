@@ -172,3 +172,38 @@ def test_align_is_served_by_the_api_and_cli_not_by_the_daemon(capsys):
     assert registry.get("align").takes_recording
     assert main(["tasks"]) == 0
     assert "align" in capsys.readouterr().out
+
+
+def test_locate_finds_an_audio_clip_and_a_midi_clip(score, tmp_path, capsys):
+    from symbolic_ai.tasks.locate import locate_in
+
+    y = render(score, lead=0.0, tail=0.0)
+    a, b = performed_times(np.array([6.0, 11.0]), 0.0)
+    clip = tmp_path / "clip.wav"
+    sf.write(str(clip), y[int(a * SR) - 200:int(b * SR)], SR)
+    result = registry.run("locate", score, recording=str(clip), k=3)
+    best = result.data["places"][0]
+    assert abs(best["start_beat"] - 6.0) <= 1.0 and best["score"] > 0.5
+    assert len(result.data["places"]) <= 3
+    assert [a.value["rank"] for a in result.piece.annotations_of("locate")][:1] == [1]
+    mid = tmp_path / "score.mid"
+    io.save(score, mid)
+    part = score.notes[(score.notes["onset_beat"] >= 2) & (score.notes["onset_beat"] < 8)]
+    midi_clip = tmp_path / "clip.mid"
+    io.save(score.replace(notes=part), midi_clip)
+    assert main(["run", "locate", str(midi_clip), str(mid), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert abs(doc["result"]["places"][0]["start_beat"] - 2.0) <= 1.0
+    other = tmp_path / "other.mid"
+    io.save(score_of(OTHER), other)
+    ranked = locate_in(str(clip), [other, mid], k=2)
+    assert ranked[0]["path"] == str(mid)
+
+
+def test_locate_refuses_a_silent_or_overlong_clip(score, tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(str(silent), np.zeros(SR, dtype=np.float32), SR)
+    with pytest.raises(InputError, match="silent"):
+        registry.run("locate", score, recording=str(silent))
+    with pytest.raises(InputError, match="at most 60 s"):
+        registry.run("locate", score, recording=Audio(np.ones(SR * 61, np.float32) * 0.1, SR, "long"))

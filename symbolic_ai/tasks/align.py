@@ -43,6 +43,7 @@ class Alignment:
     confidence: float
     warnings: tuple[str, ...] = ()
     unit: str = "beat"           # "beat" or, for a score without a beat grid, nominal beats ("sec")
+    dtw_onset_sec: np.ndarray | None = None  # per note, the DTW's (smoothed) estimate before refinement
 
 
 def _groups(onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +112,7 @@ def align_audio(score: Piece, audio: Audio, *, onset_weight: float = 1.0, dtw_fp
     note_conf = np.clip(global_conf * (0.5 + 0.5 * contrast[inverse]), 0.0, 1.0)
     beat_of_group = np.array([beats[inverse == k][0] for k in range(len(uniq))])
     return Alignment(notes, times[inverse], note_conf, np.column_stack([times, beat_of_group]),
-                     float(np.mean(note_conf)), tuple(warnings), unit)
+                     float(np.mean(note_conf)), tuple(warnings), unit, guess[inverse])
 
 
 def on_recording_timeline(score: Piece, al: Alignment) -> tuple[Piece, float]:
