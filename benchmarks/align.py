@@ -1,7 +1,8 @@
-"""`align` on held-out synthesized performances, next to plain chroma DTW.
+"""`align` (and `locate`) on held-out synthesized performances, next to plain chroma DTW.
 
     python -m training align synth            # first: renders runs/align/eval (ASAP + Batik test splits)
     OMP_NUM_THREADS=1 python benchmarks/align.py [--eval runs/align/eval] [--fonts fluidr3,musescore] [--limit N]
+    OMP_NUM_THREADS=1 python benchmarks/align.py --locate [--font fluidr3]
 
 For each performance, the score is its `.match` file's matched score notes (quarter notes, laid out
 at 120 qpm: the benchmark gives no tempo), the recording its synthesized audio (random gain, room,
@@ -16,6 +17,10 @@ audio decoding and library import excluded. Arms:
 `fluidr3` is the soundfont used while developing; `musescore` (MuseScore_General_Lite) was never
 looked at before this table (robustness to an unseen soundfont). Prints one JSON line per arm and
 soundfont, then a summary line; `--per-piece` adds a line per piece.
+
+`--locate`: three 5-second clips of each recording (starting at 25, 50 and 75 % of it) are located in
+their own score; a place is right when its start is within 2 beats (1 s at the nominal tempo) of the
+score position played at the clip's start. Prints top-1 and top-5 accuracy and seconds per search.
 """
 from __future__ import annotations
 
@@ -72,6 +77,31 @@ def stats(err: np.ndarray) -> dict:
             "mae_ms": round(float(err.mean()) * 1000, 1)}
 
 
+def bench_locate(root: Path, index: list[dict], font: str) -> None:
+    from symbolic_ai.tasks.locate import clip_features, search
+
+    hits1, hits5, secs = [], [], []
+    for row in index:
+        z = np.load(root / f"{row['id']}.npz")
+        score = score_piece(z)
+        audio = load_audio(root / row["renderings"][font]["audio"])
+        beats, truth = score.notes["onset_beat"], z[f"true_onset_{font}"]
+        for frac in (0.25, 0.5, 0.75):
+            start = frac * audio.duration_sec
+            clip = Audio(audio.samples[int(start * audio.sr):int((start + 5) * audio.sr)], audio.sr, "clip")
+            later = truth >= start
+            true_beat = float(beats[later][np.argmin(truth[later])]) if later.any() else float(beats.max())
+            w0 = time.perf_counter()
+            places = search(clip_features(clip)[0], score, 5)
+            secs.append(time.perf_counter() - w0)
+            ok = [abs(p.start_beat - true_beat) <= 2.0 for p in places]
+            hits1.append(bool(ok[:1] and ok[0]))
+            hits5.append(any(ok))
+    print(json.dumps({"task": "locate", "font": font, "clips": len(hits1), "clip_sec": 5,
+                      "top1": round(float(np.mean(hits1)), 3), "top5": round(float(np.mean(hits5)), 3),
+                      "wall_s_per_search": round(float(np.mean(secs)), 2)}), flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--eval", default="runs/align/eval")
@@ -79,9 +109,17 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="first N performances only")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--per-piece", action="store_true")
+    ap.add_argument("--locate", action="store_true", help="benchmark locate instead of align")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="an align_audio option (tuning on --eval runs/align/valid), e.g. onset_weight=0.5")
+    ap.add_argument("--font", default="fluidr3", help="soundfont of the clips for --locate")
     args = ap.parse_args()
     root = Path(args.eval)
     index = json.loads((root / "index.json").read_text())[: args.limit or None]
+    if args.locate:
+        bench_locate(root, index, args.font)
+        return 0
+    options = {k: float(v) for k, v in (o.split("=", 1) for o in args.set)}
     pooled: dict[tuple[str, str], list[np.ndarray]] = {}
     cost: dict[tuple[str, str], list[float]] = {}
     minutes: dict[str, float] = {}
@@ -96,7 +134,7 @@ def main() -> int:
             audio = load_audio(root / row["renderings"][font]["audio"])
             minutes[font] = minutes.get(font, 0.0) + audio.duration_sec / 60
             c0, w0 = time.process_time(), time.perf_counter()
-            al = align_audio(score, audio)
+            al = align_audio(score, audio, **options)
             c1, w1 = time.process_time(), time.perf_counter()
             truth = truth_all[al.notes["id"]]
             arms = {"align": (np.abs(al.onset_sec - truth), c1 - c0, w1 - w0),

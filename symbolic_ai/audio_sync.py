@@ -173,7 +173,8 @@ def dtw_features(f: Features, factor: int, *, onset: bool) -> tuple[np.ndarray, 
     return _unit(ch, 1e-3), on
 
 
-def dtw_path(audio: Features, score: Features, factor: int, onset_weight: float) -> tuple[np.ndarray, float, float]:
+def dtw_path(audio: Features, score: Features, factor: int, onset_weight: float,
+             diagonal_weight: float = 1.0) -> tuple[np.ndarray, float, float]:
     """DTW path (L, 2) of (audio frame, score frame) at FPS / factor, its mean cost, and the cost
     matrix's mean (the cost of an unrelated pairing: the confidence compares the two)."""
     librosa = require("librosa", "audio")
@@ -184,7 +185,7 @@ def dtw_path(audio: Features, score: Features, factor: int, onset_weight: float)
         C += onset_weight * (1.0 - oa.T @ os_)
     C = np.maximum(C, 0.0).astype(np.float64)
     _, wp = librosa.sequence.dtw(C=C, step_sizes_sigma=np.array([[1, 1], [0, 1], [1, 0]]),
-                                 weights_mul=np.array([2.0, 1.0, 1.0]))
+                                 weights_mul=np.array([diagonal_weight, 1.0, 1.0]))
     wp = wp[::-1]
     return wp, float(C[wp[:, 0], wp[:, 1]].mean()), float(C.mean())
 

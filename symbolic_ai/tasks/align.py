@@ -70,7 +70,8 @@ def smooth_guess(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
 
 
 def align_audio(score: Piece, audio: Audio, *, onset_weight: float = 1.0, dtw_fps: float = 20.0,
-                refine: bool = True, window_sec: float = 0.25) -> Alignment:
+                refine: bool = True, window_sec: float = 0.25, diagonal_weight: float = 1.0,
+                smooth_sec: float = SMOOTH_SEC) -> Alignment:
     """Align `score` (any Piece with pitched notes) to `audio` (see the module docstring)."""
     what = str(score.metadata.get("source") or score.metadata.get("title") or "score")
     notes = score.pitched()
@@ -90,13 +91,13 @@ def align_audio(score: Piece, audio: Audio, *, onset_weight: float = 1.0, dtw_fp
     factor = max(1, int(round(S.FPS / dtw_fps)))
     while (fa.frames / factor) ** 2 > MAX_CELLS:
         factor += 1
-    path, path_cost, mean_cost = S.dtw_path(fa, fs, factor, onset_weight)
+    path, path_cost, mean_cost = S.dtw_path(fa, fs, factor, onset_weight, diagonal_weight)
     # score time → audio time along the path (block centres; repeated score blocks averaged)
     centre = (path * factor + (factor - 1) / 2) / S.FPS
     xs, first = np.unique(centre[:, 1], return_index=True)
     ys = np.array([centre[path[:, 1] == path[i, 1], 0].mean() for i in first])
     uniq, inverse = _groups(nominal)
-    guess = smooth_guess(uniq, np.maximum.accumulate(np.interp(uniq, xs, ys)), SMOOTH_SEC * stretch)
+    guess = smooth_guess(uniq, np.maximum.accumulate(np.interp(uniq, xs, ys)), smooth_sec * stretch)
     if refine:
         groups = [notes["pitch"][inverse == k] for k in range(len(uniq))]
         times, contrast = S.refine_onsets(fa, groups, guess, window_sec)

@@ -1,6 +1,7 @@
 """Synthesize held-out performances for evaluating `align` and `locate` (audio goes to runs/, never to git).
 
     python -m training align synth [--data-root DIR] [--out runs/align/eval] [--crop-sec 180] [--max-asap 24]
+    python -m training align synth --split valid --out runs/align/valid --max-asap 8     # for tuning
 
 For the test splits of ASAP (one performance per piece, up to --max-asap) and Batik-plays-Mozart, the
 performance MIDI is cut at the first matched note played after --crop-sec and rendered with FluidSynth
@@ -34,12 +35,12 @@ SR = 22050
 ROOMS = (None, 0.3, 0.8)  # reverb off, small room, large room
 
 
-def test_performances(root: Path, max_asap: int) -> list[dict]:
-    """Test-split performances: ASAP (first performance of each piece folder) then Batik."""
+def test_performances(root: Path, max_asap: int, split: str = "test") -> list[dict]:
+    """Performances of `split`: ASAP (first performance of each piece folder) then Batik."""
     rows, seen = [], set()
     with open(root / "asap" / "manifest.csv", newline="") as fh:
         for r in csv.DictReader(fh):
-            if r["split"] == "test" and r["folder"] not in seen and len(seen) < max_asap:
+            if r["split"] == split and r["folder"] not in seen and len(seen) < max_asap:
                 seen.add(r["folder"])
                 rows.append({"id": f"asap_{r['folder'].replace('/', '_')}_{r['performance_id']}",
                              "dataset": "asap", "work_id": r["work_id"],
@@ -47,7 +48,7 @@ def test_performances(root: Path, max_asap: int) -> list[dict]:
                              "midi": str(root / "asap" / r["midi_performance"])})
     with open(root / "batik_mozart" / "manifest.csv", newline="") as fh:
         for r in csv.DictReader(fh):
-            if r["split"] == "test":
+            if r["split"] == split:
                 stem = Path(r["match_file"]).stem
                 rows.append({"id": f"batik_{stem}", "dataset": "batik_mozart", "work_id": r["work_id"],
                              "match": str(root / "batik_mozart" / r["match_file"]),
@@ -141,11 +142,12 @@ def main() -> int:
     ap.add_argument("--out", default="runs/align/eval")
     ap.add_argument("--crop-sec", type=float, default=180.0)
     ap.add_argument("--max-asap", type=int, default=24)
+    ap.add_argument("--split", default="test", help="test (the evaluation set) or valid (for tuning)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     index = []
-    rows = test_performances(data_root(args.data_root), args.max_asap)
+    rows = test_performances(data_root(args.data_root), args.max_asap, args.split)
     for k, row in enumerate(rows):
         index.append(make_one(row, out, args.crop_sec))
         print(f"[{k + 1}/{len(rows)}] {row['id']} {index[-1]['n_notes']} notes", flush=True)
