@@ -2,9 +2,10 @@
 
 Clip and piece are turned into `audio_sync`'s chroma + onset-chroma features (an audio clip from its
 sound, a MIDI clip and the piece from a piano-like rendering of their notes) at 10 frames a second.
-Subsequence DTW (librosa's, steps (1,1), (1,2), (2,1): the clip may be played half to twice as fast
-as the piece's own tempo) runs against the piece laid out at 0.5, 1 and 2 times its tempo, so tempi
-from a quarter to four times the written one are found. The best end points, at least a clip's
+Subsequence DTW (librosa's, steps (1,1), (1,2), (2,1), the last two at double cost: the clip may be
+played half to twice as fast as the piece's own tempo, a steady tempo preferred) runs against the
+piece laid out at 0.5, 1 and 2 times its tempo, so tempi from a quarter to four times the written
+one are found. The best end points, at least a clip's
 length apart, are traced back to their starts: the top `k` places, each with its span in the piece
 (beats and seconds on the piece's own timeline) and a score (1 = the clip's features match exactly,
 0 = no better than an average pairing).
@@ -27,6 +28,7 @@ from ..registry import Arg, Output, task
 FACTOR = 10                  # DTW frames: FPS / FACTOR ≈ 10 a second
 SCALES = (0.5, 1.0, 2.0)     # the piece laid out at these multiples of its own duration
 MAX_CLIP_SEC = 60.0
+STEP_WEIGHTS = (1.0, 2.0, 2.0)  # weights of the steps (1,1), (1,2), (2,1): tempo changes cost (chosen on valid)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def search(clip: S.Features, piece: Piece, k: int) -> list[Place]:
         assert co is not None and po is not None
         C = np.maximum(0.0, (1.0 - cc.T @ pc) + (1.0 - co.T @ po)).astype(np.float64)
         D, _, steps = librosa.sequence.dtw(C=C, step_sizes_sigma=sigma, subseq=True, backtrack=True,
-                                           return_steps=True)
+                                           return_steps=True, weights_mul=np.array(STEP_WEIGHTS))
         end_cost = D[-1] / N
         base = max(float(C.mean()), 1e-9)
         order = np.argsort(end_cost)
