@@ -4,10 +4,10 @@ A task is a function `f(piece, *, param=default, ..., [model], [models]) -> Outp
 `@task`; it returns `Output(piece, data)` (the new Piece and a JSON-ready dict) and `run` builds the
 `Result` (task name, piece, data, parameters). Its keyword-only parameters become the CLI flags, the
 daemon's OSC/HTTP options and the docs' tables. Types come from the annotations: `Literal[...]`
-gives choices, `Annotated[float, Arg(...)]` gives a help text and a range. Two names are not
+gives choices, `Annotated[float, Arg(...)]` gives a help text and a range. Three names are not
 parameters: `model` receives the task's own model, loaded by `run`, and `models` a `Models` loader
 on the caller's device for the models the task borrows (emotion reads chords with chords-v1).
-A third, `recording`, receives what `run(..., recording=...)` was given (an audio path or Audio:
+The third, `recording`, receives what `run(..., recording=...)` was given (an audio path or Audio:
 `align` aligns it to the Piece). Such tasks are kept in their own table, `RECORDING_TASKS`: the API
 (`get`, `run`) and the CLI (which passes the first INPUT as the recording) serve both tables; the
 daemon and hosts serve `TASKS` only, as they cannot pass a recording yet.
