@@ -1,8 +1,8 @@
 """Audio in: WAV, FLAC, OGG/Vorbis, MP3 (and the other formats libsndfile reads) → mono samples.
 
-Needs the `audio` extra (soundfile, soxr; librosa for `align`'s DTW). Files are read in blocks and mixed down to mono
+Needs the `audio` extra (soundfile, scipy; librosa for `align`'s DTW). Files are read in blocks and mixed down to mono
 block by block, so a long multichannel file costs one mono copy, never the whole interleaved
-file; then resampled (soxr) to the rate the caller asks for. Every failure is an
+file; then resampled (scipy) to the rate the caller asks for. Every failure is an
 InputError that starts with the path: missing, unreadable, empty, too long, or silent.
 """
 from __future__ import annotations
@@ -60,11 +60,14 @@ class Audio:
         return self
 
     def resampled(self, sr: int) -> Audio:
-        """The same audio at `sr` Hz (soxr, high quality)."""
+        """The same audio at `sr` Hz (scipy's polyphase filter; not soxr, whose OpenMP threads make
+        processes forked afterwards, such as the daemon's workers, hang)."""
         if sr == self.sr:
             return self
-        soxr = require("soxr", "audio")
-        y = soxr.resample(self.samples, int(self.sr), int(sr), quality="HQ")
+        import math
+        signal = require("scipy.signal", "audio")
+        g = math.gcd(int(self.sr), int(sr))
+        y = signal.resample_poly(self.samples, int(sr) // g, int(self.sr) // g)
         return Audio(np.asarray(y, dtype=np.float32), int(sr), self.source)
 
 
