@@ -2,6 +2,7 @@
 
   symbolic-ai tasks                                  the registered tasks
   symbolic-ai run TASK INPUT... [-o OUT] [--json] [--tune N] [--plot PNG] [--PARAM VALUE ...]
+  symbolic-ai run align RECORDING SCORE [-o OUT.mid] [--json]   (tasks that take a recording)
   symbolic-ai batch TASK INPUT... -o DIR [--jobs N] [--format F] [--resume] [--engine process|ray]
   symbolic-ai info                                   version, models, execution providers
   symbolic-ai data check [--data-root DIR]           which datasets are present
@@ -24,7 +25,7 @@ from typing import Any
 
 from . import __version__, cli_midi, hosts_cli
 from .errors import InputError, SymbolicAIError
-from .registry import TASKS, TaskSpec, get
+from .registry import RECORDING_TASKS, TASKS, TaskSpec, get
 
 PROG = "symbolic-ai"
 OUT_FORMATS = {"mid": ".mid", "musicxml": ".musicxml", "json": ".json"}
@@ -45,7 +46,8 @@ def _flag(name: str) -> str:
 def _add_task_parser(sub: argparse._SubParsersAction[_Parser], spec: TaskSpec) -> None:
     p = sub.add_parser(spec.name, help=spec.summary, description=spec.doc,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="MIDI, MusicXML/MXL, ABC, kern, RomanText or JSON")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="MIDI, MusicXML/MXL, ABC, kern, RomanText or JSON"
+                   + ("; the first INPUT is the recording (WAV, FLAC, OGG, MP3)" if spec.takes_recording else ""))
     p.add_argument("-o", "--output", metavar="OUT",
                    help="output file (.mid, .musicxml, .json); with several inputs, a directory")
     p.add_argument("--format", choices=sorted(OUT_FORMATS), default="mid",
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_p = sub.add_parser("run", help="run a task on one or more files")
     run_sub = run_p.add_subparsers(dest="task", metavar="TASK", parser_class=_Parser)
     run_sub.required = True
-    for spec in TASKS.values():
+    for spec in [*TASKS.values(), *RECORDING_TASKS.values()]:
         _add_task_parser(run_sub, spec)
     sub.add_parser("info", help="version, models and execution providers")
     data_p = sub.add_parser("data", help="datasets for training and evaluation")
@@ -143,7 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_tasks(_args: argparse.Namespace) -> int:
     rows = [("task", "model", "summary", "parameters")]
-    for spec in TASKS.values():
+    for spec in [*TASKS.values(), *RECORDING_TASKS.values()]:
         params = ", ".join(f"{p.name}={p.default!r}" for p in spec.params)
         rows.append((spec.name, spec.model or "-", spec.summary, params))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -183,17 +185,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     params = task_params(args, spec)
     spec.validate(params)  # fail once, before any file is read
     failed = 0
-    many = len(args.inputs) > 1
-    stems = [Path(n).stem for n in args.inputs]
+    inputs, recording = list(args.inputs), None
+    if spec.takes_recording:  # `run align RECORDING SCORE...`
+        if len(inputs) < 2:
+            raise InputError(f"{spec.name}: give the recording, then the score: {PROG} run {spec.name} RECORDING SCORE")
+        recording, inputs = inputs[0], inputs[1:]
+    many = len(inputs) > 1
+    stems = [Path(n).stem for n in inputs]
     clash = {s for s in stems if stems.count(s) > 1}
-    for name in args.inputs:
+    for name in inputs:
         src = Path(name)
         try:
             out = _output_path(args, src, many, clash)
             if out is not None:
                 io.encoder_for(out)  # unsupported suffix: fail before the work
             piece = io.load(src, tune=args.tune)
-            result = run(args.task, piece, device=args.device, model=getattr(args, "model", None), **params)
+            result = run(args.task, piece, device=args.device, model=getattr(args, "model", None),
+                         recording=recording, **params)
             if out is not None:
                 io.save_result(result, out)
             if args.plot:

@@ -4,9 +4,13 @@ A task is a function `f(piece, *, param=default, ..., [model], [models]) -> Outp
 `@task`; it returns `Output(piece, data)` (the new Piece and a JSON-ready dict) and `run` builds the
 `Result` (task name, piece, data, parameters). Its keyword-only parameters become the CLI flags, the
 daemon's OSC/HTTP options and the docs' tables. Types come from the annotations: `Literal[...]`
-gives choices, `Annotated[float, Arg(...)]` gives a help text and a range. Two names are not
+gives choices, `Annotated[float, Arg(...)]` gives a help text and a range. Three names are not
 parameters: `model` receives the task's own model, loaded by `run`, and `models` a `Models` loader
 on the caller's device for the models the task borrows (emotion reads chords with chords-v1).
+The third, `recording`, receives what `run(..., recording=...)` was given (an audio path or Audio:
+`align` aligns it to the Piece). Such tasks are kept in their own table, `RECORDING_TASKS`: the API
+(`get`, `run`) and the CLI (which passes the first INPUT as the recording) serve both tables; the
+daemon and hosts serve `TASKS` only, as they cannot pass a recording yet.
 
 ```python
 @task("key", summary="Global and local key and mode")
@@ -15,8 +19,8 @@ def key(piece: Piece, *, window_beats: Annotated[float, Arg("window length", ge=
     return Output(piece, data)
 ```
 
-The built-in tasks (`BUILTIN_TASKS`, modules of `symbolic_ai.tasks`) are loaded by
-`load_builtin_tasks`, which the first read of `TASKS` (or `get`, `run`) calls.
+The built-in tasks (`BUILTIN_TASKS`, `BUILTIN_RECORDING_TASKS`: modules of `symbolic_ai.tasks`) are
+loaded by `load_builtin_tasks`, which the first read of a table (or `get`, `run`) calls.
 """
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ if TYPE_CHECKING:
     from .runtime import Model
 
 BUILTIN_TASKS = ("key", "chords", "harmonize", "perform", "emotion")  # modules of symbolic_ai.tasks, in list order
-NOT_PARAMETERS = ("model", "models")  # keyword-only names `run` fills in (see the module docstring)
+BUILTIN_RECORDING_TASKS = ("align", "locate")  # modules of symbolic_ai.tasks whose tasks take a recording
+NOT_PARAMETERS = ("model", "models", "recording")  # keyword-only names `run` fills in (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,7 @@ class TaskSpec:
     input: str = "piece"    # what the task expects: "piece", "melody", "score", "performance"
     output: str = "annotations"  # "annotations" (same notes, new labels) or "piece" (new notes)
     borrows_models: bool = False  # the function takes `models` (a Models loader on the caller's device)
+    takes_recording: bool = False  # the function takes `recording` (given to `run`, not a parameter)
 
     @property
     def doc(self) -> str:
@@ -204,7 +210,8 @@ class TaskTable(MutableMapping[str, TaskSpec]):
     """name → TaskSpec of every registered task. Reading it first loads the built-in tasks
     (`load_builtin_tasks`); they come first, in BUILTIN_TASKS order, then others in registration order."""
 
-    def __init__(self) -> None:
+    def __init__(self, builtins: tuple[str, ...] = BUILTIN_TASKS) -> None:
+        self._builtins = builtins
         self._specs: dict[str, TaskSpec] = {}
         self._loading = False
         self._loaded = False
@@ -214,7 +221,7 @@ class TaskTable(MutableMapping[str, TaskSpec]):
             return
         self._loading = True
         try:
-            for module in BUILTIN_TASKS:
+            for module in self._builtins:
                 importlib.import_module(f"{__package__}.tasks.{module}")
             self._loaded = True
         finally:
@@ -228,8 +235,8 @@ class TaskTable(MutableMapping[str, TaskSpec]):
         self._specs[spec.name] = spec
 
     def _ordered(self) -> list[str]:
-        builtin = [n for n in BUILTIN_TASKS if n in self._specs]
-        return builtin + [n for n in self._specs if n not in BUILTIN_TASKS]
+        builtin = [n for n in self._builtins if n in self._specs]
+        return builtin + [n for n in self._specs if n not in self._builtins]
 
     def __getitem__(self, name: str) -> TaskSpec:
         self.load_builtins()
@@ -257,12 +264,14 @@ class TaskTable(MutableMapping[str, TaskSpec]):
 
 
 TASKS = TaskTable()
+RECORDING_TASKS = TaskTable(BUILTIN_RECORDING_TASKS)  # tasks that take a recording (see the module docstring)
 
 
 def load_builtin_tasks() -> None:
-    """Import the built-in task modules (BUILTIN_TASKS), each registering its task; once per process.
-    Reading TASKS calls it, so only code that registers tasks of its own needs to."""
+    """Import the built-in task modules (both tables'), each registering its task; once per process.
+    Reading a table calls it, so only code that registers tasks of its own needs to."""
     TASKS.load_builtins()
+    RECORDING_TASKS.load_builtins()
 
 
 def _param_from(name: str, hint: Any, default: Any) -> Param:
@@ -293,7 +302,11 @@ def task(name: str, *, summary: str, model: str | None = None, input: str = "pie
             if p.default is inspect.Parameter.empty:
                 raise TypeError(f"task {name}: parameter {pname!r} needs a default")
             params.append(_param_from(pname, hints[pname], p.default))
-        TASKS.register(TaskSpec(name, summary, func, tuple(params), model, input, output, "models" in signature))
+        spec = TaskSpec(name, summary, func, tuple(params), model, input, output, "models" in signature,
+                        "recording" in signature)
+        if name in TASKS._specs or name in RECORDING_TASKS._specs:
+            raise ValueError(f"task {name!r} is registered twice")
+        (RECORDING_TASKS if spec.takes_recording else TASKS).register(spec)
         return func
 
     return register
@@ -301,16 +314,18 @@ def task(name: str, *, summary: str, model: str | None = None, input: str = "pie
 
 def get(name: str) -> TaskSpec:
     """The TaskSpec for `name`; UnknownTaskError lists the registered tasks."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise UnknownTaskError(f"unknown task {name!r}; tasks are {', '.join(sorted(TASKS))}") from None
+    for table in (TASKS, RECORDING_TASKS):
+        if name in table:
+            return table[name]
+    raise UnknownTaskError(f"unknown task {name!r}; tasks are {', '.join(sorted([*TASKS, *RECORDING_TASKS]))}")
 
 
-def run(name: str, piece: Piece, *, device: str = "auto", model: str | None = None, **params: Any) -> Result:
+def run(name: str, piece: Piece, *, device: str = "auto", model: str | None = None, recording: Any = None,
+        **params: Any) -> Result:
     """Run task `name` on `piece` with validated parameters. `model` picks another model for the task
     than its default (a name such as 'emotion-v4', or a path to an .onnx file with its card); every
-    model the task loads, its own and any it borrows, runs on `device`."""
+    model the task loads, its own and any it borrows, runs on `device`. `recording` (an audio file
+    path or `io.audio.Audio`) goes to a task that takes one (`align`), and only to such a task."""
     spec = get(name)
     if not isinstance(piece, Piece):
         raise ParameterError(f"{name}: expected a Piece, got {type(piece).__name__}; use symbolic_ai.load(path)")
@@ -327,6 +342,10 @@ def run(name: str, piece: Piece, *, device: str = "auto", model: str | None = No
         kwargs["model"] = loaded
     if spec.borrows_models:
         kwargs["models"] = models
+    if recording is not None and not spec.takes_recording:
+        raise ParameterError(f"{name}: this task takes no recording")
+    if spec.takes_recording:
+        kwargs["recording"] = recording
     out = spec.func(piece, **kwargs)
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Piece) and isinstance(out[1], dict)):
         raise TypeError(f"task {name}: its function must return Output(piece, data), got {type(out).__name__}")

@@ -30,6 +30,9 @@ STEPS: dict[str, dict[str, tuple[str, str]]] = {
         "data": ("training.harmonize.data", "melody + chord caches per style"),
         "train": ("training.harmonize.train", "train harmonize-v1 and export it with its card (runs/harmonize/)"),
     },
+    "align": {
+        "synth": ("training.align.synth", "render held-out ASAP/Batik performances with FluidSynth (runs/align/eval)"),
+    },
     "perform": {
         "data": ("training.perform.data", "score/performance feature cache from ASAP and Batik"),
         "train": ("training.perform.train", "train perform (flow matching); --export PATH writes ONNX + card"),

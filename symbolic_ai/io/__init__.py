@@ -28,6 +28,28 @@ READ_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES + JSON_SUFFIXES
 WRITE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".json")
 
 
+def check_file(p: Path, suffixes: tuple[str, ...], kind: str) -> os.stat_result:
+    """The stat of `p` if it is a non-empty regular file with one of `suffixes` (`kind`: "music",
+    "audio"), else an InputError that starts with the path; nothing is read."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{p}: is a directory, expected a {kind} file"
+                         + (" (for a folder of files: symbolic-ai batch)" if kind == "music" else ""))
+    if p.suffix.lower() not in suffixes:
+        raise InputError(f"{p}: unsupported {'' if kind == 'music' else kind + ' '}file type "
+                         f"{p.suffix.lower() or '(no suffix)'!r}; supported: {', '.join(suffixes)}")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{p}: not a regular file")
+    if st.st_size == 0:
+        raise InputError(f"{p}: the file is empty")
+    return st
+
+
 def load(path: str | os.PathLike[str] | Any, *, max_bytes: int = MAX_BYTES, tune: int | None = None) -> Piece:
     """Read a MIDI, MusicXML/MXL, ABC, kern, RomanText or wire-format JSON file into a Piece; or
     convert a music21 Stream/Score or a `pretty_midi.PrettyMIDI` (see `symbolic_ai.interop`).
@@ -42,21 +64,7 @@ def load(path: str | os.PathLike[str] | Any, *, max_bytes: int = MAX_BYTES, tune
         return from_object(path, tune=tune)
     p = Path(path)
     suffix = p.suffix.lower()
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{p}: is a directory, expected a music file (for a folder of files: symbolic-ai batch)")
-    if suffix not in READ_SUFFIXES:
-        raise InputError(f"{p}: unsupported file type {suffix or '(no suffix)'!r}; "
-                         f"supported: {', '.join(READ_SUFFIXES)}")
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{p}: not a regular file")
-    if st.st_size == 0:
-        raise InputError(f"{p}: the file is empty")
+    st = check_file(p, READ_SUFFIXES, "music")
     if st.st_size > max_bytes:
         raise InputError(f"{p}: the file is {st.st_size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit "
                          f"for a symbolic music file (load(path, max_bytes=…) raises it)")

@@ -1,0 +1,167 @@
+"""`locate`: where a short clip (audio or MIDI, a few seconds) sits in a longer score or performance.
+
+Clip and piece are turned into `audio_sync`'s chroma + onset-chroma features (an audio clip from its
+sound, a MIDI clip and the piece from a piano-like rendering of their notes) at 10 frames a second.
+Subsequence DTW (librosa's, steps (1,1), (1,2), (2,1), the last two at double cost: the clip may be
+played half to twice as fast as the piece's own tempo, a steady tempo preferred) runs against the
+piece laid out at 0.5, 1 and 2 times its tempo, so tempi from a quarter to four times the written
+one are found. The best end points, at least a clip's
+length apart, are traced back to their starts: the top `k` places, each with its span in the piece
+(beats and seconds on the piece's own timeline) and a score (1 = the clip's features match exactly,
+0 = no better than an average pairing).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+
+from .. import audio_sync as S
+from ..errors import InputError, require
+from ..io.audio import Audio, is_audio_path, load_audio
+from ..piece import Piece
+from ..registry import Arg, Output, task
+
+FACTOR = 10                  # DTW frames: FPS / FACTOR ≈ 10 a second
+SCALES = (0.5, 1.0, 2.0)     # the piece laid out at these multiples of its own duration
+MAX_CLIP_SEC = 60.0
+STEP_WEIGHTS = (1.0, 2.0, 2.0)  # weights of the steps (1,1), (1,2), (2,1): tempo changes cost (chosen on valid)
+
+
+@dataclass(frozen=True)
+class Place:
+    """One place a clip was found: seconds and beats of the piece's own timeline, and a score 0..1."""
+
+    start_sec: float
+    end_sec: float
+    start_beat: float
+    end_beat: float
+    score: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"start_sec": self.start_sec, "end_sec": self.end_sec, "start_beat": self.start_beat,
+                "end_beat": self.end_beat, "score": self.score}
+
+
+def _piece_features(piece: Piece, scale: float = 1.0) -> S.Features:
+    """The piece's features on its own clock, times stretched by `scale`."""
+    n = piece.pitched()
+    if not len(n):
+        raise InputError(f"{piece.metadata.get('source') or 'piece'}: no pitched notes to search")
+    on, dur = n["onset_sec"] * scale, n["duration_sec"] * scale
+    frames = int((float(np.max(on + dur)) + 0.5) * S.FPS) + 1
+    return S.score_features(n["pitch"], on, dur, n["velocity"], frames)
+
+
+def clip_features(clip: Any) -> tuple[S.Features, str]:
+    """Features of a clip given as an Audio, a Piece, or the path of an audio or MIDI/score file."""
+    from .. import io
+
+    if isinstance(clip, (str, os.PathLike)):
+        clip = load_audio(clip, sr=S.SR, max_seconds=MAX_CLIP_SEC) if is_audio_path(clip) else io.load(clip)
+    if isinstance(clip, Audio):
+        if clip.duration_sec > MAX_CLIP_SEC:
+            raise InputError(f"{clip.source or 'clip'}: {clip.duration_sec:.0f} s long; a clip to locate is at most "
+                             f"{MAX_CLIP_SEC:g} s (use align for a whole recording)")
+        f = S.audio_features(clip.check_not_silent())
+        a0, a1 = S.active_span(f)  # the clip's sound only: silence around it would match the piece's rests
+        lo, hi = int(a0 * S.FPS), max(int(a1 * S.FPS), int(a0 * S.FPS) + 1)
+        return S.Features(f.mag[:, lo:hi], f.pitch[:, lo:hi], f.onset[:, lo:hi], f.rms_db[lo:hi]), clip.source
+    if isinstance(clip, Piece):
+        n = clip.pitched()
+        if not len(n):
+            raise InputError(f"{clip.metadata.get('source') or 'clip'}: no pitched notes to locate")
+        start = float(n["onset_sec"].min())
+        moved = clip.replace(notes=_shifted(clip.notes, start))
+        return _piece_features(moved), str(clip.metadata.get("source", ""))
+    raise InputError(f"locate: needs a clip (an audio or MIDI file path, an Audio or a Piece), got {clip!r:.80}; "
+                     f"on the command line: symbolic-ai run locate CLIP PIECE")
+
+
+def _shifted(notes: np.ndarray, start: float) -> np.ndarray:
+    n: np.ndarray = notes.copy()
+    n["onset_sec"] = np.maximum(n["onset_sec"] - start, 0.0)
+    return n
+
+
+def search(clip: S.Features, piece: Piece, k: int) -> list[Place]:
+    """The top `k` places of `clip` in `piece` (see the module docstring)."""
+    librosa = require("librosa", "audio")
+    cc, co = S.dtw_features(clip, FACTOR, onset=True)
+    N = cc.shape[1]
+    sigma = np.array([[1, 1], [1, 2], [2, 1]])
+    found: list[tuple[float, float, float]] = []  # (score, start_sec, end_sec) on the piece's clock
+    for scale in SCALES:
+        pc, po = S.dtw_features(_piece_features(piece, scale=scale), FACTOR, onset=True)
+        if pc.shape[1] < max(2, N // 2):
+            continue
+        assert co is not None and po is not None
+        C = np.maximum(0.0, (1.0 - cc.T @ pc) + (1.0 - co.T @ po)).astype(np.float64)
+        D, _, steps = librosa.sequence.dtw(C=C, step_sizes_sigma=sigma, subseq=True, backtrack=True,
+                                           return_steps=True, weights_mul=np.array(STEP_WEIGHTS))
+        end_cost = D[-1] / N
+        base = max(float(C.mean()), 1e-9)
+        order = np.argsort(end_cost)
+        taken: list[int] = []
+        for j in order:
+            if not np.isfinite(end_cost[j]) or len(taken) >= k:
+                break
+            if any(abs(int(j) - t) < N // 2 for t in taken):
+                continue
+            taken.append(int(j))
+            path = librosa.sequence.dtw_backtracking(steps, step_sizes_sigma=sigma, subseq=True, start=int(j))
+            start_f, end_f = int(np.min(path[:, 1])), int(j)
+            sec = np.array([start_f, end_f + 1]) * FACTOR / S.FPS / scale
+            found.append((float(np.clip(1.0 - end_cost[j] / base, 0.0, 1.0)), float(sec[0]), float(sec[1])))
+    found.sort(key=lambda f: -f[0])
+    places: list[Place] = []
+    for score, a, b in found:
+        if any(min(b, p.end_sec) - max(a, p.start_sec) > 0.5 * (b - a) for p in places):
+            continue  # the same place found at another tempo scale
+        beats = piece.sec_to_beat(np.array([a, b])) if piece.tempos else np.array([np.nan, np.nan])
+        places.append(Place(a, b, float(beats[0]), float(beats[1]), score))
+        if len(places) == k:
+            break
+    return places
+
+
+def locate_in(clip: Any, pieces: list[str | os.PathLike[str]], k: int = 5) -> list[dict[str, Any]]:
+    """Top `k` places of `clip` over several files (a folder's music files, say), best first."""
+    from .. import io
+
+    feats, _ = clip_features(clip)
+    out: list[tuple[float, dict[str, Any]]] = []
+    for path in pieces:
+        for place in search(feats, io.load(path), k):
+            out.append((place.score, {"path": str(path), **place.to_json()}))
+    return [row for _, row in sorted(out, key=lambda r: -r[0])[:k]]
+
+
+def music_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The files of `folder` (not recursive) that `io.load` reads, sorted."""
+    from .. import io
+
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in io.READ_SUFFIXES)
+
+
+@task("locate", summary="Find where a short audio or MIDI clip sits in a longer piece: top-k places",
+      input="piece", output="annotations")
+def locate(piece: Piece, *, recording: Any = None,
+           k: Annotated[int, Arg("how many places to return", ge=1, le=50)] = 5) -> Output:
+    """Locate a clip (WAV, FLAC, OGG, MP3, or a MIDI/score file of a few seconds) in the piece.
+
+    Result: `places`, best first, each with `start_sec`/`end_sec` and `start_beat`/`end_beat` on the
+    piece's own timeline and a `score` (0..1); `clip` names the clip. The piece comes back with a
+    `locate` annotation over each place (value: rank and score)."""
+    from ..piece import Annotation
+
+    feats, source = clip_features(recording)
+    places = search(feats, piece, k)
+    notes = [Annotation("locate", p.start_beat, max(p.end_beat, p.start_beat), {"rank": i + 1, "score": p.score})
+             for i, p in enumerate(places) if np.isfinite(p.start_beat)]
+    return Output(piece.annotate(notes, replace_kinds=("locate",)),
+                  {"clip": source, "best_score": places[0].score if places else 0.0,
+                   "places": [p.to_json() for p in places]})

@@ -1,0 +1,1 @@
+"""Workbench for `align` and `locate`: the synthesized evaluation set (see synth.py)."""
