@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, ParameterError, SymbolicAIError
+from .io import output_stem
 
 FORMATS = {"json": ".json", "mid": ".mid", "musicxml": ".musicxml", "none": ""}
 ENGINES = ("process", "ray")
@@ -273,7 +274,7 @@ def plan(files: Sequence[Path], task: str, out: Path | None, suffix: str) -> lis
     used: set[str] = set()
     jobs = []
     for f in files:
-        stem = f"{f.stem}_{f.suffix.lstrip('.')}" if stems[f.stem] > 1 else f.stem
+        stem = output_stem(f, {s for s, n in stems.items() if n > 1})
         name, k = f"{stem}.{task}{suffix}", 1
         while name in used:
             k += 1

@@ -156,6 +156,8 @@ def cmd_tasks(_args: argparse.Namespace) -> int:
 
 def _output_path(args: argparse.Namespace, src: Path, many: bool, clash: set[str]) -> Path | None:
     """OUT itself, or DIR/<stem>.<task>.<fmt> (`<stem>_<suffix>` when two inputs share a stem)."""
+    from . import io
+
     if not args.output:
         return None
     out = Path(args.output)
@@ -166,8 +168,7 @@ def _output_path(args: argparse.Namespace, src: Path, many: bool, clash: set[str
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
-        stem = f"{src.stem}_{src.suffix.lstrip('.')}" if src.stem in clash else src.stem
-        return out / f"{stem}.{args.task}{OUT_FORMATS[args.format]}"
+        return out / f"{io.output_stem(src, clash)}.{args.task}{OUT_FORMATS[args.format]}"
     return out
 
 

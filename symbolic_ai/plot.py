@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import InputError, require
+from .io import output_stem
 from .metre import nominal_sec
 from .piece import Piece
 
@@ -102,8 +103,7 @@ def plot_path(arg: str, src: Path, task: str, many: bool, clash: Collection[str]
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the folder for the pictures ({exc.strerror or exc})") from None
-    stem = f"{src.stem}_{src.suffix.lstrip('.')}" if src.stem in clash else src.stem
-    return out / f"{stem}.{task}.png"
+    return out / f"{output_stem(src, clash)}.{task}.png"
 
 
 # -- the parts ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,12 @@ def check_file(p: Path, suffixes: tuple[str, ...], kind: str) -> os.stat_result:
     if st.st_size == 0:
         raise InputError(f"{p}: the file is empty")
     return st
+
+
+def output_stem(src: Path, clash: Collection[str] = ()) -> str:
+    """The stem an output of `src` is named by (`run -o DIR`, `run --plot DIR`, `batch`): the input's
+    stem, or `<stem>_<suffix>` when the stem is in `clash` (two inputs share it: song.mid, song.abc)."""
+    return f"{src.stem}_{src.suffix.lstrip('.')}" if src.stem in clash else src.stem
 
 
 def load(path: str | os.PathLike[str] | Any, *, max_bytes: int = MAX_BYTES, tune: int | None = None) -> Piece:
