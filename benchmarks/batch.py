@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -46,6 +47,7 @@ def corpus(root: Path, n: int) -> list[Path]:
 
 
 def run(task: str, files: list[Path], engine: str, jobs: int) -> dict[str, object]:
+    cpu0 = _cpu()
     with tempfile.TemporaryDirectory(prefix="sai-bench-") as tmp:
         t0 = time.perf_counter()
         records, first = [], 0.0
@@ -54,12 +56,21 @@ def run(task: str, files: list[Path], engine: str, jobs: int) -> dict[str, objec
             records.append(rec)
         seconds = time.perf_counter() - t0
         ok = sum(r.ok for r in records)
+        cpu = [b - a for a, b in zip(cpu0, _cpu())]
         sizes = {name: (Path(tmp) / name).stat().st_size for name in (JOURNAL, TABLE) if (Path(tmp) / name).exists()}
     return {"task": task, "engine": engine, "jobs": jobs, "files": len(files), "ok": ok, "failed": len(records) - ok,
             "seconds": round(seconds, 2), "files_per_s": round(len(files) / seconds, 2),
             "first_record_s": round(first, 2),  # worker start + model load + the first file
             "steady_files_per_s": round((len(files) - 1) / max(seconds - first, 1e-9), 2),
-            "manifest_bytes": sizes.get(TABLE), "journal_bytes": sizes.get(JOURNAL)}
+            "manifest_bytes": sizes.get(TABLE), "journal_bytes": sizes.get(JOURNAL),
+            # CPU seconds of this process (the 1-process run, or the dispatcher) and of the worker
+            # processes (the process engine's; Ray's actors are not this process's children)
+            "parent_cpu_s": round(cpu[0], 2), "workers_cpu_s": round(cpu[1], 2), "load_avg": os.getloadavg()[0]}
+
+
+def _cpu() -> tuple[float, float]:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:

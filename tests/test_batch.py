@@ -56,6 +56,24 @@ def test_process_engine_two_processes(corpus, tmp_path, capsys):
     assert "skipped 1 file(s) of other types (.txt ×1)" in capsys.readouterr().err
 
 
+def test_workers_start_with_one_blas_thread_and_the_parent_is_left_as_it_was(monkeypatch):
+    """Each worker is one core: numpy's BLAS threads in it would spin against the other workers'."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stands
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with batching.one_thread_env():
+            seen = pool.submit(os.getenv, "OPENBLAS_NUM_THREADS"), pool.submit(os.getenv, "OMP_NUM_THREADS")
+        assert [f.result() for f in seen] == ["1", "3"]
+    finally:
+        pool.shutdown()
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
+
+
 def test_resume_skips_what_is_done(corpus, tmp_path):
     out = tmp_path / "out"
     first = list(sai.batch("key", corpus, out_dir=out))
