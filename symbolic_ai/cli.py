@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,18 @@ def _summary(data: dict[str, Any]) -> str:
                      for k, v in data.items() if isinstance(v, (str, int, float)))
 
 
+@contextmanager
+def _slow_notice(doing: str, why: str, after_s: float = 2.0) -> Iterator[None]:
+    """One line on stderr if `doing` takes longer than `after_s` (stdout stays clean for --json)."""
+    timer = threading.Timer(after_s, lambda: print(f"{PROG}: still {doing} ({why})…", file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import io
     from .io.wire import dumps
@@ -200,7 +214,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             out = _output_path(args, src, many, clash)
             if out is not None:
                 io.encoder_for(out)  # unsupported suffix: fail before the work
-            piece = io.load(src, tune=args.tune)
+            with _slow_notice(f"reading {src}", "large MusicXML and ABC files take a while"):
+                piece = io.load(src, tune=args.tune)
             result = run(args.task, piece, device=args.device, model=getattr(args, "model", None),
                          recording=recording, **params)
             if out is not None:

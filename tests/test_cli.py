@@ -163,3 +163,16 @@ def test_model_override_picks_a_variant_and_refuses_a_wrong_one(capsys):
     assert code != 0 and "no-such-model-v9" in err
     with pytest.raises(sai.errors.ParameterError, match="uses no model"):
         sai.run("key", sai.load(folk), model="chords-v1")
+
+
+def test_a_slow_load_says_so_on_stderr_and_a_fast_one_says_nothing(capsys):
+    import time
+
+    with cli._slow_notice("reading big.musicxml", "large files take a while", after_s=0.05):
+        time.sleep(0.3)
+    with cli._slow_notice("reading small.mid", "-", after_s=0.5):
+        pass
+    time.sleep(0.6)  # the second notice's timer would have fired by now
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "still reading big.musicxml (large files take a while)" in err
