@@ -48,7 +48,7 @@ def run_ray(settings: Settings, todo: Sequence[Job], jobs: int = 0) -> Iterator[
         data.DataContext.get_current().enable_progress_bars = False  # the batch has its own bar
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         actors = jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        blocks = min(len(todo), max(actors * 4, len(todo) // (4 * BATCH_SIZE)))
+        blocks = max(1, -(-len(todo) // BATCH_SIZE))  # one batch a block: rows stream back evenly
         ds = data.from_items([{"input": j.input, "output": j.output} for j in todo], override_num_blocks=blocks)
         results = ds.map_batches(_Worker, fn_constructor_args=(settings,), batch_size=BATCH_SIZE,
                                  compute=data.ActorPoolStrategy(size=actors), num_cpus=1,
