@@ -12,6 +12,7 @@ error, and seconds of computation (CPU time of this process; wall time too) per 
 audio decoding and library import excluded. Arms:
 - `align`: the task as shipped (chroma + onset DTW, then onset refinement);
 - `align_dtw_only`: the same DTW estimate before refinement (from the same run);
+- `synctoolbox` (with `--synctoolbox PYTHON`): Sync Toolbox itself, run by `align_synctoolbox.py`;
 - `chroma_dtw`: plain chroma DTW at the nominal tempo (librosa's `chroma_stft` at 46 ms hops
   against the score's pitch-class piano roll at 120 qpm, `librosa.sequence.dtw` with its defaults).
 `fluidr3` is the soundfont used while developing; `musescore` (MuseScore_General_Lite) was never
@@ -113,9 +114,16 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="an align_audio option (tuning on --eval runs/align/valid), e.g. onset_weight=0.5")
     ap.add_argument("--font", default="fluidr3", help="soundfont of the clips for --locate")
+    ap.add_argument("--synctoolbox", metavar="PYTHON", help="also run Sync Toolbox on the same files with this "
+                    "interpreter (its own venv: benchmarks/align_synctoolbox.py says how to make it)")
     args = ap.parse_args()
     root = Path(args.eval)
     index = json.loads((root / "index.json").read_text())[: args.limit or None]
+    if args.synctoolbox:  # a subprocess: synctoolbox needs music21 < 10; its JSON lines are passed on
+        import subprocess
+        cmd = [args.synctoolbox, str(Path(__file__).with_name("align_synctoolbox.py")), "--eval", str(root),
+               "--fonts", args.fonts, "--limit", str(args.limit)] + (["--per-piece"] if args.per_piece else [])
+        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     if args.locate:
         bench_locate(root, index, args.font)
         return 0

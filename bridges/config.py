@@ -77,6 +77,7 @@ class Config:
     max_queue: int = 256              # queued jobs before new ones are refused as 'busy'
     max_notes: int = 100_000          # per note list and per input file
     max_file_bytes: int = 16 * 1024 * 1024
+    max_audio_bytes: int = 256 * 1024 * 1024  # a recording (align, locate): 25 min of CD-quality WAV
     max_body_bytes: int = 32 * 1024 * 1024    # HTTP request body
     job_timeout_s: float = 120.0
     drain_timeout_s: float = 30.0     # SIGTERM waits this long for running jobs
@@ -99,7 +100,8 @@ class Config:
                 raise ParameterError(f"--{name.replace('_', '-')} must be a port in 0..65535, got {port!r}")
         if self.osc_port is None and self.http_port is None:
             raise ParameterError("nothing to serve: give an OSC port, an HTTP port or both")
-        for name in ("max_queue", "max_notes", "max_file_bytes", "max_body_bytes", "keep_finished", "worker_memory_mb"):
+        for name in ("max_queue", "max_notes", "max_file_bytes", "max_audio_bytes", "max_body_bytes", "keep_finished",
+                     "worker_memory_mb"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.job_timeout_s > 0:

@@ -57,6 +57,7 @@ SAFETY = """## Safety and limits
 | file jobs | {dirs} | `--allow-dir` replaces the list; paths are resolved (links followed) and must stay inside |
 | file types | read `.mid .midi .smf .kar .musicxml .xml .mxl .abc .krn .rntxt .json`, write `.mid .midi .musicxml .xml .json` | nothing else is ever opened or deserialised |
 | input file size | {file_mb:g} MB | `--max-file-mb` |
+| recording size (align, locate: `recording_path`, checked like input files) | {audio_mb:g} MB | `--max-audio-mb` |
 | notes per note list or file | {notes} | `--max-notes` |
 | note lists open at once | {frames} per client, {frame_notes} x max-notes in all; forgotten after {ttl:g} s without a note | |
 | HTTP body | {body_mb:g} MB, headers 16 KiB, 10 s for the whole head and 30 s for the body; token and origin checked before the body is read | |
@@ -114,11 +115,12 @@ def osc_reference(osc: OscServer) -> list[str]:
                     "/sai/note", "/sai/notes/close"):
         out += [f"- {' '.join(inspect.getdoc(osc.handlers[address]).split())}"]
     out += ["", "### Task addresses", ""]
-    for spec in registry.TASKS.values():
+    for spec in registry.all_tasks():
         out += [f"#### `{spec.name}`: {spec.summary}", "",
-                f"Model: {spec.model or '(none)'}; expects a {spec.input}; returns "
+                f"Model: {spec.model or '(none)'}; expects a {spec.input}"
+                f"{' and a recording' if spec.takes_recording else ''}; returns "
                 f"{'new notes' if spec.output == 'piece' else 'annotations on the same notes'}.", ""]
-        for kind in ("notes", "file"):
+        for kind in ("file",) if spec.takes_recording else ("notes", "file"):
             out.append(f"- {' '.join(inspect.getdoc(osc.handlers[f'/sai/{spec.name}/{kind}']).split())}")
         out += ["", *_param_rows(spec.params), "", "Result messages:", "", "```", *_result_lines(spec), "```", ""]
     return out
@@ -146,13 +148,16 @@ def http_reference(http: HttpServer) -> list[str]:
     for _m, _p, handler in http.routes:
         route, _, text = " ".join(inspect.getdoc(handler).split()).partition(" — ")
         out.append(f"- `{route}`: {text}")
-    out += ["", "Task routes: " + ", ".join(f"`POST /sai/{n}`" for n in registry.TASKS) +
+    out += ["", "Task routes: " + ", ".join(f"`POST /sai/{s.name}`" for s in registry.all_tasks()) +
             "; their `params` are the parameters in the OSC tables above.", "",
             "```sh",
             "curl -s -X POST -H 'Content-Type: application/json' 'http://127.0.0.1:9011/sai/key?wait=1' \\",
             "     -d '{\"notes\": [[60,90,0,1,1],[64,90,1,1,1],[67,90,2,1,1]], \"params\": {\"profile\": \"temperley\"}}'",
             "curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:9011/sai/key \\",
             "     -d '{\"in_path\": \"/home/me/music/tune.mid\", \"out_path\": \"/home/me/music/tune.key.mid\"}'",
+            "curl -s -X POST -H 'Content-Type: application/json' 'http://127.0.0.1:9011/sai/align?wait=1' \\",
+            "     -d '{\"recording_path\": \"/home/me/music/take.wav\", \"in_path\": \"/home/me/music/score.musicxml\", "
+            "\"out_path\": \"/home/me/music/take.tempo.mid\"}'",
             "curl -N http://127.0.0.1:9011/sai/jobs/2/events      # event: progress ... event: done",
             "```", ""]
     return out
@@ -200,7 +205,8 @@ def render() -> str:
     config = Config(osc_port=None, http_port=0, preload=False)
     engine = Engine(config)
     safety = SAFETY.format(dirs="the daemon's working directory and the system temp directory",
-                           file_mb=config.max_file_bytes / 2 ** 20, notes=config.max_notes, frames=MAX_FRAMES,
+                           file_mb=config.max_file_bytes / 2 ** 20,
+                           audio_mb=config.max_audio_bytes / 2 ** 20, notes=config.max_notes, frames=MAX_FRAMES,
                            frame_notes=MAX_FRAME_NOTES, ttl=FRAME_TTL_S, body_mb=config.max_body_bytes / 2 ** 20,
                            queue=config.max_queue, timeout=config.job_timeout_s, kept=config.keep_finished,
                            conns=http.MAX_CONNECTIONS, per_peer=http.MAX_PER_PEER, errors_per_s=ERRORS_PER_S,

@@ -11,8 +11,10 @@ exactly one of `done` or `error` (codes from `SymbolicAIError.code`, plus the da
 `errors.py`). A job cancelled while it runs, or past `job_timeout_s`, is answered at once and its
 worker is killed, so it burns no more CPU or memory; a fresh worker takes the slot. A job that
 needs more memory than a worker may use is answered `too_large` and its worker replaced too.
-A job's `load` (zero arguments, gives the Piece) and `save` (takes the Result) run in the worker,
-so they must be picklable: module-level functions or `functools.partial`s of them.
+A job's `load` (zero arguments, gives the Piece), `save` (takes the Result) and, for a task that
+takes a recording (`registry.RECORDING_TASKS`: align, locate), `recording` (zero arguments, gives
+the Audio or clip) run in the worker, so they must be picklable: module-level functions or
+`functools.partial`s of them.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from symbolic_ai.piece import Piece
 from symbolic_ai.registry import Result
 
 from .config import Config
-from .errors import Busy, DuplicateId
+from .errors import BadRequest, Busy, DuplicateId
 from .workers import Worker, WorkerDied
 
 log = logging.getLogger("symbolic_ai.daemon")
@@ -56,6 +58,7 @@ class Job:
     keep_result: bool = True
     notify_progress: bool = True  # send a progress event when the input is read (pollers see it anyway)
     notes: int = 0                # input notes when known: big jobs are pickled off the event loop
+    recording: Callable[[], Any] | None = None  # a recording task's recording loader
     state: str = QUEUED
     progress: float = 0.0
     input_piece: Piece | None = None
@@ -127,16 +130,22 @@ class Engine:
     # -- requests ----------------------------------------------------------------------------
     def submit(self, task: str, params: dict, load: Callable[[], Piece], save: Callable[[Result], Any] | None = None,
                *, client: str = "local", request_id: int | None = None, listener: Listener | None = None,
-               keep_result: bool = True, notify_progress: bool = True, notes: int = 0) -> Job:
-        """Validate and queue a job; raises (UnknownTaskError, ParameterError, Busy) before queueing."""
+               keep_result: bool = True, notify_progress: bool = True, notes: int = 0,
+               recording: Callable[[], Any] | None = None) -> Job:
+        """Validate and queue a job; raises (UnknownTaskError, ParameterError, BadRequest, Busy) before
+        queueing. A task that takes a recording needs `recording`; any other task refuses one."""
         if not self.accepting:
             raise Busy("the daemon is shutting down and takes no new jobs")
         spec = registry.get(task)
+        if spec.takes_recording and recording is None:
+            raise BadRequest(f"{spec.name} needs a recording: give recording_path (an audio file) with the score")
+        if recording is not None and not spec.takes_recording:
+            raise BadRequest(f"{spec.name} takes no recording; only {', '.join(registry.RECORDING_TASKS)} do")
         values = spec.validate(params)
         if request_id is not None and (client, request_id) in self.by_request:
             raise DuplicateId(f"request id {request_id} is still in progress; use a new id or cancel it first")
         job = Job(next(self._ids), spec.name, values, load, save, client, request_id, keep_result, notify_progress,
-                  notes)
+                  notes, recording)
         if listener is not None:
             job.listeners.append(listener)
         try:
@@ -202,7 +211,7 @@ class Engine:
         self.running[job.id] = worker
         self._notify(job, "progress")
         run = asyncio.ensure_future(worker.run(job.task, job.params, job.load, job.save, lambda: self._loaded(job),
-                                               big=job.notes > LARGE_JOB_NOTES))
+                                               big=job.notes > LARGE_JOB_NOTES, recording=job.recording))
         finished = asyncio.ensure_future(job.done_event.wait())  # set by cancel
         try:
             await asyncio.wait({run, finished}, timeout=self.config.job_timeout_s, return_when=asyncio.FIRST_COMPLETED)
@@ -269,7 +278,7 @@ class Engine:
         if not job.keep_result:
             job.result = job.input_piece = None
         job.listeners.clear()
-        job.load = job.save = None  # type: ignore[assignment]  (free what the closures hold)
+        job.load = job.save = job.recording = None  # type: ignore[assignment]  (free what the closures hold)
         self._keep(job)
 
     def _keep(self, job: Job) -> None:

@@ -15,6 +15,7 @@ whole new one.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from symbolic_ai import io
 from symbolic_ai.errors import InputError
+from symbolic_ai.io.audio import AUDIO_SUFFIXES, Audio, load_audio
 from symbolic_ai.piece import Piece
 from symbolic_ai.registry import Result
 
@@ -73,6 +75,24 @@ class InputFile:
         check_notes(len(piece.notes), config, self.text)
         return piece
 
+    def load_recording(self, config: Config) -> Audio | Piece:
+        """A task's recording: an Audio for an audio file (named as the client named it), else a Piece
+        (`locate` takes a MIDI or score clip too; `align` refuses one with its own message)."""
+        if self.fd < 0:
+            raise InputError(f"{self.text}: the recording was already closed")
+        if self.path.suffix.lower() not in AUDIO_SUFFIXES:
+            return self.load(config)
+        d = tempfile.mkdtemp(prefix="sai-rec-")
+        try:
+            link = Path(d) / f"recording{self.path.suffix.lower()}"
+            os.symlink(_fd_path(self.fd, self.path), link)
+            audio = load_audio(link)
+        except InputError as exc:
+            raise InputError(str(exc).replace(str(link), self.text)) from None
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        return dataclasses.replace(audio, source=self.text)
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -82,12 +102,14 @@ class InputFile:
         self.close()
 
 
-def input_path(path: object, config: Config) -> InputFile:
-    """The input, opened now, if it is a supported music file inside an allowed directory."""
-    text = _text(path, "in_path")
+def input_path(path: object, config: Config, *, what: str = "in_path",
+               suffixes: tuple[str, ...] = io.READ_SUFFIXES, max_bytes: int | None = None) -> InputFile:
+    """The input, opened now, if it is a supported music file (or one of `suffixes`) inside an
+    allowed directory and at most `max_bytes` (the config's file limit) long."""
+    text = _text(path, what)
     p = Path(text)
-    if p.suffix.lower() not in io.READ_SUFFIXES:
-        raise Forbidden(f"{text}: the daemon reads only {', '.join(io.READ_SUFFIXES)} files")
+    if p.suffix.lower() not in suffixes:
+        raise Forbidden(f"{text}: the daemon reads only {', '.join(suffixes)} files here")
     try:
         real = p.resolve()  # links followed, so a link cannot lead outside
     except (OSError, RuntimeError) as exc:
@@ -110,10 +132,26 @@ def input_path(path: object, config: Config) -> InputFile:
     if not stat.S_ISREG(st.st_mode):
         opened.close()
         raise Forbidden(f"{text}: not a regular file")
-    if st.st_size > config.max_file_bytes:
+    limit = config.max_file_bytes if max_bytes is None else max_bytes
+    if st.st_size > limit:
         opened.close()
-        raise TooLarge(f"{text}: {st.st_size} bytes, over the daemon's {config.max_file_bytes}-byte file limit")
+        raise TooLarge(f"{text}: {st.st_size} bytes, over the daemon's {limit}-byte file limit")
     return opened
+
+
+RECORDING_SUFFIXES = AUDIO_SUFFIXES + io.READ_SUFFIXES  # audio, or a MIDI/score clip for locate
+
+
+def recording_path(path: object, config: Config) -> InputFile:
+    """A recording task's recording (`recording_path`), opened now and checked as `input_path` does;
+    audio files may be up to `config.max_audio_bytes` long."""
+    return input_path(path, config, what="recording_path", suffixes=RECORDING_SUFFIXES,
+                      max_bytes=config.max_audio_bytes)
+
+
+def recording_loader(src: InputFile, config: Config) -> Callable[[], Audio | Piece]:
+    """The job's recording loader (picklable: it runs in a worker process)."""
+    return functools.partial(src.load_recording, config)
 
 
 def output_path(path: object, config: Config) -> Path | None:

@@ -337,7 +337,7 @@ class HttpServer:
         for _method, _pattern, handler in self.routes:
             route, _, text = " ".join((handler.__doc__ or "").split()).partition(" — ")
             lines += [route, f"    {text}"]
-        lines += ["", "tasks: " + ", ".join(registry.TASKS)]
+        lines += ["", "tasks: " + ", ".join(s.name for s in registry.all_tasks())]
         return Response(200, "\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
 
     async def openapi(self, req: Request) -> Response:
@@ -352,7 +352,8 @@ class HttpServer:
         """GET /sai/caps — every task with its summary, model, input and output kinds and parameter schemas."""
         return Response(200, {"version": __version__, "tasks": [
             {"name": s.name, "summary": s.summary, "model": s.model, "input": s.input, "output": s.output,
-             "doc": s.doc, "params": {p.name: p.schema() for p in s.params}} for s in registry.TASKS.values()]})
+             "doc": s.doc, "params": {p.name: p.schema() for p in s.params}, "recording": s.takes_recording}
+            for s in registry.all_tasks()]})
 
     async def status(self, req: Request) -> Response:
         """GET /sai/status — queue and job counters."""
@@ -400,8 +401,9 @@ class HttpServer:
     async def submit(self, req: Request) -> Response:
         """POST /sai/{task}[?wait=1] — run a task. JSON body: one of `piece` (the wire format), `notes`
         ([[pitch, velocity, start_beats, duration_beats, channel], ...] with optional `qpm`, `numerator`,
-        `denominator`) or `in_path`; optional `out_path` (the result is also written there), `params`,
-        `request_id`, `wait`. Answers 202 with
+        `denominator`) or `in_path`; `recording_path` (an audio file; for locate also a MIDI clip) for the
+        tasks that take a recording (align, locate); optional `out_path` (the result is also written
+        there), `params`, `request_id`, `wait`. Answers 202 with
         the job (poll /sai/jobs/{id}) or, with wait, 200 with the finished job."""
         spec = registry.get(req.match.group(1))
         _only_query(req, "wait")
@@ -415,8 +417,11 @@ class HttpServer:
             raise (ParameterError(f"{spec.name}: {exc}") if str(exc).startswith("body.params") else exc) from None
         load, save = self._source(body)
         notes = len(body["notes"]) if "notes" in body else len(body["piece"].get("notes", [])) if "piece" in body else 0
+        recording = (files.recording_loader(files.recording_path(body["recording_path"], self.config), self.config)
+                     if "recording_path" in body else None)
         job = self.engine.submit(spec.name, body.get("params", {}), load, save, client="http",
-                                 request_id=body.get("request_id"), notify_progress=False, notes=notes)
+                                 request_id=body.get("request_id"), notify_progress=False, notes=notes,
+                                 recording=recording)
         if wait or body.get("wait", False):
             try:
                 await asyncio.wait_for(job.done_event.wait(), self.config.job_timeout_s + 5)
@@ -459,7 +464,7 @@ class HttpServer:
     def _job_doc(self, job: Job, req: Request) -> dict:
         doc = job.status()
         if job.result is not None:
-            spec = registry.TASKS[job.task]
+            spec = registry.get(job.task)
             doc["annotations"] = [dataclasses.asdict(a) for a in new_annotations(job.input_piece, job.result)]
             if req.flag("piece", spec.output == "piece"):
                 doc["piece"] = piece_to_dict(job.result.piece)

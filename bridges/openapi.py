@@ -144,12 +144,18 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+RECORDING_TEXT = ("the recording inside an allowed directory: an audio file (.wav, .flac, .ogg, .mp3, .aiff), "
+                  "for locate also a MIDI or score clip")
+
+
 def task_body(spec: registry.TaskSpec, max_notes: int = L.MAX_NOTES) -> dict:
     """The request body schema of POST /sai/<task>: one input source, the task's parameters, options.
     `max_notes` (the daemon's `--max-notes`) bounds each note list, checked before its items."""
     params = {"type": "object", "additionalProperties": False,
               "properties": {p.name: p.schema() for p in spec.params}}
-    return {"type": "object", "additionalProperties": False, "properties": {
+    recording = {"recording_path": {**PATH, "minLength": 1, "description": RECORDING_TEXT}} \
+        if spec.takes_recording else {}
+    body = {"type": "object", "additionalProperties": False, "properties": {
         "piece": {"properties": {"notes": {"type": "array", "maxItems": max_notes}},  # size before items
                   "$ref": "#/components/schemas/Piece"},
         "notes": {"type": "array", "maxItems": max_notes, "items": NOTE_ROW},
@@ -158,9 +164,13 @@ def task_body(spec: registry.TaskSpec, max_notes: int = L.MAX_NOTES) -> dict:
         "denominator": {"type": "integer", "enum": list(L.DENOMINATORS), "default": 4},
         "in_path": {**PATH, "minLength": 1, "description": "a music file inside an allowed directory"},
         "out_path": {**PATH, "description": ".mid, .musicxml or .json inside an allowed directory; '' for none"},
-        "params": params, "request_id": {"type": "integer"}, "wait": {"type": "boolean", "default": False}},
-        "description": "one of piece, notes or in_path",
+        "params": params, "request_id": {"type": "integer"}, "wait": {"type": "boolean", "default": False},
+        **recording},
+        "description": "one of piece, notes or in_path" + (", and recording_path" if recording else ""),
         "oneOf": [{"required": ["piece"]}, {"required": ["notes"]}, {"required": ["in_path"]}]}
+    if recording:
+        body["required"] = ["recording_path"]
+    return body
 
 
 def openapi() -> dict:
@@ -188,7 +198,7 @@ def openapi() -> dict:
         "/sai/jobs/{id}/cancel": {"post": {"summary": "cancel a job", "operationId": "cancelJob",
                                            "parameters": job_id, "responses": {"200": job, **_errors(400, 401, 403, 404)}}},
     }
-    for spec in registry.TASKS.values():
+    for spec in registry.all_tasks():
         paths[f"/sai/{spec.name}"] = {"post": {
             "summary": spec.summary, "description": spec.doc, "operationId": f"run_{spec.name}",
             "parameters": [{"name": "wait", "in": "query", "schema": FLAG}],

@@ -186,6 +186,8 @@ class OscServer(asyncio.DatagramProtocol):
         for name in registry.TASKS:
             self.handlers[f"/sai/{name}/notes"] = self._bind(self.task_notes, name)
             self.handlers[f"/sai/{name}/file"] = self._bind(self.task_file, name)
+        for name in registry.RECORDING_TASKS:  # a recording and a score file (no note-list route)
+            self.handlers[f"/sai/{name}/file"] = self._bind(self.task_recording, name)
         self.dropped = 0
         self.intake: deque[tuple[bytes, Addr]] = deque()  # datagrams read, not yet handled
         self.handling = False                             # a handle_some() is scheduled
@@ -292,7 +294,7 @@ class OscServer(asyncio.DatagramProtocol):
             handler = self.handlers.get(address)
             if handler is None:
                 raise NotFound(f"{address}: unknown address; send /sai/caps for the list "
-                               f"(tasks: {', '.join(registry.TASKS)})")
+                               f"(tasks: {', '.join(s.name for s in registry.all_tasks())})")
             if self.config.token and address not in ("/sai/ping", "/sai/hello") and not self._authed(addr, token):
                 raise Unauthorized(f"{address}: this daemon needs a token: send /sai/hello reply_port name "
                                    f"token SECRET first, or add 'token SECRET' to the message")
@@ -393,7 +395,8 @@ class OscServer(asyncio.DatagramProtocol):
         self.caps_sent.move_to_end(addr)
         _trim(self.caps_sent)
         n_params = 0
-        for spec in registry.TASKS.values():
+        specs = registry.all_tasks()
+        for spec in specs:
             self.send(target, "/sai/caps/task", [spec.name, spec.model or "", spec.input, spec.output, spec.summary])
             for p in spec.params:
                 choices = "|".join(map(str, p.choices)) if p.choices else ""
@@ -401,7 +404,7 @@ class OscServer(asyncio.DatagramProtocol):
                           [spec.name, p.name, p.type.__name__, p.default, "" if p.minimum is None else float(p.minimum),
                            "" if p.maximum is None else float(p.maximum), choices, p.help])
                 n_params += 1
-        self.send(target, "/sai/caps/end", [len(registry.TASKS), n_params])
+        self.send(target, "/sai/caps/end", [len(specs), n_params])
 
     def status(self, args: list[Any], addr: Addr, target: Addr, progress: bool, token: Any) -> None:
         """`/sai/status` → `/sai/status key value ...`: queued, running, workers, submitted, done, error,
@@ -519,8 +522,24 @@ class OscServer(asyncio.DatagramProtocol):
         load, save = files.loader(src, self.config), files.saver(out, self.config)
         self._submit(task, rid, params, load, save, target, progress, with_notes=False)
 
+    def task_recording(self, task: str, args: list[Any], addr: Addr, target: Addr, progress: bool,
+                       token: Any) -> None:
+        """`/sai/<task>/file id recording_path in_path out_path [param value ...]` for align and locate: the
+        recording (an audio file; for locate also a MIDI clip) and the score → as for a file; out_path
+        gets the result piece (align: the score on the recording's timeline, as .mid a DAW's tempo map)."""
+        if len(args) < 4:
+            raise BadRequest(f"/sai/{task}/file takes id recording_path in_path out_path [param value ...]")
+        rid = as_int(args[0], f"/sai/{task}/file id")
+        rec = files.recording_path(args[1], self.config)
+        src = files.input_path(args[2], self.config)
+        out = files.output_path(args[3], self.config)
+        params = options(args[4:], f"/sai/{task}/file")
+        load, save = files.loader(src, self.config), files.saver(out, self.config)
+        self._submit(task, rid, params, load, save, target, progress, with_notes=False,
+                     recording=files.recording_loader(rec, self.config))
+
     def _submit(self, task: str, rid: int, params: dict, load: Callable, save: Callable | None, target: Addr,
-                progress: bool, with_notes: bool, notes: int = 0) -> Job:
+                progress: bool, with_notes: bool, notes: int = 0, recording: Callable | None = None) -> Job:
         spec = registry.get(task)
 
         def listener(job: Job, event: str) -> None:
@@ -534,7 +553,8 @@ class OscServer(asyncio.DatagramProtocol):
                 self.send_error(target, rid, *job.error)
 
         return self.engine.submit(task, params, load, save, client=_client(target), request_id=rid,
-                                  listener=listener, keep_result=False, notify_progress=progress, notes=notes)
+                                  listener=listener, keep_result=False, notify_progress=progress, notes=notes,
+                                  recording=recording)
 
 
 def piece_from_array(rows: np.ndarray, opts: dict) -> Piece:

@@ -71,7 +71,8 @@ class Daemon:
         if self.http_address:
             parts.append(f"HTTP {self.http_url}")
         c = self.config
-        return (f"symbolic-ai serve {__version__}: listening on {', '.join(parts)}; tasks: {', '.join(registry.TASKS)}; "
+        tasks = ", ".join(s.name for s in registry.all_tasks())
+        return (f"symbolic-ai serve {__version__}: listening on {', '.join(parts)}; tasks: {tasks}; "
                 f"device {c.device}; {c.n_workers} workers; files under {', '.join(map(str, c.allow_dirs))}"
                 f"{'; token required' if c.token else ''}")
 

@@ -151,8 +151,9 @@ def result_messages(spec: TaskSpec, rid: int, result: Result, before: Piece | No
             msgs.append((f"{base}/{k}", [rid, *_pairs(v)]))
         elif isinstance(v, (list, tuple)):
             for i, item in enumerate(v):
-                msgs.append((f"{base}/{k}", [rid, i, *(_pairs(item) if isinstance(item, dict)
-                                                        else [osc_value(item)])]))
+                values = (_pairs(item) if isinstance(item, dict) else [osc_value(x) for x in item]
+                          if isinstance(item, (list, tuple)) else [osc_value(item)])  # time_map rows: sec beat
+                msgs.append((f"{base}/{k}", [rid, i, *values]))
         else:
             done += [k, osc_value(v)]
     new = new_annotations(before, result)

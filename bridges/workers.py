@@ -259,10 +259,11 @@ def _run_job(sock: socket.socket, data: bytes, config: Config) -> tuple[Any, ...
     """One job: ('done', input piece, result, output) or ('error', code, message, traceback)."""
     task = "the job"
     try:
-        task, params, load, save = pickle.loads(data)
+        task, params, load, save, recording = pickle.loads(data)
         piece = load()
+        clip = None if recording is None else recording()
         _send(sock, ("loaded",))
-        result = registry.run(task, piece, device=config.device, **params)
+        result = registry.run(task, piece, device=config.device, recording=clip, **params)
         output = None if save is None else str(save(result))
         return ("done", piece, result, output)
     except Exception as exc:  # MemoryError included
@@ -314,11 +315,11 @@ class Worker:
             raise WorkerDied(f"worker {self.pid} said {kind!r} instead of ready")
 
     async def run(self, task: str, params: dict, load: Any, save: Any, on_loaded: Any,
-                  big: bool = False) -> tuple[Any, ...]:
+                  big: bool = False, recording: Any = None) -> tuple[Any, ...]:
         """Send one job (pickled in a thread if `big`) and wait for its answer; WorkerDied if the
         process ends first."""
         loop = asyncio.get_running_loop()
-        job = (task, params, load, save)
+        job = (task, params, load, save, recording)
         data, fds = await loop.run_in_executor(None, dumps, job) if big else dumps(job)
         if self.sock is None:
             raise WorkerDied(await self.death())

@@ -124,6 +124,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--max-queue", type=int, default=256, help="jobs waiting before new ones are refused")
     p.add_argument("--max-notes", type=int, default=100_000, help="notes per note list or input file")
     p.add_argument("--max-file-mb", type=float, default=16, help="largest input file in MB")
+    p.add_argument("--max-audio-mb", type=float, default=256, help="largest recording (align, locate) in MB")
     p.add_argument("--job-timeout", type=float, default=120, help="seconds a job may run")
     p.add_argument("--worker-memory-mb", type=int, default=2048, help="memory a job may use in its worker process")
     p.add_argument("--drain-timeout", type=float, default=30, help="seconds SIGTERM waits for running jobs")
@@ -139,6 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     token=resolve_token(args.token, args.token_file),
                     workers=args.workers, max_queue=args.max_queue, max_notes=args.max_notes,
                     max_file_bytes=int(args.max_file_mb * 1024 * 1024), job_timeout_s=args.job_timeout,
+                    max_audio_bytes=int(args.max_audio_mb * 1024 * 1024),
                     worker_memory_mb=args.worker_memory_mb, drain_timeout_s=args.drain_timeout,
                     **({"allow_dirs": tuple(Path(d) for d in args.allow_dir)} if args.allow_dir else {}))
     code: int = serve(config, args.log_level)
@@ -205,6 +207,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if len(inputs) < 2:
             raise InputError(f"{spec.name}: give the recording, then the score: {PROG} run {spec.name} RECORDING SCORE")
         recording, inputs = inputs[0], inputs[1:]
+    if spec.name == "locate" and len(inputs) == 1 and Path(inputs[0]).is_dir():  # `run locate CLIP FOLDER`
+        from .cli_locate import run_folder
+        return run_folder(str(recording), Path(inputs[0]), spec.validate(params), as_json=args.json,
+                          out=args.output)
     many = len(inputs) > 1
     stems = [Path(n).stem for n in inputs]
     clash = {s for s in stems if stems.count(s) > 1}

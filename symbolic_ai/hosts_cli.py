@@ -87,10 +87,11 @@ HOSTS: dict[str, Host] = {
         "Start `symbolic-ai serve`; in Pd: File > Preferences > Path, add this folder (or open sai-help.pd "
         "from it) and click the messages in the help patch."),
     "reaper": Host(
-        "REAPER", (*(f"reaper/symbolic-ai-{t}.lua" for t in TASKS if t != "chords"), "reaper/symbolic-ai-common.lua"),
+        "REAPER", (*(f"reaper/symbolic-ai-{t}.lua" for t in TASKS if t != "chords"), "reaper/symbolic-ai-align.lua",
+                   "reaper/symbolic-ai-common.lua"),
         _reaper_scripts,
         "In REAPER: Actions > Show action list > New action > Load ReaScript..., pick the symbolic-ai-*.lua "
-        "files; select a MIDI item and run an action."),
+        "files; select a MIDI item and run an action (align: the score's MIDI item and its recording's audio item)."),
 }
 
 

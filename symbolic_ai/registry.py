@@ -8,9 +8,9 @@ gives choices, `Annotated[float, Arg(...)]` gives a help text and a range. Three
 parameters: `model` receives the task's own model, loaded by `run`, and `models` a `Models` loader
 on the caller's device for the models the task borrows (emotion reads chords with chords-v1).
 The third, `recording`, receives what `run(..., recording=...)` was given (an audio path or Audio:
-`align` aligns it to the Piece). Such tasks are kept in their own table, `RECORDING_TASKS`: the API
-(`get`, `run`) and the CLI (which passes the first INPUT as the recording) serve both tables; the
-daemon and hosts serve `TASKS` only, as they cannot pass a recording yet.
+`align` aligns it to the Piece). Such tasks are kept in their own table, `RECORDING_TASKS`, as they
+need an input the others refuse: the API (`get`, `run`), the CLI (which passes the first INPUT as
+the recording) and the daemon (a `recording_path` beside the score) serve both tables (`all_tasks`).
 
 ```python
 @task("key", summary="Global and local key and mode")
@@ -274,6 +274,11 @@ def load_builtin_tasks() -> None:
     RECORDING_TASKS.load_builtins()
 
 
+def all_tasks() -> list[TaskSpec]:
+    """Every registered task: `TASKS` in order, then `RECORDING_TASKS`."""
+    return [*TASKS.values(), *RECORDING_TASKS.values()]
+
+
 def _param_from(name: str, hint: Any, default: Any) -> Param:
     arg = Arg()
     if get_origin(hint) is typing.Annotated:
@@ -317,7 +322,7 @@ def get(name: str) -> TaskSpec:
     for table in (TASKS, RECORDING_TASKS):
         if name in table:
             return table[name]
-    raise UnknownTaskError(f"unknown task {name!r}; tasks are {', '.join(sorted([*TASKS, *RECORDING_TASKS]))}")
+    raise UnknownTaskError(f"unknown task {name!r}; tasks are {', '.join(sorted(s.name for s in all_tasks()))}")
 
 
 def run(name: str, piece: Piece, *, device: str = "auto", model: str | None = None, recording: Any = None,

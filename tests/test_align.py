@@ -167,7 +167,7 @@ def test_a_score_without_notes_or_a_missing_recording_is_a_clear_error(score, wa
         registry.run("key", score, recording=wav)
 
 
-def test_align_is_served_by_the_api_and_cli_not_by_the_daemon(capsys):
+def test_align_is_a_recording_task_served_by_the_api_and_cli(capsys):
     assert "align" in registry.RECORDING_TASKS and "align" not in registry.TASKS
     assert registry.get("align").takes_recording
     assert main(["tasks"]) == 0
@@ -198,6 +198,30 @@ def test_locate_finds_an_audio_clip_and_a_midi_clip(score, tmp_path, capsys):
     io.save(score_of(OTHER), other)
     ranked = locate_in(str(clip), [other, mid], k=2)
     assert ranked[0]["path"] == str(mid)
+
+
+def test_cli_locate_over_a_folder_names_the_file_and_skips_unreadable_ones(score, tmp_path, capsys):
+    y = render(score, lead=0.0, tail=0.0)
+    a, b = performed_times(np.array([6.0, 11.0]), 0.0)
+    clip = tmp_path / "clip.wav"
+    sf.write(str(clip), y[int(a * SR) - 200:int(b * SR)], SR)
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    io.save(score, folder / "this.mid")
+    io.save(score_of(OTHER), folder / "other.mid")
+    (folder / "broken.mid").write_bytes(b"MThd not a midi file")
+    (folder / "notes.txt").write_text("not music: not searched")
+    assert main(["run", "locate", str(clip), str(folder), "--json", "--k", "2"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["task"] == "locate" and doc["result"]["files"] == 3 and len(doc["result"]["places"]) == 2
+    best = doc["result"]["places"][0]
+    assert best["path"] == str(folder / "this.mid") and abs(best["start_beat"] - 6.0) <= 1.0
+    assert "broken.mid: skipped" in captured.err and "notes.txt" not in captured.err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["run", "locate", str(clip), str(empty)]) == 2
+    assert "no music files to search" in capsys.readouterr().err
 
 
 def test_locate_refuses_a_silent_or_overlong_clip(score, tmp_path):

@@ -39,9 +39,10 @@ def request(daemon, method, path, body=None, headers=None, raw=None):
 def test_ping_caps_status_and_help(daemon):
     assert request(daemon, "GET", "/sai/ping") == (200, {"version": __version__})
     status, caps = request(daemon, "GET", "/sai/caps")
-    assert status == 200 and [t["name"] for t in caps["tasks"]] == list(registry.TASKS)
+    assert status == 200 and [t["name"] for t in caps["tasks"]] == [s.name for s in registry.all_tasks()]
     for t in caps["tasks"]:
-        assert t["params"] == {p.name: p.schema() for p in registry.TASKS[t["name"]].params}
+        assert t["params"] == {p.name: p.schema() for p in registry.get(t["name"]).params}
+        assert t["recording"] == registry.get(t["name"]).takes_recording
     assert request(daemon, "GET", "/sai/status")[1]["workers"] >= 1
     status, text = request(daemon, "GET", "/")
     assert status == 200 and "POST /sai/{task}" in text and "GET /sai/jobs/{id}/events" in text
@@ -50,8 +51,8 @@ def test_ping_caps_status_and_help(daemon):
 def test_openapi_describes_every_task_and_route(daemon):
     status, doc = request(daemon, "GET", "/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
-    for name, spec in registry.TASKS.items():
-        body = doc["paths"][f"/sai/{name}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    for spec in registry.all_tasks():
+        body = doc["paths"][f"/sai/{spec.name}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert set(body["properties"]["params"]["properties"]) == {p.name for p in spec.params}
     assert {"/sai/jobs/{id}", "/sai/jobs/{id}/events", "/sai/jobs/{id}/cancel"} <= set(doc["paths"])
 

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-
 from conftest import TESTS
 from daemon_support import Served, reference_for_rows
+
 from symbolic_ai import io
 
 LUA = shutil.which("lua5.4")
@@ -42,10 +43,12 @@ def scripts(served, tmp_path_factory) -> Path:
     return install(tmp_path_factory.mktemp("reaper-user") / "Scripts" / "symbolic-ai", served.url.rsplit(":", 1)[1])
 
 
-def run_script(scripts: Path, task: str, project: Path, notes: list | None = ITEM) -> list[list[str]]:
+def run_script(scripts: Path, task: str, project: Path, notes: list | None = ITEM,
+               recording: Path | None = None) -> list[list[str]]:
     fixture = project / f"fixture-{task}.lua"
     items = "nil" if notes is None else "{" + ", ".join("{{{}, {}, {}, {}, {}}}".format(*n) for n in notes) + "}"
-    fixture.write_text(f"return {{notes = {items}, project = {str(project)!r}}}\n")
+    rec = "nil" if recording is None else repr(str(recording))
+    fixture.write_text(f"return {{notes = {items}, project = {str(project)!r}, recording = {rec}}}\n")
     run = subprocess.run([LUA, str(TESTS / "reaper" / "stub.lua"), str(scripts / f"symbolic-ai-{task}.lua"), str(fixture)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -99,6 +102,31 @@ def test_perform_inserts_the_performance_as_a_new_take(served, scripts):
     path = Path(inserted[0])
     assert inserted[1] == "3" and path.parent == served.workdir and path.suffix == ".mid"
     assert sorted(io.load(path).notes["pitch"].tolist()) == sorted(p for p, *_ in ITEM)
+
+
+def test_align_sets_tempo_markers_that_follow_the_recording_and_adds_the_score_track(served, scripts):
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    from test_align import SR, performed_times, render, score_of
+
+    take = served.workdir / "take.wav"  # the item's melody played with rubato after 1 s of silence
+    sf.write(str(take), render(score_of([(float(s), float(e - s), (p,)) for p, _, s, e, _ in ITEM])), SR)
+    log = run_script(scripts, "align", served.workdir, recording=take)
+    markers = calls(log, "SetTempoTimeSigMarker")
+    assert len(markers) == len(ITEM) - 1, console(log)  # one per onset but the last, each to the next onset
+    times = np.array([float(m[2]) for m in markers])
+    beats = np.array([float(s) for _, _, s, *_ in ITEM[:-1]])
+    assert np.abs(times - (2.0 + performed_times(beats, 1.0))).max() < 0.06  # the audio item starts at 2 s
+    bpm = np.array([float(m[5]) for m in markers])
+    want = 60 / np.diff(performed_times(np.array([float(s) for _, _, s, *_ in ITEM]), 1.0))
+    assert np.abs(bpm / want - 1).max() < 0.15
+    (inserted,) = calls(log, "InsertMedia")
+    assert inserted[1] == "1" and Path(inserted[0]).parent == served.workdir
+    assert sorted(io.load(inserted[0]).notes["pitch"].tolist()) == sorted(p for p, *_ in ITEM)
+    assert calls(log, "SetEditCurPos")[0][0] == "2.0" and "align: 7 tempo markers" in console(log)
+    log = run_script(scripts, "align", served.workdir)  # no audio item selected
+    assert calls(log, "ShowMessageBox")[0][0].startswith("select the recording's audio item too")
+    assert not calls(log, "SetTempoTimeSigMarker") and not calls(log, "ExecProcess")
 
 
 def test_bad_input_says_so_in_one_line_and_changes_nothing(served, scripts, tmp_path):

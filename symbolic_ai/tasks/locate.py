@@ -13,6 +13,7 @@ length apart, are traced back to their starts: the top `k` places, each with its
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from .. import audio_sync as S
-from ..errors import InputError, require
+from ..errors import InputError, SymbolicAIError, require
 from ..io.audio import Audio, is_audio_path, load_audio
 from ..piece import Piece
 from ..registry import Arg, Output, task
@@ -128,14 +129,23 @@ def search(clip: S.Features, piece: Piece, k: int) -> list[Place]:
     return places
 
 
-def locate_in(clip: Any, pieces: list[str | os.PathLike[str]], k: int = 5) -> list[dict[str, Any]]:
-    """Top `k` places of `clip` over several files (a folder's music files, say), best first."""
+def locate_in(clip: Any, pieces: Sequence[str | os.PathLike[str]], k: int = 5,
+              on_error: Callable[[Any, SymbolicAIError], None] | None = None) -> list[dict[str, Any]]:
+    """Top `k` places of `clip` over several files (a folder's music files, say), best first. A file
+    that cannot be read raises, or with `on_error` is reported to it and skipped."""
     from .. import io
 
     feats, _ = clip_features(clip)
     out: list[tuple[float, dict[str, Any]]] = []
     for path in pieces:
-        for place in search(feats, io.load(path), k):
+        try:
+            piece = io.load(path)
+        except SymbolicAIError as exc:
+            if on_error is None:
+                raise
+            on_error(path, exc)
+            continue
+        for place in search(feats, piece, k):
             out.append((place.score, {"path": str(path), **place.to_json()}))
     return [row for _, row in sorted(out, key=lambda r: -r[0])[:k]]
 

@@ -1,7 +1,7 @@
 -- A stub `reaper` table for running the symbolic-ai ReaScripts under plain Lua 5.4:
 --   lua5.4 stub.lua SCRIPT FIXTURE
 -- FIXTURE is a Lua file returning {notes = {{pitch, velocity, start_qn, end_qn, channel}, ...} or nil (no
--- item selected), project = DIR}. Every reaper.* call is printed as one line: CALL<TAB>name<TAB>args...
+-- item selected), project = DIR, recording = PATH or nil (a selected audio item at 2 s, for align)}. Every reaper.* call is printed as one line: CALL<TAB>name<TAB>args...
 -- ExecProcess really runs its command (so curl reaches a real daemon). 120 qpm, 4/4, 960 PPQ, item at 0 s.
 local script, fixture_path = arg[1], arg[2]
 local fixture = dofile(fixture_path)
@@ -16,13 +16,23 @@ end
 
 local item = {kind = "item"}
 local take = {kind = "take"}
+local audio_item, audio_take, source = {kind = "audioitem"}, {kind = "audiotake"}, {kind = "source"}
 reaper = setmetatable({}, {__index = function(_, name) error("the stub has no reaper." .. name) end})
 local R = {}
 function R.get_action_context() return false, script end
-function R.GetSelectedMediaItem() return fixture.notes and item or nil end
-function R.GetActiveTake(it) return it == item and take or {kind = "newtake"} end
-function R.TakeIsMIDI() return true end
-function R.GetMediaItemInfo_Value(_, key) return key == "D_LENGTH" and 8.0 or 0.0 end
+function R.GetSelectedMediaItem(_, i)
+  if (i or 0) == 0 then return fixture.notes and item or nil end
+  return i == 1 and fixture.recording and audio_item or nil
+end
+function R.CountSelectedMediaItems() return (fixture.notes and 1 or 0) + (fixture.recording and 1 or 0) end
+function R.GetActiveTake(it) return it == item and take or it == audio_item and audio_take or {kind = "newtake"} end
+function R.TakeIsMIDI(tk) return tk ~= audio_take end
+function R.GetMediaItemTake_Source(tk) return tk == audio_take and source or nil end
+function R.GetMediaSourceFileName(src) return src == source and fixture.recording or "" end
+function R.GetMediaItemInfo_Value(it, key)
+  if key == "D_LENGTH" then return 8.0 end
+  return (it == audio_item and key == "D_POSITION") and 2.0 or 0.0
+end
 function R.TimeMap2_timeToQN(_, t) return t * 2 end
 function R.MIDI_CountEvts() return 1, #fixture.notes, 0, 0 end
 function R.MIDI_GetNote(_, i)
@@ -45,7 +55,7 @@ function R.ExecProcess(cmd, timeout_ms)
   return tostring(code) .. "\n" .. out
 end
 for _, name in ipairs({"GetSetMediaTrackInfo_String", "MIDI_InsertNote", "MIDI_InsertTextSysexEvt", "MIDI_Sort",
-                       "InsertMedia", "Undo_BeginBlock", "Undo_EndBlock", "UpdateArrange", "ShowConsoleMsg",
+                       "InsertMedia", "SetTempoTimeSigMarker", "SetEditCurPos", "Undo_BeginBlock", "Undo_EndBlock", "UpdateArrange", "ShowConsoleMsg",
                        "ShowMessageBox"}) do
   R[name] = function() return true end
 end

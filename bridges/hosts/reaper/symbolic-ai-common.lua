@@ -230,6 +230,65 @@ end
 
 local WRITERS = {harmonize = write_harmonize, perform = write_perform, key = show_key, emotion = show_emotion}
 
+-- align: the selected MIDI item is the score, the selected audio item the recording. The daemon times
+-- the score in the recording; the project gets a tempo marker at each score onset the recording
+-- plays (so the grid follows the recording from the audio item's start) and the score played on
+-- the recording's timeline as a new track (the time-mapped MIDI the daemon wrote).
+local function selected_recording()
+  for i = 0, reaper.CountSelectedMediaItems(0) - 1 do
+    local it = reaper.GetSelectedMediaItem(0, i)
+    local tk = it and reaper.GetActiveTake(it)
+    if tk and not reaper.TakeIsMIDI(tk) then
+      local file = reaper.GetMediaSourceFileName(reaper.GetMediaItemTake_Source(tk), "")
+      if file and file ~= "" then return {item = it, file = file, pos = reaper.GetMediaItemInfo_Value(it, "D_POSITION")} end
+    end
+  end
+  return nil, "select the recording's audio item too (the MIDI item is the score)"
+end
+
+local function write_align(rec, job)
+  local rows, n = job.result.time_map or {}, 0
+  for i = 1, #rows - 1 do
+    local t0, b0, t1, b1 = rows[i][1], rows[i][2], rows[i + 1][1], rows[i + 1][2]
+    if t1 > t0 and b1 > b0 then
+      reaper.SetTempoTimeSigMarker(0, -1, rec.pos + t0, -1, -1, 60 * (b1 - b0) / (t1 - t0), 0, 0, false)
+      n = n + 1
+    end
+  end
+  reaper.SetEditCurPos(rec.pos, false, false)
+  reaper.InsertMedia(job.output, 1)  -- 1: on a new track, at the edit cursor (the recording's start)
+  return string.format("align: %d tempo markers following %s (confidence %.2f); the score on its timeline: %s",
+                       n, rec.file, job.result.confidence, job.output) ..
+         ((job.result.warnings and #job.result.warnings > 0) and ("\nwarning: " .. job.result.warnings[1]) or "")
+end
+
+-- Align the selected MIDI item (the score) to the selected audio item (its recording).
+function M.align(params)
+  local sel, err = M.selected_notes()
+  if not sel then return fail(err) end
+  local rec
+  rec, err = selected_recording()
+  if not rec then return fail(err) end
+  local dir = project_dir()
+  err = M.ensure_daemon(dir)
+  if err then return fail(err) end
+  local num, den, bpm = reaper.TimeMap_GetTimeSigAtTime(0, reaper.GetMediaItemInfo_Value(sel.item, "D_POSITION"))
+  local body = {notes = sel.notes, params = params or {}, qpm = bpm, numerator = num, denominator = den,
+                recording_path = rec.file, out_path = dir .. "/symbolic-ai-align-" .. os.time() .. ".mid"}
+  local status, job, herr = M.http("POST", "/sai/align?wait=1", body, LOCAL.timeout_s or 120)
+  if not job or status ~= 200 or job.state ~= "done" then
+    local why = herr or (job and job.error and ((job.error.code or "") .. ": " .. (job.error.message or ""))) or
+                ("HTTP " .. status)
+    return fail("align failed: " .. why)
+  end
+  reaper.Undo_BeginBlock()
+  local msg = write_align(rec, job)
+  reaper.Undo_EndBlock("symbolic-ai align", -1)
+  reaper.UpdateArrange()
+  reaper.ShowConsoleMsg("symbolic-ai: " .. msg .. "\n")
+  return msg
+end
+
 -- Run TASK on the selected MIDI item and write or show the answer; errors in one line, nothing changed.
 function M.run(task, params)
   local sel, err = M.selected_notes()
