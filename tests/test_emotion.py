@@ -624,8 +624,8 @@ def test_weak_labels_cut_scores_and_keep_the_check_sets_works_out():
     short = opening(xml.replace("'", '"'), measures=2)
     assert short.count("<measure ") == 2 and short.endswith("</part></score>")
     assert work_key("Beethoven", "Op059_No1") == "beethoven:59" == work_key("beethoven", "opus59no3")
-    items = [SimpleNamespace(id="music21:beethoven/opus59no1/movement3.mxl"), SimpleNamespace(id="asap:Mozart/Piano_Sonatas/12-2"),
-             SimpleNamespace(id="asap:Chopin/Etudes_op_10/3")]
+    ids = ("music21:beethoven/opus59no1/movement3.mxl", "asap:Mozart/Piano_Sonatas/12-2", "asap:Chopin/Etudes_op_10/3")
+    items = [SimpleNamespace(id=i) for i in ids]
     assert checkset_works(items) == {"beethoven:59", "mozart:332", "chopin:10"}
 
 

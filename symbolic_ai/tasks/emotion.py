@@ -101,7 +101,7 @@ def marked_arousal(piece: Piece, start_beat: float) -> tuple[int, str] | None:
 
 def with_marking(probs: np.ndarray, sign: int, odds: float = MARKING_ODDS) -> np.ndarray:
     """Probabilities with the arousal odds multiplied by `odds` towards `sign` (+1 high, −1 low)."""
-    w = np.where(AROUSAL == sign, odds, 1.0)
+    w = np.where(sign == AROUSAL, odds, 1.0)
     p = np.asarray(probs, dtype=float) * w
     return np.asarray(p / p.sum(), dtype=float)
 

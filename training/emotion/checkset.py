@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import json
 import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -20,8 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_ai.tasks.emotion import (DEFAULT_MAX_TOKENS, GUIDES, HOP_BEATS, LABELS, QUADRANTS, WINDOW_BEATS,
-                             guide_features, pad_batch, windows)
+from symbolic_ai.tasks.emotion import (
+    DEFAULT_MAX_TOKENS,
+    GUIDES,
+    HOP_BEATS,
+    LABELS,
+    QUADRANTS,
+    WINDOW_BEATS,
+    guide_features,
+    pad_batch,
+    windows,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TRAINING_DATA = [
@@ -54,7 +63,6 @@ def export_emotion(checkpoint: Path | list[Path], out_dir: Path, *, version: int
     """Export a fine-tuned checkpoint, or (with `linear`: logistic-regression parameters on the
     harmony guide) the late fusion of a list of checkpoints (possibly empty) with the linear model."""
     import torch
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import export
 
@@ -138,9 +146,9 @@ def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metri
     [batch, n] to `probabilities` [batch, 4] (column selection and standardisation inside). `guide`:
     the guide its columns index (default: `invariant`, or `invariant+encoder` when it reads the embedding)."""
     import torch
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import export
+
     from symbolic_ai.tasks.emotion import CHORDS_MODEL, ENCODER_MODEL, FLAT_VELOCITY, invariant_features
 
     if not hasattr(head, "net"):
@@ -204,7 +212,6 @@ def quantize_fp32(path: Path, reference: list[dict], inputs: list[dict], parity_
     """`<name>-int8.onnx` beside the fp32 `path` (dynamic int8), its card: the fp32 card's fields,
     this file's inputs/outputs, sha256 and parity against `reference` outputs on `inputs`."""
     import onnx
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import parity, quantize
 
@@ -225,9 +232,9 @@ def from_onnx(fp32: Path, out_dir: Path) -> dict:
     """Rebuild the int8 model from a released fp32 graph: copy it (with its card from its
     metadata_props) into `out_dir`, quantize, parity of int8 against the fp32 graph on the examples."""
     import onnx
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import _ort
+
     from symbolic_ai.tokens import Tokenizer, TokenizerConfig
 
     model = onnx.load(str(fp32))

@@ -27,7 +27,6 @@ OUT = Path("runs/emotion6")
 def featurize(items: list, r: str, path: Path, chords) -> None:
     """Guide rows of every window of `items` ((id, split, group, label, piece)) in rendering `r`."""
     from symbolic_ai.tasks.emotion import invariant_features
-
     from training.emotion.data import transpose
 
     X, clip_of = [], []
