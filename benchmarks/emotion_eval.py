@@ -7,7 +7,7 @@ Needs the datasets (../shared/data or $SYMBOLIC_AI_DATA) and matplotlib for the 
     python benchmarks/emotion_eval.py --sets emopia:test vgmidi:test --figures docs/figures
     python benchmarks/emotion_eval.py --model emotion-v4 --sets emopia:test
     python benchmarks/emotion_eval.py --sets emopia:test --render deadpan      # velocity 64, timing on a 16th grid
-    python benchmarks/emotion_eval.py --sets checkset:test                     # arousal from tempo words
+    python benchmarks/emotion_eval.py --sets checkset:test                     # arousal from tempo words (removed / kept)
     python benchmarks/emotion_eval.py --sets emopia:test --invariance          # answers kept under changes
 
 Sets: `emopia:<split>`, `vgmidi:<split>` (4Q labels), `checkset:<valid|test|all>` (the score check set
@@ -72,13 +72,18 @@ def evaluate(dataset: str, split: str, model_name: str | None, how: str = "as is
     return out
 
 
-def evaluate_checkset(split: str, model_name: str | None) -> dict[str, Any]:
-    from training.emotion.checkset import load_checkset
+def evaluate_checkset(split: str, model_name: str | None, keep_markings: bool = False) -> dict[str, Any]:
+    """Arousal agreement on the check set; `keep_markings`: each excerpt carries its tempo words as a
+    `tempo` marking at beat 0 (as a user's MusicXML with its Adagio would), else the notes alone."""
+    from symbolic_ai.piece import Annotation
+    from training.emotion.checkset import EXCERPT_BEATS, load_checkset
 
     items = [i for i in load_checkset() if split in ("all", i.split)]
     rows = []
     for it in items:
-        d = answer(it.piece, model_name)
+        piece = it.piece.annotate([Annotation("tempo", 0.0, EXCERPT_BEATS, {"text": it.marking, "qpm": None})]) \
+            if keep_markings else it.piece
+        d = answer(piece, model_name)
         rows.append((it.arousal, d["arousal"], d["probabilities"]["Q3"] + d["probabilities"]["Q4"], it.id, d["quadrant"]))
     a = np.array([r[0] for r in rows])
     pred = np.where(np.array([r[1] for r in rows]) >= 0, 1, -1)
@@ -115,6 +120,7 @@ def main() -> None:
         dataset, split = s.split(":")
         if dataset == "checkset":
             out["results"][s] = evaluate_checkset(split, args.model)
+            out["results"][f"{s} (markings kept)"] = evaluate_checkset(split, args.model, keep_markings=True)
             continue
         m = evaluate(dataset, split, args.model, args.render, args.velocity, args.invariance)
         out["results"][s] = m

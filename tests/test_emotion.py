@@ -566,3 +566,77 @@ def test_slow_minor_chorale_score_is_no_longer_happy_and_excited():
                                                              ).data["key"]
     assert not (d["quadrant"] == "Q1" and d["arousal"] > 0.9)
     assert d["probabilities"]["Q3"] + d["probabilities"]["Q4"] > 0.2
+
+
+# -- emotion-v6: how the music is written, and the score's own tempo words -------------------------
+def _values_piece(value: float, beats: float = 16.0, numerator: int = 4, denominator: int = 4) -> Piece:
+    """A scale in notes of `value` quarter notes for `beats` quarter notes, in numerator/denominator."""
+    from symbolic_ai.piece import TimeSignature
+
+    on = np.arange(0.0, beats, value)
+    pitches = [C_MAJOR[i % len(C_MAJOR)] for i in range(len(on))]
+    return Piece(notes=notes_from_columns(onset_beat=on, duration_beat=np.full_like(on, value), pitch=pitches),
+                 time_signatures=(TimeSignature(0.0, numerator, denominator),))
+
+
+def test_notation_features_read_note_values_not_tempo():
+    from symbolic_ai.tasks.emotion import NOTATION_FEATURES, notation_features
+
+    f = dict(zip(NOTATION_FEATURES, notation_features(_values_piece(0.125))))  # running 32nds
+    e = dict(zip(NOTATION_FEATURES, notation_features(_values_piece(0.5))))  # running 8ths
+    assert f["ioi_q_log2_median"] == pytest.approx(-3) and e["ioi_q_log2_median"] == pytest.approx(-1)
+    assert f["ioi_q_under_16th"] == 1 and e["ioi_q_under_16th"] == 0 and e["ioi_q_16th_or_less"] == 0
+    assert f["onsets_per_beat_log2"] == pytest.approx(3, abs=0.05)
+    assert f["offbeat_16th_frac"] == pytest.approx(0.25) and e["offbeat_16th_frac"] == 0
+    six_eight = dict(zip(NOTATION_FEATURES, notation_features(_values_piece(0.5, numerator=6, denominator=8))))
+    assert six_eight["beat_q_log2"] == pytest.approx(np.log2(1.5)) and six_eight["bar_q_log2"] == pytest.approx(np.log2(3))
+    slow = _values_piece(0.125).with_tempo(40.0)  # the tempo map does not enter
+    assert np.array_equal(notation_features(slow), notation_features(_values_piece(0.125)))
+
+
+def test_a_scores_tempo_word_moves_arousal_and_can_be_ignored():
+    from symbolic_ai.piece import Annotation
+    from symbolic_ai.tasks.emotion import AROUSAL, MARKING_ODDS, marked_arousal, with_marking
+
+    p = np.array([0.4, 0.3, 0.2, 0.1])
+    low = with_marking(p, -1)
+    assert low.sum() == pytest.approx(1) and (low[2:] / low[:2].sum()).sum() == pytest.approx(0.3 / 0.7 * MARKING_ODDS)
+    assert low[0] / low[1] == pytest.approx(4 / 3)  # valence within each arousal half is kept
+    piece = _scale_piece(A_MINOR, 4).annotate([Annotation("tempo", 0.0, 32.0, {"text": "Adagio", "qpm": None}),
+                                               Annotation("words", 1.0, 32.0, "dolce"),
+                                               Annotation("words", 32.0, 64.0, "Presto")])
+    assert marked_arousal(piece, 0.0) == (-1, "Adagio") and marked_arousal(piece, 40.0) == (1, "Presto")
+    assert marked_arousal(_scale_piece(A_MINOR, 4), 0.0) is None
+    kept = sai.run("emotion", piece, window_beats=32, hop_beats=32).data
+    plain = sai.run("emotion", piece, window_beats=32, hop_beats=32, markings=False).data
+    assert [w["marking"] for w in kept["timeline"]] == ["Adagio", "Presto"]
+    assert [w["marking"] for w in plain["timeline"]] == [None, None]
+    a, b = ([np.array([w["probabilities"][q] for q in QUADRANTS]) @ AROUSAL for w in d["timeline"]] for d in (kept, plain))
+    assert a[0] < b[0] and a[1] > b[1]
+
+
+def test_weak_labels_cut_scores_and_keep_the_check_sets_works_out():
+    from types import SimpleNamespace
+
+    from training.emotion.weak import checkset_works, opening, work_key
+
+    xml = "<score><part id='P1'>" + "".join(f"<measure number='{i}'><note/></measure>" for i in range(1, 6)) + "</part></score>"
+    short = opening(xml.replace("'", '"'), measures=2)
+    assert short.count("<measure ") == 2 and short.endswith("</part></score>")
+    assert work_key("Beethoven", "Op059_No1") == "beethoven:59" == work_key("beethoven", "opus59no3")
+    ids = ("music21:beethoven/opus59no1/movement3.mxl", "asap:Mozart/Piano_Sonatas/12-2", "asap:Chopin/Etudes_op_10/3")
+    items = [SimpleNamespace(id=i) for i in ids]
+    assert checkset_works(items) == {"beethoven:59", "mozart:332", "chopin:10"}
+
+
+def test_weak_rows_train_arousal_only():
+    torch = pytest.importorskip("torch")
+    from training.emotion.v5 import Head
+
+    z = torch.tensor([[2.0, 0.0, -1.0, -1.0], [0.0, 0.0, 0.0, 0.0]])
+    loss = Head.row_loss(z, torch.tensor([4, 5]))  # weak high, weak low
+    p = z.softmax(-1)
+    assert loss[0].item() == pytest.approx(-math.log(p[0, :2].sum().item()), rel=1e-5)
+    assert loss[1].item() == pytest.approx(math.log(2), rel=1e-5)
+    four = Head.row_loss(z, torch.tensor([0, 3]))
+    assert four[0].item() == pytest.approx(-math.log(p[0, 0].item()), rel=1e-5)

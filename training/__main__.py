@@ -19,6 +19,9 @@ STEPS: dict[str, dict[str, tuple[str, str]]] = {
         "export": ("training.emotion.export", "export a checkpoint, or --from-onnx: int8 + card from a released fp32"),
         "features": ("training.emotion.v5", "emotion-v5: invariant guide features of every clip and rendering"),
         "head": ("training.emotion.v5_head", "emotion-v5: select the head on valid, --test, --ship DIR"),
+        "features6": ("training.emotion.v6", "emotion-v6: invariant+notation guide of every clip, check and weak item"),
+        "head6": ("training.emotion.v6_head", "emotion-v6: select the head on valid, --test, --ship DIR"),
+        "weak": ("training.emotion.weak", "weak arousal labels: When-in-Rome scores with opening tempo words"),
         "checkset": ("training.emotion.checkset", "the score check set: arousal from tempo words (runs/emotion5/)"),
     },
     "chords": {

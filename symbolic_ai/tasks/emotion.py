@@ -13,6 +13,7 @@ still run. The reported key is the `key` task's (global, and the local key under
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
@@ -45,9 +46,14 @@ HARMONY_FEATURES = (tuple(f"quality_{q}" for q in QUALITIES) + tuple(f"root_rel_
 INVARIANT_STATS = tuple({"vel_mean": "vel_cv", "vel_std": "vel_spread", "vel_hi_frac": "vel_pitch_r"}.get(f, f)
                         for f in STAT_FEATURES) + ("vel_level", "vel_loud_frac")
 ENCODER_FEATURES = tuple(f"enc_{i}" for i in range(256))
+# how the music is written, in quarter notes of its beat grid (the tempo estimate a reader makes from the
+# page: an Adagio is written in 16ths and 32nds, an Allegro in 8ths, whatever the playback tempo)
+NOTATION_FEATURES = ("ioi_q_log2_median", "ioi_q_log2_p10", "ioi_q_under_16th", "ioi_q_16th_or_less", "ioi_q_log2_std",
+                     "dur_q_long_frac", "beat_q_log2", "bar_q_log2", "onsets_per_beat_log2", "offbeat_16th_frac")
 GUIDES = {"mode": MODE_FEATURES, "stats": STAT_FEATURES, "harmony": STAT_FEATURES + HARMONY_FEATURES,
           "invariant": INVARIANT_STATS + HARMONY_FEATURES,
-          "invariant+encoder": INVARIANT_STATS + HARMONY_FEATURES + ENCODER_FEATURES}
+          "invariant+encoder": INVARIANT_STATS + HARMONY_FEATURES + ENCODER_FEATURES,
+          "invariant+notation": INVARIANT_STATS + HARMONY_FEATURES + NOTATION_FEATURES}
 ENCODER_MODEL = "encoder-v2-int8"  # what the `invariant` guide embeds windows with
 FLAT_VELOCITY = 64  # the `invariant` guide reads harmony and embeddings at one velocity
 INPUT_KINDS = ("performance", "score")
@@ -57,6 +63,47 @@ DEFAULT_MAX_TOKENS = 384
 WINDOW_BEATS = 128.0
 HOP_BEATS = 128.0  # = the window: each note is read once (since emotion-v4, docs/benchmarks.md)
 BATCH = 16
+# tempo and character words printed in scores, as arousal evidence (the check set's labels, the weak
+# training labels, and a score's own marking at inference): Andante, Moderato, Allegretto say too little
+LOW_AROUSAL_WORDS = ("grave", "largo", "larghetto", "adagio", "adagietto", "lento", "mesto", "langsam")
+HIGH_AROUSAL_WORDS = ("allegro", "vivace", "vivacissimo", "presto", "prestissimo", "agitato", "con fuoco", "con brio",
+                      "rasch", "lebhaft", "aufgeregt")
+
+
+def arousal_of_words(words: str) -> int | None:
+    """+1 for text with a high-arousal word, −1 for a low one, None for neither or both."""
+    w = words.lower()
+    low = any(re.search(rf"\b{x}\b", w) for x in LOW_AROUSAL_WORDS)
+    high = any(re.search(rf"\b{x}\b", w) for x in HIGH_AROUSAL_WORDS)
+    return None if low == high else (1 if high else -1)
+
+
+# a score's own tempo word moves the odds of high vs low arousal by this factor (fixed before any
+# figure: "Adagio" on the page is strong evidence for arousal and none for valence)
+MARKING_ODDS = 9.0
+
+
+def marked_arousal(piece: Piece, start_beat: float) -> tuple[int, str] | None:
+    """(+1 / −1, the words) of the last tempo or text marking with an arousal word that starts at or
+    before `start_beat` (or in the window's first four beats: an opening marking after a pickup)."""
+    marks = []
+    for a in piece.annotations:
+        if a.kind in ("tempo", "words") and a.start_beat <= start_beat + 4.0:
+            text = a.value.get("text", "") if isinstance(a.value, dict) else str(a.value or "")
+            sign = arousal_of_words(text) if text else None
+            if sign is not None:
+                marks.append((a.start_beat, sign, text))
+    if not marks:
+        return None
+    _, sign, text = max(marks, key=lambda m: m[0])
+    return sign, text
+
+
+def with_marking(probs: np.ndarray, sign: int, odds: float = MARKING_ODDS) -> np.ndarray:
+    """Probabilities with the arousal odds multiplied by `odds` towards `sign` (+1 high, −1 low)."""
+    w = np.where(sign == AROUSAL, odds, 1.0)
+    p = np.asarray(probs, dtype=float) * w
+    return np.asarray(p / p.sum(), dtype=float)
 
 
 def check_input(piece: Piece) -> np.ndarray:
@@ -182,6 +229,31 @@ def invariant_statistics(piece: Piece) -> np.ndarray:
     return np.concatenate([feats, [vel.mean() / 127, (vel > 90).mean()]]).astype(np.float32)
 
 
+def notation_features(piece: Piece) -> np.ndarray:
+    """How the notes are written (see NOTATION_FEATURES), on the piece's beat axis in quarter notes:
+    the median and 10th-percentile gap between onsets (log2), the share of gaps shorter than a 16th
+    and of 16ths or shorter, their spread, the share of notes of two quarters or longer, the beat and
+    bar length of the opening time signature (log2), onsets per beat (log2) and the share of onsets
+    on odd 16ths. Velocity and the tempo map do not enter."""
+    from ..metre import beat_length
+
+    notes = check_input(piece)
+    onset, dur, _ = beat_axis(piece, notes)
+    onsets = np.unique(np.round(onset * 48) / 48)
+    ioi = np.diff(onsets)
+    ioi = ioi[ioi > 0] if (ioi > 0).any() else np.ones(1)
+    log_ioi = np.log2(ioi)
+    ts = piece.time_signatures[0] if piece.time_signatures else None
+    beat = beat_length(ts.numerator, ts.denominator) if ts else 1.0
+    bar = ts.numerator * 4.0 / ts.denominator if ts else 4.0
+    span_q = max(float(onsets[-1] - onsets[0]) + float(np.median(ioi)), 1e-3)
+    sixteenth = np.round(onsets * 4)
+    on_grid = np.abs(onsets * 4 - sixteenth) < 0.05
+    return np.array([np.median(log_ioi), np.percentile(log_ioi, 10), (ioi < 0.24).mean(), (ioi < 0.26).mean(),
+                     log_ioi.std(), (dur >= 2.0).mean(), np.log2(beat), np.log2(bar),
+                     np.log2(len(onsets) * beat / span_q), (on_grid & (sixteenth % 2 == 1)).mean()], dtype=np.float32)
+
+
 def encoder_features(clips: list[Piece], encoder: Model) -> np.ndarray:
     """Pooled embeddings [n, d] of the shared encoder, one batch per call, each clip at one velocity."""
     from ..encoder import batch, tokenizer_for
@@ -192,12 +264,14 @@ def encoder_features(clips: list[Piece], encoder: Model) -> np.ndarray:
 
 
 def invariant_features(clips: list[Piece], chords_model: Model | None = None, encoder: Model | None = None,
-                       embed: bool = False) -> np.ndarray:
+                       embed: bool = False, notation: bool = False) -> np.ndarray:
     """The `invariant` guide of each clip [n, 62]: ratio-velocity statistics and the harmony chords-v1
-    hears at one velocity; with `embed` ('invariant+encoder', [n, 318]) also the shared encoder's pooled
-    embedding of the clip at one velocity."""
+    hears at one velocity; with `notation` ('invariant+notation', [n, 72]) also how the notes are written
+    (`notation_features`); with `embed` ('invariant+encoder', [n, 318]) the shared encoder's pooled
+    embedding of the clip at one velocity instead."""
     chords_model = chords_model or Models().load(CHORDS_MODEL)
-    rows = np.stack([np.concatenate([invariant_statistics(c), harmony_features(flat(c), chords_model)])
+    rows = np.stack([np.concatenate([invariant_statistics(c), harmony_features(flat(c), chords_model)]
+                                    + ([notation_features(c)] if notation else []))
                      for c in clips])
     if not embed:
         return rows.astype(np.float32)
@@ -210,7 +284,8 @@ def guide_features(piece: Piece, guide: str = "mode", chords_model: Model | None
     statistics and the harmony features ('harmony'), or the velocity-invariant guide ('invariant',
     'invariant+encoder')."""
     if guide.startswith("invariant"):
-        row: np.ndarray = invariant_features([piece], chords_model, embed=guide == "invariant+encoder")[0]
+        row: np.ndarray = invariant_features([piece], chords_model, embed=guide == "invariant+encoder",
+                                                notation=guide == "invariant+notation")[0]
         return row
     if guide == "mode":
         return mode_features(piece)
@@ -304,7 +379,7 @@ def predict(clips: list[Piece], model: Model, models: Models | None = None) -> n
         embed = guide == "invariant+encoder"
         encoder = models.load(ENCODER_MODEL) if embed else None
         for i in range(0, len(clips), BATCH):
-            feats = invariant_features(clips[i:i + BATCH], chords_model, encoder, embed)
+            feats = invariant_features(clips[i:i + BATCH], chords_model, encoder, embed, guide == "invariant+notation")
             out.append(model.run(guide=feats)["probabilities"])
         return np.concatenate(out).astype(float)
     tok = _tokenizer(model.card)
@@ -324,6 +399,7 @@ def emotion(
     window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v5 was trained on windows of up to 128)",
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
+    markings: Annotated[bool, Arg("read the score's own tempo words (Adagio, Allegro, ...) as arousal evidence")] = True,
     model: Model | None = None,
     models: Models | None = None,
 ) -> Output:
@@ -334,9 +410,11 @@ def emotion(
     `key_confidence` (the `key` task's global key), `input_kind` ('performance' or 'score'), and
     `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`, `end_sec` and the same
     fields, the key being the `key` task's local key under the window (beats are null for a
-    performance without a beat grid). The whole
-    piece's answer is the mean of its windows' probabilities. Windows with fewer than two pitches are
-    left out. The returned Piece carries one `emotion` annotation per window.
+    performance without a beat grid), and `marking`: the score's tempo words read for the window
+    (null when none). The whole piece's answer is the mean of its windows' probabilities. A tempo
+    word the score prints (a `tempo` or `words` marking: Adagio, Allegro, langsam...) moves a window's
+    arousal odds by MARKING_ODDS (`markings=False`: the notes alone). Windows with fewer than two
+    pitches are left out. The returned Piece carries one `emotion` annotation per window.
     """
     if hop_beats > window_beats:
         raise ParameterError(f"emotion: hop_beats ({hop_beats:g}) must not exceed window_beats ({window_beats:g})")
@@ -344,13 +422,16 @@ def emotion(
         raise InputError("emotion: needs an emotion model (symbolic_ai.run loads emotion-v5)")
     wins = windows(piece, window_beats, hop_beats, int(model.card.get("max_tokens", DEFAULT_MAX_TOKENS)))
     probs = predict([c for _, _, c in wins], model, models)
+    marked = [marked_arousal(piece, s) if markings else None for s, _, _ in wins]
+    probs = np.stack([p if m is None else with_marking(p, m[0]) for p, m in zip(probs, marked)])
     keys = analyze(piece)  # the `key` task's global and local keys, with its defaults
     timeline = []
-    for (s, e, _), p in zip(wins, probs):
+    for (s, e, _), p, m in zip(wins, probs, marked):
         s_beat, e_beat, s_sec, e_sec = span(piece, s, e)
         timeline.append({"start_beat": s_beat if piece.has_beats else None,
                          "end_beat": e_beat if piece.has_beats else None, "start_sec": round(s_sec, 4),
-                         "end_sec": round(e_sec, 4), **summarize(p), **window_key(keys, s, e)})
+                         "end_sec": round(e_sec, 4), **summarize(p), **window_key(keys, s, e),
+                         "marking": m[1] if m else None})
     data = {**summarize(probs.mean(axis=0)), "mode": keys.key.mode, "key": keys.key.name,
             "key_confidence": round(keys.confidence, 4), "input_kind": input_kind(piece),
             "window_beats": window_beats, "hop_beats": hop_beats, "timeline": timeline}

@@ -25,19 +25,17 @@ import argparse
 import hashlib
 import json
 import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from symbolic_ai.piece import Piece, Tempo
+from symbolic_ai.tasks.emotion import HIGH_AROUSAL_WORDS, LOW_AROUSAL_WORDS, arousal_of_words
 
 EXCERPT_BEATS = 64.0
-LOW = ("grave", "largo", "larghetto", "adagio", "adagietto", "lento", "mesto", "langsam")
-HIGH = ("allegro", "vivace", "vivacissimo", "presto", "prestissimo", "agitato", "con fuoco", "con brio",
-        "rasch", "lebhaft", "aufgeregt")
-CACHE = Path("runs/emotion5/checkset.pkl")
+LOW, HIGH = LOW_AROUSAL_WORDS, HIGH_AROUSAL_WORDS
+CACHE = Path("runs/emotion6/checkset.pkl")
 # ASAP movements with an unambiguous opening marking (folder → printed tempo words)
 ASAP_MARKINGS = {
     "Beethoven/Piano_Sonatas/1-1": "Allegro", "Beethoven/Piano_Sonatas/2-1": "Allegro vivace",
@@ -83,12 +81,7 @@ class CheckItem:
     piece: Piece
 
 
-def arousal_of(words: str) -> int | None:
-    """+1 for a high-arousal word, −1 for a low one, None for neither or both."""
-    w = words.lower()
-    low = any(re.search(rf"\b{x}\b", w) for x in LOW)
-    high = any(re.search(rf"\b{x}\b", w) for x in HIGH)
-    return None if low == high else (1 if high else -1)
+arousal_of = arousal_of_words
 
 
 def deadpan_score(piece: Piece, beats: float = EXCERPT_BEATS) -> Piece:

@@ -20,8 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_ai.tasks.emotion import (DEFAULT_MAX_TOKENS, GUIDES, HOP_BEATS, LABELS, QUADRANTS, WINDOW_BEATS,
-                             guide_features, pad_batch, windows)
+from symbolic_ai.tasks.emotion import (
+    DEFAULT_MAX_TOKENS,
+    GUIDES,
+    HOP_BEATS,
+    LABELS,
+    QUADRANTS,
+    WINDOW_BEATS,
+    guide_features,
+    pad_batch,
+    windows,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TRAINING_DATA = [
@@ -54,7 +63,6 @@ def export_emotion(checkpoint: Path | list[Path], out_dir: Path, *, version: int
     """Export a fine-tuned checkpoint, or (with `linear`: logistic-regression parameters on the
     harmony guide) the late fusion of a list of checkpoints (possibly empty) with the linear model."""
     import torch
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import export
 
@@ -124,17 +132,23 @@ V5_TRAINING_DATA = [
      "licence": "music21 corpus: BSD/LGPL code, public-domain scores; ASAP: CC BY-NC-SA 4.0"},
     HARMONY_DATA,
 ]
+WEAK_DATA = {"dataset": "When in Rome scores (opening tempo words as weak arousal labels; words removed from the input)",
+             "split": "train only; pieces sharing a composer and opus / Koechel number with the check set left out",
+             "licence": "When in Rome: CC BY-SA 4.0 (new content); OpenScore Lieder scores CC0; quartet and sonata "
+                        "scores per their sub-corpus (research use)"}
 ENCODER_DATA = {"dataset": "encoder-v2 (the embedding in the guide), frozen", "split": "see encoder-v2-int8.json",
                 "licence": "see encoder-v2-int8.json (EMOPIA, ASAP: CC BY-NC-SA 4.0; Nottingham: GPL-3.0; ...)"}
 
 
-def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metrics: dict | None = None) -> dict:
-    """Export an emotion-v5 head (`training.emotion.v5.Head`): one graph from the full `invariant`
-    guide [batch, n] to `probabilities` [batch, 4] (column selection and standardisation inside)."""
+def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metrics: dict | None = None,
+                guide: str | None = None) -> dict:
+    """Export an emotion-v5/v6 head (`training.emotion.v5.Head`): one graph from the full guide
+    [batch, n] to `probabilities` [batch, 4] (column selection and standardisation inside). `guide`:
+    the guide its columns index (default: `invariant`, or `invariant+encoder` when it reads the embedding)."""
     import torch
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import export
+
     from symbolic_ai.tasks.emotion import CHORDS_MODEL, ENCODER_MODEL, FLAT_VELOCITY, invariant_features
 
     if not hasattr(head, "net"):
@@ -142,7 +156,7 @@ def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metri
 
     full = len(GUIDES["invariant+encoder"])
     cols = np.asarray(head.columns if head.columns is not None else np.arange(full))
-    guide = "invariant" if cols.max() < len(GUIDES["invariant"]) else "invariant+encoder"
+    guide = guide or ("invariant" if cols.max() < len(GUIDES["invariant"]) else "invariant+encoder")
     proj = np.eye(len(cols)) if head.projection is None else head.projection
 
     class Graph(torch.nn.Module):
@@ -163,7 +177,7 @@ def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metri
     wins = []
     for f in ("maple_leaf_rag.mid", "chorale_bwv66_6.musicxml", "folk_melody.mid"):
         wins += [c for _, _, c in windows(load(EXAMPLES / f), WINDOW_BEATS, HOP_BEATS, 768)]
-    feats = invariant_features(wins, embed=guide == "invariant+encoder")
+    feats = invariant_features(wins, embed=guide == "invariant+encoder", notation=guide == "invariant+notation")
     inputs = [{"guide": feats[i:i + 1]} for i in range(3)] + [{"guide": feats}]
     name = f"emotion-v{version}"
     path = Path(out_dir) / f"{name}.onnx"
@@ -173,7 +187,7 @@ def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metri
                              parity_inputs=inputs, tol=1e-4)
     fig.pop("_reference")
     arch = {"guide": guide, "guide_features": list(GUIDES[guide]),
-            "guide_models": {"chords": CHORDS_MODEL} | ({"encoder": ENCODER_MODEL} if guide != "invariant" else {}),
+            "guide_models": {"chords": CHORDS_MODEL} | ({"encoder": ENCODER_MODEL} if guide == "invariant+encoder" else {}),
             "flat_velocity_for_harmony_and_encoder": FLAT_VELOCITY,
             "head": (f"Linear({proj.shape[1]} -> 4)" if not candidate["hidden"]
                      else f"Linear({proj.shape[1]} -> {candidate['hidden']})-GELU-Linear(-> 4)"),
@@ -181,7 +195,8 @@ def export_head(head, candidate: dict, out_dir: Path, *, version: int = 5, metri
     card = cards.make_card(
         onnx_model, name=name, task="emotion", version=version, vocabulary=None,
         labels={q: LABELS[q] for q in QUADRANTS},
-        training_data=V5_TRAINING_DATA + ([ENCODER_DATA] if guide != "invariant" else []),
+        training_data=V5_TRAINING_DATA + ([ENCODER_DATA] if guide == "invariant+encoder" else [])
+        + ([WEAK_DATA] if candidate.get("weak") else []),
         splits={"emopia": "official song-level split (split_song): train 784 / valid 206 / test 88 clips",
                 "vgmidi": "splits.csv (grouped by game + theme): 162 / 22 / 20 phrases; 5-fold grouped CV",
                 "checkset": "hash of the piece: valid half (selection) / test half (reported)"},
@@ -197,7 +212,6 @@ def quantize_fp32(path: Path, reference: list[dict], inputs: list[dict], parity_
     """`<name>-int8.onnx` beside the fp32 `path` (dynamic int8), its card: the fp32 card's fields,
     this file's inputs/outputs, sha256 and parity against `reference` outputs on `inputs`."""
     import onnx
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import parity, quantize
 
@@ -218,9 +232,9 @@ def from_onnx(fp32: Path, out_dir: Path) -> dict:
     """Rebuild the int8 model from a released fp32 graph: copy it (with its card from its
     metadata_props) into `out_dir`, quantize, parity of int8 against the fp32 graph on the examples."""
     import onnx
-
     from symbolic_ai.exports import card as cards
     from symbolic_ai.exports.onnx import _ort
+
     from symbolic_ai.tokens import Tokenizer, TokenizerConfig
 
     model = onnx.load(str(fp32))

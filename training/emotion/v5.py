@@ -157,12 +157,23 @@ class Head:
         opt = torch.optim.AdamW(self.net.parameters(), lr=1e-2 if not self.hidden else 3e-3, weight_decay=0.0)
         for _ in range(self.epochs):
             opt.zero_grad()
-            loss = (torch.nn.functional.cross_entropy(self.net(Xt), yt, reduction="none") * wt).sum() / wt.sum()
+            loss = (self.row_loss(self.net(Xt), yt) * wt).sum() / wt.sum()
             loss = loss + self.l2 * sum((p ** 2).sum() for n, p in self.net.named_parameters() if "weight" in n)
             loss.backward()
             opt.step()
         self.net.eval()
         return self
+
+    @staticmethod
+    def row_loss(z: Any, y: Any) -> Any:
+        """Cross-entropy per row; label 4 (5) is arousal only: −log(P(Q1) + P(Q2)) (−log(P(Q3) + P(Q4)))."""
+        import torch
+
+        four = torch.nn.functional.cross_entropy(z, y.clamp(max=3), reduction="none")
+        total = torch.logsumexp(z, -1)
+        high, low = torch.logsumexp(z[:, :2], -1), torch.logsumexp(z[:, 2:], -1)
+        weak = total - torch.where(y == 4, high, low)
+        return torch.where(y >= 4, weak, four)
 
     def predict_proba(self, X: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
         import torch
@@ -296,8 +307,10 @@ def fit(c: dict[str, Any], F: dict, renderings: tuple[str, ...] = RENDERINGS, se
     return Head(c["hidden"], c["l2"], seed=seed, columns=columns(c["cols"])).fit(X, y, w)
 
 
-def vgmidi_cv(c: dict[str, Any], F: dict, k: int = 5) -> list[float]:
-    """5-fold grouped CV over all of VGMIDI (as is), EMOPIA train always in the training folds."""
+def vgmidi_cv(c: dict[str, Any], F: dict, k: int = 5, fit: Any = None) -> list[float]:
+    """5-fold grouped CV over all of VGMIDI (as is), EMOPIA train always in the training folds
+    (`fit(c, F, groups=...)`: how a candidate is trained; default emotion-v5's)."""
+    fit = fit or globals()["fit"]
     v = F["vgmidi", "asis"]
     accs = []
     for tr, te in grouped_folds(list(v["group"]), v["y"], k=k):
