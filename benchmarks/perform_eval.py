@@ -8,9 +8,12 @@
    performance (same score onset and pitch) get the performers' mean beat period, velocity, timing
    and log articulation (`encode_performance`); each model renders the folder's score (seed 0,
    10 steps, the performers' mean tempo as the tempo input, then the task's tempo rules
-   `shape_tempo`) once and as the mean of `--renders` seeded renders; Pearson r per folder,
-   averaged over folders. Baselines: velocity rising with pitch (r of pitch itself), and any
-   `--models` entry (a regression model has one render only).
+   `shape_tempo`, keeping `--trend-share` of the model's slow tempo) once and as the mean of
+   `--renders` seeded renders at `--temperature`; Pearson r per folder, averaged over folders.
+   The beat period also per quarter note (`quarter_level`). Baselines: velocity rising with pitch
+   (r of pitch itself), the tempo rules alone on a flat tempo, one performer against the other
+   (the human ceiling), and any `--models` entry (a regression model has one render only).
+   `--min-performers 1` (valid, where each piece has one performance) gives the selection proxy.
 2. **Control** (`--scores` held-out score windows of 384 notes, one per folder of the split,
    ASAP then Batik): the task's `render` with each word vs the unconditioned render (same seed);
    a render passes when the body's mean tempo, the mean velocity and the mean log articulation
