@@ -1,6 +1,6 @@
-"""perform-v3 evaluation (issue 17): agreement with the performers' mean, control, tempo, fermatas, pedal.
+"""perform evaluation (issue 17): agreement with the performers' mean, control, tempo, fermatas, pedal.
 
-    python benchmarks/perform_eval.py [--split test] [--models perform-v3 OLD.onnx REG.onnx]
+    python benchmarks/perform_eval.py [--split test] [--models perform-v4 OLD.onnx REG.onnx]
                                       [--renders 4] [--scores 24] [--out runs/perform_eval.json]
 
 1. **Performers' mean** (ASAP, the split's folders with at least two staged performances; the
@@ -8,9 +8,12 @@
    performance (same score onset and pitch) get the performers' mean beat period, velocity, timing
    and log articulation (`encode_performance`); each model renders the folder's score (seed 0,
    10 steps, the performers' mean tempo as the tempo input, then the task's tempo rules
-   `shape_tempo`) once and as the mean of `--renders` seeded renders; Pearson r per folder,
-   averaged over folders. Baselines: velocity rising with pitch (r of pitch itself), and any
-   `--models` entry (a regression model has one render only).
+   `shape_tempo`, keeping `--trend-share` of the model's slow tempo) once and as the mean of
+   `--renders` seeded renders at `--temperature`; Pearson r per folder, averaged over folders.
+   The beat period also per quarter note (`quarter_level`). Baselines: velocity rising with pitch
+   (r of pitch itself), the tempo rules alone on a flat tempo, one performer against the other
+   (the human ceiling), and any `--models` entry (a regression model has one render only).
+   `--min-performers 1` (valid, where each piece has one performance) gives the selection proxy.
 2. **Control** (`--scores` held-out score windows of 384 notes, one per folder of the split,
    ASAP then Batik): the task's `render` with each word vs the unconditioned render (same seed);
    a render passes when the body's mean tempo, the mean velocity and the mean log articulation
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -45,10 +49,16 @@ from symbolic_ai.perform_features import (  # noqa: E402
     score_features,
     targets_to_params,
 )
-from symbolic_ai.perform_rules import beat_quarters, body_groups, mean_qpm, shape_tempo  # noqa: E402
+from symbolic_ai.perform_rules import RIT_DEPTH, beat_quarters, body_groups, mean_qpm, shape_tempo  # noqa: E402
 from symbolic_ai.piece import Annotation, Piece, TimeSignature, notes_from_columns  # noqa: E402
 from symbolic_ai.runtime import load_model  # noqa: E402
-from symbolic_ai.tasks.perform import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, render, sample  # noqa: E402
+from symbolic_ai.tasks.perform import (  # noqa: E402
+    DEFAULT_GUIDANCE,
+    DEFAULT_TEMPERATURE,
+    TREND_SHARE,
+    render,
+    sample,
+)
 from training.perform.data import load_cache  # noqa: E402
 
 PARAMS = ("beat_period", "velocity", "timing", "articulation_log")
@@ -88,44 +98,98 @@ def features_of(a: dict) -> np.ndarray:
                           a["staff"], a["marks"])
 
 
-def render_arrays(model, a: dict, qpm: float, samples: int, steps: int) -> np.ndarray:
-    """Parameters of `samples` seeded renders averaged (model space), then the task's tempo rules."""
+def render_arrays(model, a: dict, qpm: float, samples: int, steps: int, temperature: float = DEFAULT_TEMPERATURE,
+                  share: float = TREND_SHARE) -> np.ndarray:
+    """Parameters of `samples` seeded renders averaged (model space), then the task's tempo rules
+    (`share`: the share of the model's slow tempo changes they keep)."""
     from symbolic_ai.tasks.perform import tempo_input
 
     f = features_of(a)[:, :len(model.card["features"])]
     n, P = len(f), len(model.card["stats"]["mean"])
     x = np.mean([sample(model, f, np.zeros((n, P), np.float32), np.zeros(n, np.float32), steps=steps, seed=k,
-                        temperature=DEFAULT_TEMPERATURE, tempo=tempo_input(qpm, model.card["stats"]))
+                        temperature=temperature, tempo=tempo_input(qpm, model.card["stats"]))
                  for k in range(samples)], axis=0)
     p = targets_to_params(x, model.card["stats"])
-    if "control_stats" in model.card:  # perform-v3: the task's tempo rules (a v2 render is as it was)
+    if "control_stats" in model.card:  # perform-v3 on: the task's tempo rules (a v2 render is as it was)
         p[:, 0] = shape_tempo(a["onset"], a["duration"], p[:, 0], np.full(n, qpm), a["marks"][:, 3] > 0,
-                              float(np.median(a["bar_len"])), 0.6)
+                              float(np.median(a["bar_len"])), RIT_DEPTH, share)
     return p
 
 
-def agreement(rows: list[dict], models: dict, renders: int, steps: int) -> dict:
+def rules_only(a: dict, qpm: float) -> np.ndarray:
+    """Beat periods of a flat tempo at `qpm` with only the task's tempo rules (fermatas, final ritardando)."""
+    n = len(a["onset"])
+    return shape_tempo(a["onset"], a["duration"], np.full(n, 60 / qpm), np.full(n, qpm), a["marks"][:, 3] > 0,
+                       float(np.median(a["bar_len"])), RIT_DEPTH)
+
+
+def quarter_level(onset: np.ndarray, bp: np.ndarray) -> np.ndarray:
+    """Per note: the performed length (s) of the quarter note holding its onset, read from the tempo
+    curve (onset groups at their cumulative beat-period times, interpolated at the quarter grid), so
+    one onset's early or late placement does not count as a tempo change. After the last onset: its
+    beat period."""
+    groups = onset_groups(onset)
+    gon = np.array([onset[g[0]] for g in groups])
+    gbp = np.array([bp[g].mean() for g in groups])
+    t = np.r_[0.0, np.cumsum(np.diff(gon) * gbp[:-1])]
+    k0 = math.floor(gon[0])
+    grid = np.arange(k0, math.ceil(gon[-1]) + 1)
+    per = np.diff(np.interp(grid, gon, t))
+    per = np.r_[per, per[-1:]] if len(per) else gbp[:1]
+    q = per[np.clip(np.floor(onset - k0).astype(int), 0, len(per) - 1)]
+    last = onset >= gon[-1] - 1e-9
+    q[last] = bp[last]
+    out: np.ndarray = q
+    return out
+
+
+def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_performers: int = 2,
+              temperature: float = DEFAULT_TEMPERATURE, share: float = TREND_SHARE) -> dict:
+    """Per-note r with the performers' mean of each ASAP folder (`min_performers` 1: the valid split's
+    proxy, one performer). Beat period twice: per note as the codec gives it (`beat_period`), and
+    per quarter note (`beat_period_quarter`, `quarter_level` of both sides). Baselines: the pitch
+    rule (velocity), the tempo rules alone on a flat tempo (beat period), and, where a folder has
+    two performances, one performer against the other (the human ceiling; not against the mean,
+    which holds that performer)."""
     folders: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["dataset"] == "asap":
             folders[str(Path(r["match"]).parent)].append(r)
-    folders = {k: v for k, v in folders.items() if len(v) >= 2}
+    folders = {k: v for k, v in folders.items() if len(v) >= min_performers}
     res: dict = defaultdict(lambda: defaultdict(list))
+    n_notes = 0
     for _folder, group in sorted(folders.items()):
         a, idx, human = performers_mean(group)
+        n_notes += len(idx)
+        on = a["onset"][idx]
+        human_q = quarter_level(on, human[:, 0])
         qpm = float(60 / np.exp(np.mean(np.log(human[:, 0]))))
-        preds = {"pitch rule": {"velocity": a["pitch"].astype(float)}}
+        preds = {"pitch rule": {"velocity": a["pitch"].astype(float)}, "tempo rules alone": {"beat_period": rules_only(a, qpm)}}
         for name, m in models.items():
             reg = m.card.get("objective") == "regression"
             for k in ([1] if reg else [1, renders]):
-                p = render_arrays(m, a, qpm, k, steps)
+                p = render_arrays(m, a, qpm, k, steps, temperature, share)
                 preds[f"{name}" + (f" mean of {k}" if k > 1 else "")] = dict(zip(PARAMS, p.T))
         for name, pr in preds.items():
             for j, key in enumerate(PARAMS):
                 if key in pr:
                     res[name][key].append(pearson(np.asarray(pr[key])[idx], human[:, j]))
+            if "beat_period" in pr:
+                res[name]["beat_period_quarter"].append(pearson(quarter_level(on, np.asarray(pr["beat_period"])[idx]), human_q))
+        if len(group) >= 2:  # one performer against the other, on the notes both played
+            k0 = keys_of(a)[idx]
+            each = []
+            for r in group[:2]:
+                b = r["arrays"]
+                pos = {k: i for i, k in enumerate(keys_of(b).tolist())}
+                p = encode_performance(b["onset"], b["duration"], b["perf_onset"], b["perf_duration"], b["velocity"])
+                each.append(p[[pos[k] for k in k0]])
+            for j, key in enumerate(PARAMS):
+                res["one performer vs the other"][key].append(pearson(each[0][:, j], each[1][:, j]))
+            res["one performer vs the other"]["beat_period_quarter"].append(
+                pearson(quarter_level(on, each[0][:, 0]), quarter_level(on, each[1][:, 0])))
     out = {"n_folders": len(folders), "performers_per_folder": sorted({len(v) for v in folders.values()}),
-           "n_notes": int(sum(len(performers_mean(g)[1]) for g in folders.values()))}
+           "n_notes": n_notes, "temperature": temperature, "trend_share": share}
     for name, d in res.items():
         out[name] = {f"r_{k}": round(float(np.mean([x for x in v if x is not None])), 3)
                      for k, v in d.items() if any(x is not None for x in v)}
@@ -249,8 +313,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default="runs/perform_cache")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--models", nargs="+", default=["perform-v3"])
+    ap.add_argument("--models", nargs="+", default=["perform-v4"])
     ap.add_argument("--renders", type=int, default=4)
+    ap.add_argument("--min-performers", type=int, default=2,
+                    help="ASAP folders with at least this many performances (1 on valid: a proxy, one performer)")
+    ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    ap.add_argument("--trend-share", type=float, default=TREND_SHARE)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--scores", type=int, default=24)
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
@@ -263,7 +331,8 @@ def main() -> int:
     first = next(iter(models.values()))
     result: dict = {"split": args.split, "models": list(models), "steps": args.steps}
     if "agreement" not in args.skip:
-        result["performers_mean"] = agreement(rows, models, args.renders, args.steps)
+        result["performers_mean"] = agreement(rows, models, args.renders, args.steps, args.min_performers,
+                                              args.temperature, args.trend_share)
     if "control" not in args.skip:
         result["control_tempo"] = control_and_tempo(rows, first, args.scores, args.guidance, tuple(args.words),
                                                     tempo="tempo" not in args.skip)

@@ -220,6 +220,7 @@ FEATURE_NAMES = (
        "downbeat", "on_beat", "on_half_beat", "bar_len", "beat_unit", "chord_size", "chord_rank",
        "chord_top", "chord_bottom", "staff_lower", "staff_known", "piece_pos", "density"]
     + list(MARKS) + ["top_sounding", "bottom_sounding", "to_fermata", "since_fermata", "phrase_end", "to_end"]
+    + ["harmony_change", "dominant", "cadence", "to_cadence", "since_cadence", "to_phrase_end", "phrase_pos"]
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -302,7 +303,72 @@ def score_features(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, p
     np.maximum.at(group_fermata, gi, mk[:, 3])
     f[:, c + 4] = gap | (group_fermata[gi] > 0)
     f[:, c + 5] = np.log2(1 + np.clip(span - on, 0, 127)) / 7
+    c += 6
+    f[:, c:c + 5] = harmony_features(on, dur, pitch.astype(int), unit)
+    ends = np.r_[np.unique(on[f[:, c - 2] > 0]), span]  # phrase ends (c - 2: phrase_end), then the end
+    k = np.minimum(np.searchsorted(ends, on - 1e-6), len(ends) - 1)
+    start = np.r_[0.0, ends][k]
+    f[:, c + 5] = np.log2(1 + np.clip(ends[k] - on, 0, 127)) / 7
+    f[:, c + 6] = np.clip((on - start) / np.maximum(ends[k] - start, 1e-6), 0, 1)
     return f
+
+
+def harmony_features(on: np.ndarray, dur: np.ndarray, pitch: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """(N, 5) per note, from the chord of its notated beat (template matching, `harmony.templates`):
+    the chord changed from the previous beat's; a dominant (major or 7th chord whose root moves down
+    a fifth to the next chord); a cadence (the chord a dominant resolves to, arriving on an onset
+    followed by at least a beat); log quarters to the next cadence and since the last one."""
+    from .harmony import templates
+
+    n = len(on)
+    out = np.zeros((n, 5), dtype=np.float32)
+    t, meta = templates()
+    tn = t / np.linalg.norm(t, axis=1, keepdims=True)
+    u = float(np.median(unit)) if n else 1.0
+    seg = np.floor(on / u + 1e-6).astype(np.int64)
+    first, last = int(seg.min()), int(np.floor((on + np.maximum(dur, 1e-3)) / u - 1e-6).max())
+    n_seg = last - first + 1
+    if n_seg > 200_000:  # a degenerate metre: no harmony features
+        return out
+    chroma = np.zeros((n_seg, 12))
+    for j in range(n):  # duration-weighted pitch classes of each beat
+        a, b = on[j] / u, (on[j] + max(dur[j], 1e-3)) / u
+        for s in range(int(np.floor(a + 1e-6)), int(np.floor(b - 1e-6)) + 1):
+            chroma[s - first, pitch[j] % 12] += min(b, s + 1) - max(a, s)
+    norm = np.linalg.norm(chroma, axis=1, keepdims=True)
+    sounding = norm[:, 0] > 0
+    best = np.argmax(np.divide(chroma, norm, out=np.zeros_like(chroma), where=norm > 0) @ tn.T, axis=1)
+    # carry the chord through silent beats; collapse repeats into changes
+    for s in range(1, n_seg):
+        if not sounding[s]:
+            best[s] = best[s - 1]
+    root = np.array([meta[b][0] for b in best])
+    major = np.array([meta[b][2] in ("maj", "7") for b in best])
+    change = np.r_[True, best[1:] != best[:-1]]
+    starts = np.flatnonzero(change)  # chord spans
+    nxt = np.r_[starts[1:], n_seg]
+    dominant = np.zeros(n_seg, bool)
+    cadence = np.zeros(n_seg, bool)
+    for i, s in enumerate(starts[:-1]):
+        s2 = starts[i + 1]
+        if major[s] and (root[s] - root[s2]) % 12 == 7:
+            dominant[s:s2] = True
+            cadence[s2:nxt[i + 1]] = True
+    ks = seg - first
+    out[:, 0] = change[ks] & (np.abs(on / u - seg) < 1e-3)
+    out[:, 1] = dominant[ks]
+    arrive = np.r_[False, cadence[1:] & ~cadence[:-1]] | (cadence & change)
+    hit = arrive[ks] & (np.abs(on / u - seg) < 1e-3)
+    out[:, 2] = hit
+    cad_on = np.unique(on[hit])
+    span = float(on.max() + 1)
+    stops = np.r_[cad_on, span]
+    k = np.searchsorted(stops, on - 1e-6)
+    out[:, 3] = np.log2(1 + np.clip(stops[np.minimum(k, len(stops) - 1)] - on, 0, 127)) / 7
+    prev = np.r_[0.0, cad_on]
+    back = np.searchsorted(prev, on - 1e-6) - 1
+    out[:, 4] = np.log2(1 + np.clip(on - prev[np.maximum(back, 0)], 0, 127)) / 7
+    return out
 
 
 def _sounding_extremes(on: np.ndarray, dur: np.ndarray, pitch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ DEFAULT_BEAT_BPM = (72.0, 88.0)  # no tempo stated: this range of notated beats 
 GIVEN_QPM_BAND = 0.03  # a qpm given by the user: words may move the tempo this far (fraction) around it
 MARKED_QPM_BAND = 0.08  # a metronome mark in the score: this far
 TREND_QUARTERS = 16.0  # the model's tempo is kept within this span (quarters); slower changes are the target's
+TREND_LIMIT = math.log(1.25)  # the model's slow tempo changes kept (`trend_share`) stay within ±25 %
 FERMATA_HOLD = 2.0  # a fermata's beat lasts this many local beats
 RIT_BARS = 2  # the final ritardando spans this many bars (at least 4 quarters) ...
 RIT_DEPTH = 0.6  # ... and ends this much slower (last beat 1 + RIT_DEPTH times the local beat)
@@ -165,13 +166,15 @@ def mean_qpm(group_beat: np.ndarray, group_time: np.ndarray, body: np.ndarray) -
 
 
 def shape_tempo(onset: np.ndarray, duration: np.ndarray, bp: np.ndarray, target_qpm: np.ndarray | None,
-                fermata: np.ndarray, bar_len: float, rit: float) -> np.ndarray:
+                fermata: np.ndarray, bar_len: float, rit: float, trend_share: float = 0.0) -> np.ndarray:
     """Per-note beat periods: the model's local shaping around the target, fermatas, final ritardando.
 
     `target_qpm` None keeps the model's own mean tempo (free tempo). The model's log beat period
     minus its TREND_QUARTERS moving average is kept; the moving average is replaced by the target.
     Groups with a fermata get FERMATA_HOLD times the local beat; the last RIT_BARS bars slow down
     smoothly to 1 + `rit` times the local beat. The body's mean tempo (`mean_qpm`) is the target's.
+    `trend_share` keeps that share of the model's slow tempo changes (its moving average around its
+    own mean, clipped to ±TREND_LIMIT), so phrase- and section-level tempo survives without drift.
     """
     groups, on, ioi, body = body_groups(onset, duration, fermata, bar_len)
     lbp = np.log(np.array([np.mean(bp[g]) for g in groups]))
@@ -181,7 +184,8 @@ def shape_tempo(onset: np.ndarray, duration: np.ndarray, bp: np.ndarray, target_
         base = np.full(len(on), float(np.sum(w * trend) / np.sum(w)))
     else:
         base = np.log(60.0 / np.array([float(np.mean(target_qpm[g])) for g in groups]))
-    out = base + lbp - trend
+    slow = np.clip(trend - np.sum(w * trend) / np.sum(w), -TREND_LIMIT, TREND_LIMIT)
+    out = base + lbp - trend + trend_share * slow
     out -= math.log(np.sum((w * np.exp(out))[body]) / np.sum((w * np.exp(base))[body]))
     ferm = np.array([bool(np.any(fermata[g])) for g in groups])
     end = on[-1] + ioi[-1]

@@ -326,9 +326,9 @@ def test_shipped_card_matches_the_model_and_the_task():
     from symbolic_ai.registry import get
     from symbolic_ai.runtime import PACKAGE_MODELS
 
-    assert get("perform").model == "perform-v3"
-    assert not (PACKAGE_MODELS / "perform-v2.onnx").exists()  # replaced
-    card = verify(PACKAGE_MODELS / "perform-v3.onnx")
+    assert get("perform").model == "perform-v4"
+    assert not (PACKAGE_MODELS / "perform-v3.onnx").exists()  # replaced
+    card = verify(PACKAGE_MODELS / "perform-v4.onnx")
     assert card["task"] == "perform" and card["objective"] == "flow"
     assert card["labels"] == list(TARGETS) and len(card["stats"]["mean"]) == 5  # with the pedal
     assert card["vocabulary"] == {"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)}
@@ -425,6 +425,36 @@ def test_fermata_ritardando_and_target_tempo_in_the_rules():
     assert out[-1] > 1.4 * np.median(out[40:56])  # the final ritardando
     first, second = np.median(out[:16]), np.median(out[32:48])
     assert abs(np.log(first / second)) < 0.1  # no drift
+
+
+def test_rules_keep_a_share_of_the_models_slow_tempo_without_drift():
+    from symbolic_ai.perform_rules import TREND_LIMIT, body_groups, mean_qpm, shape_tempo
+
+    onset, duration, fermata = np.arange(96.0), np.ones(96), np.zeros(96, bool)
+    bp = np.where(onset < 48, 0.5, 0.7)  # the model slows down by 40 % for the second half
+    none = shape_tempo(onset, duration, bp, np.full(96, 90.0), fermata, 4.0, 0.0)
+    half = shape_tempo(onset, duration, bp, np.full(96, 90.0), fermata, 4.0, 0.0, 0.5)
+    assert abs(np.log(none[10] / none[80])) < 0.01  # share 0: the slow change is the target's (flat)
+    ratio = np.log(half[80] / half[10])
+    assert 0.5 * np.log(1.4) * 0.8 < ratio <= 2 * TREND_LIMIT  # half of it kept, within the limit
+    times = np.r_[0, np.cumsum(half[:-1])]
+    body = body_groups(onset, duration, fermata, 4.0)[3]
+    assert abs(mean_qpm(onset, times, body) / 90 - 1) < 1e-6  # still the asked tempo on average
+
+
+def test_harmony_features_find_a_dominant_and_its_cadence():
+    from symbolic_ai.perform_features import harmony_features
+
+    # C major (beat 0), G7 (beat 1), C major (beat 2), A minor (beat 3): block chords of one beat
+    chords = [(48, 64, 67), (43, 59, 62, 65), (48, 64, 67), (45, 60, 64, 69)]
+    on = np.repeat(np.arange(4.0), [len(c) for c in chords])
+    pitch = np.array([p for c in chords for p in c])
+    f = harmony_features(on, np.ones(len(on)), pitch, np.ones(len(on)))
+    first = [int(np.flatnonzero(on == b)[0]) for b in range(4)]
+    assert f[first, 0].tolist() == [1, 1, 1, 1]  # a new chord on every beat
+    assert f[first, 1].tolist() == [0, 1, 0, 0]  # G7 resolves down a fifth; C → Am does not
+    assert f[first, 2].tolist() == [0, 0, 1, 0]  # the cadence: where G7 resolves
+    assert f[first[2], 3] == 0 and f[first[3], 4] > 0  # at the cadence; quarters since it after
 
 
 def test_pedal_decoding_holds_through_one_harmony_and_has_no_flicker():

@@ -75,9 +75,10 @@ QUADRANT_WORDS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm", "angr
 EMOTIONS = ("none", "happy", "tense", "sad", "calm")
 STYLES = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
 HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
-DEFAULT_TEMPERATURE = 0.5  # scale of the initial noise (chosen on the valid split, docs/benchmarks.md)
+DEFAULT_TEMPERATURE = 0.25  # scale of the initial noise (chosen on the valid split, docs/models/perform-v4.md)
 DEFAULT_SAMPLES = 1  # seeded renders averaged
-DEFAULT_GUIDANCE = 1.0  # the smallest of 1, 2, 3 whose valid control test passes for every word (docs/models/perform-v3.md)
+TREND_SHARE = 0.5  # share of the model's slow tempo changes kept around the target (`shape_tempo`; chosen on valid)
+DEFAULT_GUIDANCE = 1.0  # the smallest of 1, 2, 3 whose valid control test passes for every word (docs/models/perform-v4.md)
 BRIGHT = ("happy", "tense", "brisk")  # words that halve the final ritardando
 WORD_RULE = False  # also apply the words' loudness and articulation after the model (decided on valid)
 
@@ -289,7 +290,7 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     words = [w for w in (word, style) if w != "none"]
     stats = model.card.get("stats")
     if not stats or "control_stats" not in model.card:
-        raise ModelError(f"{model.name}: its card has no 'stats' / 'control_stats'; use perform-v3 or re-export")
+        raise ModelError(f"{model.name}: its card has no 'stats' / 'control_stats'; use perform-v3 or later, or re-export")
     n_params = len(stats["mean"])
     notes = score_notes(piece)
     keep_mask = parse_keep(keep, piece, notes)
@@ -316,7 +317,7 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     goal = None if free_tempo else np.clip(target * factor, lo, hi)
     if not keep_mask.any():  # kept bars keep their own tempo
         params[:, 0] = shape_tempo(onset, notes["duration_beat"], params[:, 0], goal, marks[:, 3] > 0,
-                                   float(np.median(bar_len)), rit)
+                                   float(np.median(bar_len)), rit, TREND_SHARE)
     fermata = marks[:, 3] > 0
     if WORD_RULE and words:
         params[:, 1] += word_shift(words, model, "loudness")
@@ -380,7 +381,7 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     return perf, data
 
 
-@task("perform", model="perform-v3", input="score", output="piece",
+@task("perform", model="perform-v4", input="score", output="piece",
       summary="Score → expressive piano performance (flow matching; markings, tempo map, emotion/style control)")
 def perform(piece: Piece, *,
             emotion: Annotated[Literal["none", "happy", "tense", "angry", "sad", "calm", "Q1", "Q2", "Q3", "Q4"],
@@ -411,7 +412,7 @@ def perform(piece: Piece, *,
             model: Model | None = None) -> Output:
     """Score → expressive piano performance (see the module docstring)."""
     if model is None:
-        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v3)")
+        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v4)")
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
                         keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal,
                         temperature=temperature, samples=samples, ritardando=ritardando, timing=timing)

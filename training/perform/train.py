@@ -1,8 +1,9 @@
 """Train the `perform` model: conditional flow matching (or direct regression) over score notes.
 
-    python -m training perform train --run runs/perform-v3 --d 128 --minutes 55 --steps 100000 --threads 1
+    python -m training perform train --run runs/perform-v4 --init-onnx symbolic_ai/models/perform-v3.onnx --d 128 --lr 3e-4 \
+        --minutes 62 --steps 100000 --threads 1 --bp-weight 2 --bf16
     python -m training perform train --run runs/perform-reg --d 128 --objective regression --minutes 25
-    python -m training perform train --run runs/perform-v3 --export runs/perform-v3/perform-v3.onnx
+    python -m training perform train --run runs/perform-v4 --export runs/perform-v4/perform-v4.onnx
 
 Data: the per-note cache of `python -m training perform data` (ASAP + Batik, train split; valid for selection).
 Targets per note: the four codec parameters plus the sustain pedal (`perform_features.encode_pedal`).
@@ -132,10 +133,11 @@ def make_batch(perfs: list[dict], rng: np.random.Generator, batch: int, cs: dict
 
 
 def init_from_onnx(model, path: Path) -> dict:
-    """Warm start from a released perform model (perform-v2's ONNX): its weights where the shapes
-    allow, zero weights for the new score features, and its "none" emotion + style embeddings as
-    the bias of the control network (whose weights start at zero), so step 0 renders as that model
-    did unconditioned. Returns the model's card (its target stats are reused)."""
+    """Warm start from a released perform model's ONNX: its weights where the shapes allow and zero
+    weights for the score features it did not read, so step 0 renders as that model did. From
+    perform-v2 (emotion and style embeddings) its "none" embeddings become the bias of the control
+    network (whose weights start at zero); from perform-v3 the control network is copied. Returns
+    the model's card (its target stats, and control stats when it has them, are reused)."""
     import onnx
     import torch
     from onnx import numpy_helper
@@ -165,13 +167,15 @@ def init_from_onnx(model, path: Path) -> dict:
         state[k] = torch.as_tensor(v)
     with torch.no_grad():
         model.load_state_dict(state)
-        model.control[-1].weight.zero_()
-        model.control[-1].bias.copy_(torch.from_numpy(init["emotion.weight"][0] + init["style.weight"][0]))
+        if "emotion.weight" in init:  # perform-v2: its "none" embeddings become the control network's bias
+            model.control[-1].weight.zero_()
+            model.control[-1].bias.copy_(torch.from_numpy(init["emotion.weight"][0] + init["style.weight"][0]))
     return card
 
 
 # -- training ----------------------------------------------------------------------------------
-def loss_on(model, b: dict, objective: str, gen) -> torch.Tensor:
+def loss_on(model, b: dict, objective: str, gen, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Masked mean squared error; `weights` (P,) weigh the parameters (beat period first)."""
     import torch
 
     f = torch.from_numpy(b["features"]).float()
@@ -192,7 +196,8 @@ def loss_on(model, b: dict, objective: str, gen) -> torch.Tensor:
         pred = model(f, zeros, x1, m, torch.zeros(B), control, tempo)
         target = x1
     w = 1 - m
-    return (((pred - target) ** 2) * w).sum() / (w.sum() * x1.shape[-1]).clamp(min=1)
+    err = (pred.float() - target) ** 2 * (w if weights is None else w * weights)
+    return err.sum() / (w.sum() * x1.shape[-1]).clamp(min=1)
 
 
 def train(args: argparse.Namespace) -> None:
@@ -219,7 +224,8 @@ def train(args: argparse.Namespace) -> None:
     for p in train_p + valid_p:
         p["x1"] = params_to_targets(p["params"], stats)
         p["tempo_mean"] = float(p["x1"][:, 0].mean())
-    th = torch.load(ckpt, weights_only=False)["config"]["control_stats"] if ckpt.exists() else control_stats(train_p)
+    th = (torch.load(ckpt, weights_only=False)["config"]["control_stats"] if ckpt.exists()
+          else warm["control_stats"] if warm and "control_stats" in warm else control_stats(train_p))
     say(f"train {len(train_p)} performances / {sum(len(p['x1']) for p in train_p)} notes; "
         f"valid {len(valid_p)} / {sum(len(p['x1']) for p in valid_p)}")
     n_params = train_p[0]["params"].shape[1]
@@ -234,6 +240,8 @@ def train(args: argparse.Namespace) -> None:
     config = {"objective": args.objective, "d": args.d, "layers": args.layers, "heads": args.heads,
               "n_params": n_params, "window": WINDOW, "stats": stats, "control_stats": th,
               "init": Path(args.init_onnx).stem if args.init_onnx else None}
+    weights = torch.tensor([args.bp_weight] + [1.0] * (n_params - 1))
+    weights = weights * n_params / weights.sum()  # the same total scale as unweighted
     vrng = np.random.default_rng(1234)
     vbatches = []
     for _ in range(args.valid_batches):
@@ -253,7 +261,8 @@ def train(args: argparse.Namespace) -> None:
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = loss_on(model, make_batch(train_p, rng, args.batch, th), args.objective, gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = loss_on(model, make_batch(train_p, rng, args.batch, th), args.objective, gen, weights)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -365,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--valid-batches", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bp-weight", type=float, default=1.0, help="loss weight of the beat period (others 1)")
+    ap.add_argument("--bf16", action="store_true", help="train under torch.autocast('cpu', bfloat16)")
     ap.add_argument("--init-onnx", help="warm start from a released model's ONNX (+ its .json card): perform-v2")
     ap.add_argument("--metrics", help="with --export: a JSON file of figures for the card's metrics")
     ap.add_argument("--export", metavar="ONNX", help="export the run's best checkpoint and exit")
