@@ -128,6 +128,39 @@ def search(clip: S.Features, piece: Piece, k: int) -> list[Place]:
     return places
 
 
+def embed_rerank(clip: Any, piece: Piece, places: list[Place], embedder: Any, weight: float) -> list[Place]:
+    """`places` re-ranked by alignment score + `weight` × the embed-v1 cosine similarity between the clip
+    (its first SEG_SEC seconds: audio through the audio encoder, notes through the MIDI encoder) and
+    the piece's notes in each place, stretched to the clip's timeline. Scores stay alignment's."""
+    from .. import embed as E
+    from .. import io
+
+    if not places:
+        return places
+    if isinstance(clip, (str, os.PathLike)) and is_audio_path(clip):
+        clip = load_audio(clip, sr=E.SR, max_seconds=MAX_CLIP_SEC)
+    n = piece.pitched()
+    if isinstance(clip, Audio):
+        y = clip.resampled(E.SR).samples
+        q = embedder.audio_segments(y, np.array([0.0]))
+        clip_sec = len(y) / E.SR
+    else:
+        c = (clip if isinstance(clip, Piece) else io.load(clip)).pitched()
+        if not len(c):
+            return places
+        t0 = float(c["onset_sec"].min())
+        q = embedder.note_segments(c["pitch"], c["onset_sec"] - t0, c["duration_sec"], c["velocity"], np.array([0.0]))
+        clip_sec = float((c["onset_sec"] + c["duration_sec"]).max() - t0)
+    segs = []
+    for p in places:
+        r = clip_sec / max(p.end_sec - p.start_sec, 1e-3)  # piece seconds -> clip seconds
+        segs.append(E.midi_inputs(n["pitch"], (n["onset_sec"] - p.start_sec) * r, n["duration_sec"] * r,
+                                  n["velocity"], 0.0))
+    e = embedder.midi(*(np.stack([s[i] for s in segs]) for i in range(3)))
+    fused = [p.score + weight * float(s) for p, s in zip(places, e @ q[0])]
+    return [places[i] for i in np.argsort(fused, kind="stable")[::-1]]
+
+
 def locate_in(clip: Any, pieces: list[str | os.PathLike[str]], k: int = 5) -> list[dict[str, Any]]:
     """Top `k` places of `clip` over several files (a folder's music files, say), best first."""
     from .. import io
