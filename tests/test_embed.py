@@ -57,7 +57,7 @@ def test_card_names_the_pair_and_the_data(embedder):
     for model in (embedder.audio_model, embedder.midi_model):
         card = model.card
         assert card["task"] == "embed" and card["arm"] in ("plain", "desc", "xattn")
-        assert {d["name"] for d in card["training_data"]} >= {"asap", "batik_mozart", "pop909", "emopia"}
+        assert {d["dataset"] for d in card["training_data"]} >= {"asap", "batik_mozart", "pop909", "emopia"}
         assert "S" in card["metrics"]["valid"]
 
 

@@ -154,6 +154,16 @@ def export(run: Path, out: Path, metrics_file: Path) -> None:
 
     model = load(run)
     metrics = json.loads(Path(metrics_file).read_text())
+    licences = {"asap": "CC BY-NC-SA 4.0", "batik_mozart": "not stated (research use)", "pop909": "MIT",
+                "emopia": "CC BY-NC-SA 4.0"}
+    files = sorted((Path(run).parent / "data" / "train").glob("*.fluidr3.npz"))
+    counts = {d: sum(p.name.startswith(d.split("_")[0] + "_") for p in files) for d in licences}
+    training_data = [{"dataset": d, "licence": licences[d], "split": "train", "renderings": counts[d],
+                      "rendered_with": "FluidR3_GM (fluidsynth), random gain and room, 20-second windows"}
+                     for d in licences]
+    splits = {"train": "train (by piece, as each dataset defines it)",
+              "selection": "valid: the arm with the highest mean S over 3 seeds, its best seed",
+              "test": "test, reported once in docs/benchmarks.md (also TimGM6mb, ±1 semitone, velocity ×0.6)"}
     rng = np.random.default_rng(0)
     mel = rng.normal(size=(2, SEG_FRAMES, N_MEL)).astype(np.float32)
     a4 = rng.normal(size=(2, SEG_FRAMES, 16)).astype(np.float32)
@@ -162,8 +172,9 @@ def export(run: Path, out: Path, metrics_file: Path) -> None:
     pitch[1, :3] = rng.integers(40, 90, 3)
     num = rng.uniform(size=(2, MAX_NOTES, 3)).astype(np.float32)
     d4 = rng.uniform(-0.5, 0.5, size=(2, MAX_NOTES, 2)).astype(np.float32)
-    common = {"task": "embed", "version": 1, "labels": [], "training_data": metrics["training_data"],
-              "splits": metrics["splits"], "metrics": metrics["metrics"], "arm": model.arm}
+    common = {"task": "embed", "version": 1, "labels": [], "training_data": training_data, "splits": splits,
+              "metrics": metrics, "arm": model.arm, "run": Path(run).name,
+              "architecture": "training/embed/model.py (VICReg 25/25/1; width 64, 2 layers; expander 256)"}
     specs = (
         (AUDIO_MODEL, AudioOut(model.audio, model.head_a), {"mel": mel, "a4": a4}, {"mel": {0: "batch", 1: "frames"},
                                                                        "a4": {0: "batch", 1: "frames"}},
@@ -197,7 +208,7 @@ def main() -> int:
     ap.add_argument("--stop-at", default="", metavar="HH:MM", help="stop training then (checkpoint kept; valid.json "
                     "records the steps done)")
     ap.add_argument("--export", default=None, metavar="DIR", help="export this run's encoders to DIR")
-    ap.add_argument("--metrics", default=None, help="JSON with training_data, splits, metrics for the cards")
+    ap.add_argument("--metrics", default=None, help="JSON of the figures for the cards' `metrics`")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.export:
