@@ -66,16 +66,24 @@ def retrieval_table(runs: Path, data: Path, split: str) -> None:
                 out[f"{key}_sd"] = round(float(v.std(ddof=1)), 4) if len(v) > 1 else None
             print(json.dumps({"summary": out}), flush=True)
     if split == "valid":
-        base = [r for r in rows if r["condition"] == "base"]
-        arms = {a: np.mean([r["S"] for r in base if r["arm"] == a]) for a in {r["arm"] for r in base}}
-        mrr = {a: np.mean([r["MRR"] for r in base if r["arm"] == a]) for a in arms}
-        top = max(arms.values())
-        tied = [a for a in arms if top - arms[a] < TIE]
-        best = max(tied, key=lambda a: (mrr[a], arms[a]))
-        key = "MRR" if len(tied) > 1 else "S"
-        run = max((r for r in base if r["arm"] == best), key=lambda r: (r[key], r["S"]))
-        print(json.dumps({"selected": {"arm": best, "run": run["run"], "valid_S": run["S"],
-                                       "arm_mean_valid_S": round(float(arms[best]), 4)}}), flush=True)
+        select([r for r in rows if r["condition"] == "base"])
+
+
+def select(base: list[dict]) -> dict:
+    """The selection rule (module docstring) over the runs' base valid figures; prints and returns it."""
+    arms = {a: float(np.mean([r["S"] for r in base if r["arm"] == a])) for a in {r["arm"] for r in base}}
+    mrr = {a: float(np.mean([r["MRR"] for r in base if r["arm"] == a])) for a in arms}
+    top = max(arms.values())
+    tied = [a for a in arms if top - arms[a] < TIE]
+    best = max(tied, key=lambda a: (mrr[a], arms[a]))
+    key = "MRR" if len(tied) > 1 else "S"
+    run = max((r for r in base if r["arm"] == best), key=lambda r: (r[key], r["S"]))
+    out = {"selected": {"arm": best, "run": run["run"], "by": key, "valid_S": run["S"], "valid_MRR": run["MRR"],
+                        "arm_mean_valid_S": {a: round(v, 4) for a, v in sorted(arms.items())},
+                        "arm_mean_valid_MRR": {a: round(v, 4) for a, v in sorted(mrr.items())},
+                        "seeds": {a: sum(r["arm"] == a for r in base) for a in sorted(arms)}}}
+    print(json.dumps(out), flush=True)
+    return out
 
 
 def bench_locate(root: Path, weights: list[float], models: str | None) -> None:
@@ -111,11 +119,16 @@ def main() -> int:
     ap.add_argument("--runs", default="runs/embed")
     ap.add_argument("--data", default="runs/embed/data")
     ap.add_argument("--locate", action="store_true")
+    ap.add_argument("--select", action="store_true", help="only the selection, from the runs' valid.json files")
     ap.add_argument("--eval", default="runs/align/valid", help="renderings for --locate (training align synth)")
     ap.add_argument("--weights", default="0.25,0.5,1,2", help="embedding weights to try with --locate")
     ap.add_argument("--models", default=None, help="folder of the embed-v1 .onnx files (default: installed)")
     args = ap.parse_args()
-    if args.locate:
+    if args.select:
+        base = [{"run": p.parent.name, **(d := json.loads(p.read_text())), **d["valid"]}
+                for p in sorted(Path(args.runs).glob("*/valid.json"))]
+        select(base)
+    elif args.locate:
         bench_locate(Path(args.eval), [float(w) for w in args.weights.split(",")], args.models)
     else:
         retrieval_table(Path(args.runs), Path(args.data), args.split)

@@ -171,6 +171,7 @@ def main() -> int:
     ap.add_argument("--out", default="runs/embed/data")
     ap.add_argument("--splits", default="valid,train,test")
     ap.add_argument("--shard", default="0/1", help="I/N: only every N-th performance, from the I-th (parallel runs)")
+    ap.add_argument("--reverse", action="store_true", help="last performance first (a second, parallel run)")
     args = ap.parse_args()
     shard, shards = (int(x) for x in args.shard.split("/"))
     root = data_root(args.data_root)
@@ -180,7 +181,7 @@ def main() -> int:
         rows = performances(root, split)
         if split == "train":  # a seeded order: a corpus cut short by time still mixes the datasets
             rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
-        for k, row in enumerate(rows):
+        for k, row in (reversed(list(enumerate(rows))) if args.reverse else enumerate(rows)):
             if k % shards != shard:
                 continue
             wrote = make_one(row, split, out)
