@@ -86,7 +86,7 @@ def select(base: list[dict]) -> dict:
     return out
 
 
-def bench_locate(root: Path, weights: list[float], models: str | None) -> None:
+def bench_locate(root: Path, weights: list[float], models: str | None, font: str) -> None:
     from benchmarks.align import locate_clips
     from symbolic_ai.embed import Embedder
     from symbolic_ai.tasks.locate import clip_features, embed_rerank, search
@@ -95,7 +95,7 @@ def bench_locate(root: Path, weights: list[float], models: str | None) -> None:
     index = json.loads((root / "index.json").read_text())
     hits: dict[str, list[tuple[bool, bool]]] = {}
     secs: dict[str, list[float]] = {}
-    for score, clip, true_beat in locate_clips(root, index, "fluidr3"):
+    for score, clip, true_beat in locate_clips(root, index, font):
         w0 = time.perf_counter()
         places = search(clip_features(clip)[0], score, 20)
         t_align = time.perf_counter() - w0
@@ -108,7 +108,7 @@ def bench_locate(root: Path, weights: list[float], models: str | None) -> None:
             hits.setdefault(name, []).append((bool(ok[:1] and ok[0]), any(ok)))
     for name, h in hits.items():
         a = np.array(h)
-        print(json.dumps({"task": "locate", "eval": str(root), "ranking": name, "clips": len(a), "clip_sec": 5,
+        print(json.dumps({"task": "locate", "eval": str(root), "font": font, "ranking": name, "clips": len(a), "clip_sec": 5,
                           "top1": round(float(a[:, 0].mean()), 3), "top5": round(float(a[:, 1].mean()), 3),
                           "wall_s_per_search": round(float(np.mean(secs[name])), 2)}), flush=True)
 
@@ -122,6 +122,7 @@ def main() -> int:
     ap.add_argument("--select", action="store_true", help="only the selection, from the runs' valid.json files")
     ap.add_argument("--eval", default="runs/align/valid", help="renderings for --locate (training align synth)")
     ap.add_argument("--weights", default="0.25,0.5,1,2", help="embedding weights to try with --locate")
+    ap.add_argument("--font", default="fluidr3", help="soundfont of the --locate clips (musescore: unseen)")
     ap.add_argument("--models", default=None, help="folder of the embed-v1 .onnx files (default: installed)")
     args = ap.parse_args()
     if args.select:
@@ -129,7 +130,7 @@ def main() -> int:
                 for p in sorted(Path(args.runs).glob("*/valid.json"))]
         select(base)
     elif args.locate:
-        bench_locate(Path(args.eval), [float(w) for w in args.weights.split(",")], args.models)
+        bench_locate(Path(args.eval), [float(w) for w in args.weights.split(",")], args.models, args.font)
     else:
         retrieval_table(Path(args.runs), Path(args.data), args.split)
     return 0

@@ -8,9 +8,10 @@ piece laid out at 0.5, 1 and 2 times its tempo, so tempi from a quarter to four 
 one are found. The best end points, at least a clip's
 length apart, are traced back to their starts: the top `k` places, each with its span in the piece
 (beats and seconds on the piece's own timeline) and a score (1 = the clip's features match exactly,
-0 = no better than an average pairing). Then the learned embeddings (symbolic_ai/embed.py, embed-v1)
-re-rank alignment's best CANDIDATES places (`embed_rerank`, weight `embed_weight`): on valid clips this
-lifted top-1 from 0.67 to 0.89 (docs/benchmarks.md, embed-v1).
+0 = no better than an average pairing). With `embed_weight` > 0 the learned embeddings
+(symbolic_ai/embed.py, embed-v1) re-rank alignment's best CANDIDATES places (`embed_rerank`): on valid
+clips rendered with the training soundfont top-1 rose from 0.67 to 0.86 (weight 1), with an unseen
+soundfont it fell from 0.81 to 0.44, so the default is 0 (docs/benchmarks.md, embed-v1).
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ FACTOR = 10                  # DTW frames: FPS / FACTOR ≈ 10 a second
 SCALES = (0.5, 1.0, 2.0)     # the piece laid out at these multiples of its own duration
 MAX_CLIP_SEC = 60.0
 STEP_WEIGHTS = (1.0, 2.0, 2.0)  # weights of the steps (1,1), (1,2), (2,1): tempo changes cost (chosen on valid)
-EMBED_WEIGHT = 0.5   # weight of the embed-v1 similarity when re-ranking alignment's places (chosen on valid)
+EMBED_WEIGHT = 0.0   # embed-v1 re-ranking off by default: it helps on FluidR3 (valid top-1 0.67 -> 0.86, weight 1)
+                     # and hurts on an unseen soundfont (0.81 -> 0.44); see docs/benchmarks.md, embed-v1
 CANDIDATES = 20      # places alignment proposes for the re-ranking
 
 
