@@ -30,6 +30,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +79,8 @@ def stats(err: np.ndarray) -> dict:
             "mae_ms": round(float(err.mean()) * 1000, 1)}
 
 
-def bench_locate(root: Path, index: list[dict], font: str) -> None:
-    from symbolic_ai.tasks.locate import clip_features, search
-
-    hits1, hits5, secs = [], [], []
+def locate_clips(root: Path, index: list[dict], font: str) -> Iterator[tuple[Piece, Audio, float]]:
+    """(score, 5-second clip, the score beat played at the clip's start) for the clips at 25/50/75 % of each recording."""
     for row in index:
         z = np.load(root / f"{row['id']}.npz")
         score = score_piece(z)
@@ -91,13 +90,20 @@ def bench_locate(root: Path, index: list[dict], font: str) -> None:
             start = frac * audio.duration_sec
             clip = Audio(audio.samples[int(start * audio.sr):int((start + 5) * audio.sr)], audio.sr, "clip")
             later = truth >= start
-            true_beat = float(beats[later][np.argmin(truth[later])]) if later.any() else float(beats.max())
-            w0 = time.perf_counter()
-            places = search(clip_features(clip)[0], score, 5)
-            secs.append(time.perf_counter() - w0)
-            ok = [abs(p.start_beat - true_beat) <= 2.0 for p in places]
-            hits1.append(bool(ok[:1] and ok[0]))
-            hits5.append(any(ok))
+            yield score, clip, (float(beats[later][np.argmin(truth[later])]) if later.any() else float(beats.max()))
+
+
+def bench_locate(root: Path, index: list[dict], font: str) -> None:
+    from symbolic_ai.tasks.locate import clip_features, search
+
+    hits1, hits5, secs = [], [], []
+    for score, clip, true_beat in locate_clips(root, index, font):
+        w0 = time.perf_counter()
+        places = search(clip_features(clip)[0], score, 5)
+        secs.append(time.perf_counter() - w0)
+        ok = [abs(p.start_beat - true_beat) <= 2.0 for p in places]
+        hits1.append(bool(ok[:1] and ok[0]))
+        hits5.append(any(ok))
     print(json.dumps({"task": "locate", "font": font, "clips": len(hits1), "clip_sec": 5,
                       "top1": round(float(np.mean(hits1)), 3), "top5": round(float(np.mean(hits5)), 3),
                       "wall_s_per_search": round(float(np.mean(secs)), 2)}), flush=True)

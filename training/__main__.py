@@ -36,6 +36,10 @@ STEPS: dict[str, dict[str, tuple[str, str]]] = {
     "align": {
         "synth": ("training.align.synth", "render held-out ASAP/Batik performances with FluidSynth (runs/align/eval)"),
     },
+    "embed": {
+        "data": ("training.embed.data", "render ASAP/Batik/POP909/EMOPIA windows, cache frames (runs/embed/data)"),
+        "train": ("training.embed.train", "train one arm/seed (VICReg), evaluate, --export DIR writes ONNX + cards"),
+    },
     "perform": {
         "data": ("training.perform.data", "score/performance feature cache from ASAP and Batik"),
         "train": ("training.perform.train", "train perform (flow matching); --export PATH writes ONNX + card"),

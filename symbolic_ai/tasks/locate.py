@@ -8,7 +8,10 @@ piece laid out at 0.5, 1 and 2 times its tempo, so tempi from a quarter to four 
 one are found. The best end points, at least a clip's
 length apart, are traced back to their starts: the top `k` places, each with its span in the piece
 (beats and seconds on the piece's own timeline) and a score (1 = the clip's features match exactly,
-0 = no better than an average pairing).
+0 = no better than an average pairing). With `embed_weight` > 0 the learned embeddings
+(symbolic_ai/embed.py, embed-v1) re-rank alignment's best CANDIDATES places (`embed_rerank`): on valid
+clips rendered with the training soundfont top-1 rose from 0.67 to 0.86 (weight 1), with an unseen
+soundfont it fell from 0.81 to 0.44, so the default is 0 (docs/benchmarks.md, embed-v1).
 """
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ FACTOR = 10                  # DTW frames: FPS / FACTOR ≈ 10 a second
 SCALES = (0.5, 1.0, 2.0)     # the piece laid out at these multiples of its own duration
 MAX_CLIP_SEC = 60.0
 STEP_WEIGHTS = (1.0, 2.0, 2.0)  # weights of the steps (1,1), (1,2), (2,1): tempo changes cost (chosen on valid)
+EMBED_WEIGHT = 0.0   # embed-v1 re-ranking off by default: it helps on FluidR3 (valid top-1 0.67 -> 0.86, weight 1)
+                     # and hurts on an unseen soundfont (0.81 -> 0.44); see docs/benchmarks.md, embed-v1
+CANDIDATES = 20      # places alignment proposes for the re-ranking
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,49 @@ def search(clip: S.Features, piece: Piece, k: int) -> list[Place]:
     return places
 
 
+def embed_rerank(clip: Any, piece: Piece, places: list[Place], embedder: Any, weight: float) -> list[Place]:
+    """`places` re-ranked by alignment score + `weight` × the embed-v1 cosine similarity between the clip
+    (its first SEG_SEC seconds: audio through the audio encoder, notes through the MIDI encoder) and
+    the piece's notes in each place, stretched to the clip's timeline. Scores stay alignment's."""
+    from .. import embed as E
+    from .. import io
+
+    if not places:
+        return places
+    if isinstance(clip, (str, os.PathLike)) and is_audio_path(clip):
+        clip = load_audio(clip, sr=E.SR, max_seconds=MAX_CLIP_SEC)
+    n = piece.pitched()
+    if isinstance(clip, Audio):
+        y = clip.resampled(E.SR).samples
+        q = embedder.audio_segments(y, np.array([0.0]))
+        clip_sec = len(y) / E.SR
+    else:
+        c = (clip if isinstance(clip, Piece) else io.load(clip)).pitched()
+        if not len(c):
+            return places
+        t0 = float(c["onset_sec"].min())
+        q = embedder.note_segments(c["pitch"], c["onset_sec"] - t0, c["duration_sec"], c["velocity"], np.array([0.0]))
+        clip_sec = float((c["onset_sec"] + c["duration_sec"]).max() - t0)
+    segs = []
+    for p in places:
+        r = clip_sec / max(p.end_sec - p.start_sec, 1e-3)  # piece seconds -> clip seconds
+        segs.append(E.midi_inputs(n["pitch"], (n["onset_sec"] - p.start_sec) * r, n["duration_sec"] * r,
+                                  n["velocity"], 0.0))
+    e = embedder.midi(*(np.stack([s[i] for s in segs]) for i in range(3)))
+    fused = [p.score + weight * float(s) for p, s in zip(places, e @ q[0])]
+    return [places[i] for i in np.argsort(fused, kind="stable")[::-1]]
+
+
+def ranked_places(clip: Any, feats: S.Features, piece: Piece, k: int, embed_weight: float) -> list[Place]:
+    """The top `k` places: alignment's CANDIDATES best re-ranked with the embeddings (`embed_rerank`),
+    or alignment alone when `embed_weight` is 0."""
+    if not embed_weight:
+        return search(feats, piece, k)
+    from ..embed import Embedder
+
+    return embed_rerank(clip, piece, search(feats, piece, max(k, CANDIDATES)), Embedder.load(), embed_weight)[:k]
+
+
 def locate_in(clip: Any, pieces: Sequence[str | os.PathLike[str]], k: int = 5,
               on_error: Callable[[Any, SymbolicAIError], None] | None = None) -> list[dict[str, Any]]:
     """Top `k` places of `clip` over several files (a folder's music files, say), best first. A file
@@ -160,16 +209,20 @@ def music_files(folder: str | os.PathLike[str]) -> list[Path]:
 @task("locate", summary="Find where a short audio or MIDI clip sits in a longer piece: top-k places",
       input="piece", output="annotations")
 def locate(piece: Piece, *, recording: Any = None,
-           k: Annotated[int, Arg("how many places to return", ge=1, le=50)] = 5) -> Output:
+           k: Annotated[int, Arg("how many places to return", ge=1, le=50)] = 5,
+           embed_weight: Annotated[float, Arg("weight of the learned audio-MIDI embeddings (embed-v1) when ranking "
+                                              "the places; 0 = alignment alone", ge=0, le=10)] = EMBED_WEIGHT
+           ) -> Output:
     """Locate a clip (WAV, FLAC, OGG, MP3, or a MIDI/score file of a few seconds) in the piece.
 
     Result: `places`, best first, each with `start_sec`/`end_sec` and `start_beat`/`end_beat` on the
-    piece's own timeline and a `score` (0..1); `clip` names the clip. The piece comes back with a
+    piece's own timeline and a `score` (0..1, alignment's); `clip` names the clip. Places are ranked
+    by that score plus `embed_weight` times the embeddings' similarity. The piece comes back with a
     `locate` annotation over each place (value: rank and score)."""
     from ..piece import Annotation
 
     feats, source = clip_features(recording)
-    places = search(feats, piece, k)
+    places = ranked_places(recording, feats, piece, k, embed_weight)
     notes = [Annotation("locate", p.start_beat, max(p.end_beat, p.start_beat), {"rank": i + 1, "score": p.score})
              for i, p in enumerate(places) if np.isfinite(p.start_beat)]
     return Output(piece.annotate(notes, replace_kinds=("locate",)),

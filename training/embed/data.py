@@ -1,0 +1,193 @@
+"""Audio ↔ MIDI pairs for embed-v1: performance MIDI rendered with FluidSynth, frames cached in runs/embed/data.
+
+    python -m training embed data [--data-root DIR] [--out runs/embed/data] [--splits valid,train,test]
+
+Performances (splits by piece as each dataset defines them): ASAP (every performance; valid/test one
+per piece folder), Batik-plays-Mozart, POP909's PIANO track (`splits.csv`), EMOPIA clips (the song
+split). Each is cut to a window of its notes (train: CROP_SEC["train"] s from a seeded random
+start; valid/test: from the start, longer for ASAP/Batik so one piece gives many segments) and rendered
+with training/align/synth.py's `render` (FluidR3_GM; the test split also with TimGM6mb, a soundfont
+never used in training), with a random gain (-12..0 dB) and room (none, small, large). Stored per
+rendering, `<id>.<font>.npz`: `symbolic_ai.embed.audio_frames` (float16) and the notes (seconds from
+the window's start, sustain pedal kept in the audio only), plus `piece`, `composer`, `dataset`.
+Existing files are kept, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from symbolic_ai.data import data_root
+from symbolic_ai.embed import SR, audio_frames
+from training.align.synth import FONTS, ROOMS, render
+
+assert SR == 22050  # training/align/synth.py renders at this rate
+RENDER_FONTS = {"fluidr3": FONTS["fluidr3"], "timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2"}
+CROP_SEC = {"train": 20.0, "valid": 60.0, "test": 60.0}
+POP_CROP_SEC = 30.0          # POP909 / EMOPIA in valid and test (many songs, fewer seconds each)
+LIMITS = {"train": {"pop909": 60, "emopia": 40}, "valid": {"pop909": 16, "emopia": 16},
+          "test": {"pop909": 16, "emopia": 16}}
+
+
+def performances(root: Path, split: str) -> list[dict]:
+    """Rows {id, dataset, piece, composer, midi, track} of `split`."""
+    rows: list[dict] = []
+    seen: set[str] = set()
+    with open(root / "asap" / "manifest.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["split"] != split or (split != "train" and r["folder"] in seen):
+                continue
+            seen.add(r["folder"])
+            rows.append({"id": f"asap_{r['folder'].replace('/', '_')}_{r['performance_id']}", "dataset": "asap",
+                         "piece": r["folder"], "composer": r["composer"],
+                         "midi": str(root / "asap" / r["midi_performance"]), "track": ""})
+    with open(root / "batik_mozart" / "manifest.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["split"] == split:
+                rows.append({"id": f"batik_{Path(r['match_file']).stem}", "dataset": "batik_mozart",
+                             "piece": r["work_id"], "composer": "Mozart",
+                             "midi": str(root / "batik_mozart" / r["midi_performance"]), "track": ""})
+    with open(root / "pop909" / "splits.csv", newline="") as fh:
+        songs = [r["song_id"] for r in csv.DictReader(fh) if r["split"] == split][: LIMITS[split]["pop909"]]
+    rows += [{"id": f"pop909_{s}", "dataset": "pop909", "piece": f"pop909_{s}", "composer": "",
+              "midi": str(root / "pop909" / "POP909" / s / f"{s}.mid"), "track": "PIANO"} for s in songs]
+    want = {"train": "train", "valid": "valid", "test": "test"}[split]
+    with open(root / "emopia" / "labels.csv", newline="") as fh:
+        clips = [r for r in csv.DictReader(fh) if r["split_song"] == want][: LIMITS[split]["emopia"]]
+    rows += [{"id": f"emopia_{r['clip_id']}", "dataset": "emopia", "piece": f"emopia_{r['song_id']}",
+              "composer": "", "midi": str(root / "emopia" / "midis" / r["file"]), "track": ""} for r in clips]
+    return rows
+
+
+def read_notes(path: str, track: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Notes (onset, offset, pitch, velocity) in seconds, and sustain-pedal events (time, value), of a
+    MIDI file (only the track named `track` when given; tempo changes from every track)."""
+    import mido
+
+    mid = mido.MidiFile(path)
+    if track:
+        keep = [t for t in mid.tracks if t.name == track or not any(m.type == "note_on" for m in t)]
+        mid = mido.MidiFile(type=1, ticks_per_beat=mid.ticks_per_beat, tracks=keep)
+    t, notes, pedal, open_ = 0.0, [], [], {}
+    for msg in mid:
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            open_.setdefault((msg.channel, msg.note), []).append((t, msg.velocity))
+        elif msg.type in ("note_on", "note_off") and open_.get((msg.channel, msg.note)):
+            on, vel = open_[(msg.channel, msg.note)].pop(0)
+            notes.append((on, max(t, on + 0.01), msg.note, vel))
+        elif msg.type == "control_change" and msg.control == 64:
+            pedal.append((t, msg.value))
+    n = np.array(sorted(notes), dtype=np.float64).reshape(-1, 4)
+    return n, np.array(pedal, dtype=np.float64).reshape(-1, 2)
+
+
+def write_midi(notes: np.ndarray, pedal: np.ndarray, dst: Path) -> None:
+    """Notes and pedal (seconds) as a type-0 MIDI file on channel 0, 1 tick = 1/960 s."""
+    import mido
+
+    ev = [(on, 1, mido.Message("note_on", note=int(p), velocity=int(np.clip(v, 1, 127))))
+          for on, _, p, v in notes]
+    ev += [(off, 0, mido.Message("note_off", note=int(p), velocity=0)) for _, off, p, _ in notes]
+    ev += [(t, 0, mido.Message("control_change", control=64, value=int(v))) for t, v in pedal]
+    ev.sort(key=lambda e: (e[0], e[1]))
+    out = mido.MidiFile(type=0, ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000, time=0)])
+    last = 0
+    for t, _, msg in ev:
+        tick = int(round(t * 960))
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    track.append(mido.Message("control_change", control=64, value=0, time=0))
+    out.tracks.append(track)
+    out.save(str(dst))
+
+
+def window(row: dict, split: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """The performance's notes and pedal in its window, times from the window's start; and the window length."""
+    notes, pedal = read_notes(row["midi"], row["track"])
+    if not len(notes):
+        return notes, pedal, 0.0
+    t0 = float(notes[0, 0])
+    end = float(notes[:, 1].max())
+    length = CROP_SEC[split] if row["dataset"] in ("asap", "batik_mozart") or split == "train" else POP_CROP_SEC
+    if split == "train" and end - t0 > length:
+        seed = int(hashlib.sha256(row["id"].encode()).hexdigest()[:8], 16)
+        t0 += float(np.random.default_rng(seed).uniform(0.0, end - t0 - length))
+    t1 = min(end, t0 + length)
+    keep = (notes[:, 0] >= t0) & (notes[:, 0] < t1)
+    notes = notes[keep].copy()
+    notes[:, :2] -= t0
+    notes[:, 1] = np.minimum(notes[:, 1], t1 - t0)
+    pedal = pedal[(pedal[:, 0] >= t0) & (pedal[:, 0] < t1)].copy()
+    pedal[:, 0] -= t0
+    return notes, pedal, t1 - t0
+
+
+def make_one(row: dict, split: str, out: Path) -> int:
+    """Render and store `row`'s window (every font of the split); returns how many files were written."""
+    sf = __import__("soundfile")
+    fonts = ["fluidr3", "timgm6mb"] if split == "test" else ["fluidr3"]
+    todo = [f for f in fonts if not (out / f"{row['id']}.{f}.npz").exists()]
+    if not todo:
+        return 0
+    notes, pedal, length = window(row, split)
+    if len(notes) < 8:
+        return 0
+    seed = int(hashlib.sha256(row["id"].encode()).hexdigest()[8:16], 16)
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        mid = Path(tmp) / "w.mid"
+        write_midi(notes, pedal, mid)
+        for font in fonts:
+            gain_db, room = float(rng.uniform(-12.0, 0.0)), ROOMS[int(rng.integers(len(ROOMS)))]
+            if font not in todo:
+                continue
+            wav = Path(tmp) / "w.wav"
+            render(mid, RENDER_FONTS[font], wav, room)
+            y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+            y = y.mean(axis=1)[: int((length + 1.0) * sr)]
+            y = y / max(1e-9, float(np.abs(y).max())) * 10 ** (gain_db / 20) * 0.9
+            mel, bands = audio_frames(y)
+            tmp_npz = out / f"{row['id']}.{font}.part.npz"  # complete files only under the final name
+            np.savez(tmp_npz, mel=mel.astype(np.float16), bands=bands.astype(np.float16),
+                     audio=(y * 32767).astype(np.int16) if split == "test" else np.zeros(0, np.int16),
+                     onset=notes[:, 0], offset=notes[:, 1], pitch=notes[:, 2].astype(np.int16),
+                     velocity=notes[:, 3].astype(np.int16), piece=row["piece"], composer=row["composer"],
+                     dataset=row["dataset"], gain_db=gain_db, room=-1.0 if room is None else room)
+            tmp_npz.replace(out / f"{row['id']}.{font}.npz")
+    return len(todo)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog=sys.argv[0], description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--out", default="runs/embed/data")
+    ap.add_argument("--splits", default="valid,train,test")
+    ap.add_argument("--shard", default="0/1", help="I/N: only every N-th performance, from the I-th (parallel runs)")
+    ap.add_argument("--reverse", action="store_true", help="last performance first (a second, parallel run)")
+    args = ap.parse_args()
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    root = data_root(args.data_root)
+    for split in args.splits.split(","):
+        out = Path(args.out) / split
+        out.mkdir(parents=True, exist_ok=True)
+        rows = performances(root, split)
+        if split == "train":  # a seeded order: a corpus cut short by time still mixes the datasets
+            rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
+        for k, row in (reversed(list(enumerate(rows))) if args.reverse else enumerate(rows)):
+            if k % shards != shard:
+                continue
+            wrote = make_one(row, split, out)
+            print(f"[{split} {k + 1}/{len(rows)}] {row['id']} wrote {wrote}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
