@@ -89,6 +89,26 @@ def test_modulation_c_to_g_gives_two_segments() -> None:
     assert [s["key"] for s in result.data["local"]] == keys and result.data["local"][1]["start_beat"] == boundary
 
 
+@pytest.mark.parametrize(("numerator", "pickup"), [(4, 1.0), (3, 0.0), (6, 0.0)])
+def test_key_changes_fall_on_barlines(numerator: int, pickup: float) -> None:
+    """The local windows hop by 4 quarter notes from 0; after a pickup or in 3/4 and 6/4 a change
+    still lands on a barline, as a musician writes it."""
+    from dataclasses import replace
+
+    from symbolic_ai.metre import grid
+    from symbolic_ai.piece import TimeSignature
+
+    ev = _phrase(60, 0.0) + _phrase(60, 16.0) + _phrase(67, 32.0) + _phrase(67, 48.0)
+    piece = replace(_piece(ev), time_signatures=(TimeSignature(0.0, numerator, 4),), pickup_beats=pickup)
+    out = analyze(piece)
+    assert [s.key.name for s in out.local] == ["C major", "G major"], out.local
+    bars = grid(piece).bars
+    change = out.local[1].start_beat
+    assert np.min(np.abs(bars - change)) < 1e-9 and 24.0 <= change <= 40.0, (change, bars)
+    assert out.local[0].start_beat == 0.0 and out.local[0].end_beat == change
+    assert out.local[-1].end_beat == piece.duration_beat
+
+
 def test_performance_without_tempo_map() -> None:
     p = _piece(_scale_and_cadence(C_MAJOR, [[48, 64, 67], [53, 65, 69], [55, 62, 71], [48, 64, 72]]),
                tempos=False)

@@ -194,7 +194,9 @@ def test_perform_delays_by_the_lookahead_and_keeps_every_note(jack):
         pitches = [60, 62, 64, 65, 67, 65, 64, 62, 60]
         t0 = play(peer, pitches, hold=0.7)
         assert wait_for(lambda: bridge.out.sounding == 0, 4.0)
-        time.sleep(0.1)
+        # the bridge has sent every note-off; give them time to cross JACK to the peer (a loaded machine
+        # took over 0.1 s), then a note still on is stuck
+        assert wait_for(lambda: stuck_notes(peer.messages()) == {}, 2.0), stuck_notes(peer.messages())
         ons = note_ons(peer.messages())
         assert [p for _, _, p, _ in ons] == pitches
         for i, (t, _, _, _) in enumerate(ons):

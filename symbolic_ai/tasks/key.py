@@ -7,7 +7,8 @@ is the final bass note) of the whole piece's histogram with the 24
 rotations of a key profile (Albrecht–Shanahan by default; Krumhansl–Kessler, Temperley,
 Aarden–Essen, Bellman–Budge and Sapp as options). Local keys: the same correlation in sliding
 windows (the global key gets `global_prior` extra), smoothed by Viterbi over the 24 keys with a
-cost for changing key, then merged into segments. Histograms of any window come from cumulative sums, so a piece costs O(n log n).
+cost for changing key, then merged into segments; in a piece with bars each change is moved to the
+nearest barline. Histograms of any window come from cumulative sums, so a piece costs O(n log n).
 Defaults were tuned on the valid splits of POP909-CL, BPS-FH and Nottingham (benchmarks/key.py).
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..harmony import Key
-from ..metre import beat_axis, span
+from ..metre import beat_axis, grid, span
 from ..numeric import runs, softmax, switch_moves, viterbi
 from ..piece import Annotation, Piece
 from ..registry import Arg, Output, task
@@ -248,9 +249,38 @@ def analyze(piece: Piece, *, profile: str = DEFAULTS["profile"], window_beats: f
     path, _ = viterbi(local_r * (0.5 * hop_beats), switch_moves(switch_cost))
     local = tuple(KeySegment(a * hop_beats, b * hop_beats if b < len(path) else end, k % 12, k >= 12,
                              float(local_p[a:b, k].mean())) for a, b, k in runs(path))
+    if piece.has_beats:
+        local = on_barlines(local, piece)
     top = Key.from_index(best)
     return KeyAnalysis(top.tonic, top.minor, float(probs[best]), float(r[best]), Key.from_index(int(order[1])),
                        profile, local)
+
+
+def on_barlines(segments: tuple[KeySegment, ...], piece: Piece) -> tuple[KeySegment, ...]:
+    """Each key change moved to the nearest barline (the hop grid counts quarter notes from 0, so in
+    3/4, 6/8 or after a pickup a change fell inside a bar); segments left empty are dropped and
+    neighbours in the same key joined. Unchanged when the piece's bars cannot be read."""
+    if len(segments) < 2:
+        return segments
+    try:
+        bars = grid(piece).bars
+    except InputError:
+        return segments
+    cuts = [float(bars[np.argmin(np.abs(bars - s.start_beat))]) for s in segments[1:]]
+    starts = [segments[0].start_beat, *cuts]
+    ends = [*cuts, segments[-1].end_beat]
+    out: list[KeySegment] = []
+    for seg, a, b in zip(segments, starts, ends):  # the cuts never decrease, so the segments stay contiguous
+        if b - a < 1e-6:
+            continue
+        if out and out[-1].key == seg.key:  # two segments of one key met over a dropped one: join them
+            last = out[-1]
+            length = b - last.start_beat
+            confidence = (last.confidence * (last.end_beat - last.start_beat) + seg.confidence * (b - a)) / length
+            out[-1] = KeySegment(last.start_beat, b, seg.tonic, seg.minor, confidence)
+        else:
+            out.append(KeySegment(a, b, seg.tonic, seg.minor, seg.confidence))
+    return tuple(out)
 
 
 @task("key", summary="Global and local key and mode (pitch-class profiles, Viterbi-smoothed)")
