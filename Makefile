@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-# pip extras of the venv; CI sets test,train (torch, onnx: the training/export tests run too)
-EXTRAS ?= test
+# pip extras of the venv (audio: the demo runs align and locate too); CI sets test,train,lint,midi,audio
+EXTRAS ?= test,audio
 # extra pip options, e.g. --extra-index-url https://download.pytorch.org/whl/cpu (torch's CPU wheel)
 PIP_ARGS ?=
 STAMP   = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
