@@ -1,6 +1,8 @@
 """The shared encoder: torch model API, pre-training objectives, and `encode()` through onnxruntime."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,8 @@ from symbolic_ai.tokens import MASK, N_SPECIAL, Tokenizer, default_tokenizer
 
 torch = pytest.importorskip("torch", reason="the encoder model tests need the train extra (torch)")
 from training.encoder import objectives  # noqa: E402
-from training.encoder.model import CHECKPOINT, Encoder, EncoderConfig  # noqa: E402
+from training.encoder import model as encoder_model  # noqa: E402
+from training.encoder.model import Encoder, EncoderConfig, pretrained_checkpoint  # noqa: E402
 
 
 def tiny() -> Encoder:
@@ -152,9 +155,10 @@ def test_shipped_int8_matches_the_committed_torch_weights_within_its_card():
     from symbolic_ai import runtime
     from symbolic_ai.encoder import DEFAULT_MODEL, encode
 
-    assert DEFAULT_MODEL == "encoder-v2-int8" and CHECKPOINT.name == "encoder-v2.pt" and CHECKPOINT.exists()
+    checkpoint = pretrained_checkpoint()
+    assert DEFAULT_MODEL == "encoder-v2-int8" and checkpoint.name == "encoder-v2.pt" and checkpoint.exists()
     card = runtime.load_model(DEFAULT_MODEL, device="cpu").card["metrics"]
-    enc = Encoder.from_pretrained(CHECKPOINT)
+    enc = Encoder.from_pretrained(checkpoint)
     p = load(EXAMPLES / "folk_melody.abc")
     e = encode(p, device="cpu")
     t = torch.from_numpy(default_tokenizer().encode(p))[None]
@@ -183,3 +187,19 @@ def test_works_held_out_elsewhere_are_not_pre_trained_on(data_root):
     assert is_held_out("asap/Beethoven/Piano_Sonatas/1-1", p) and is_held_out("batik/Mozart|K279-2", p)
     assert is_held_out("asap/Bach/Fugue/bwv_854", p)  # WTC I no. 9 is When-in-Rome test
     assert not is_held_out("asap/Beethoven/Piano_Sonatas/2-1", p)  # BPS-FH train
+
+
+def test_the_pretraining_checkpoint_is_restored_from_git_history_and_checked(tmp_path, monkeypatch):
+    """It lives in history, not in the tree: a clone restores it on first use; a wrong file is refused."""
+    import subprocess
+
+    have = subprocess.run(["git", "cat-file", "-e", f"{encoder_model.CHECKPOINT_COMMIT}:training/encoder/encoder-v2.pt"],
+                          cwd=Path(encoder_model.__file__).parent, capture_output=True).returncode == 0
+    if not have:
+        pytest.skip("not a git clone with history (the checkpoint's commit is missing)")
+    monkeypatch.setattr(encoder_model, "CHECKPOINT", tmp_path / "encoder-v2.pt")
+    restored = pretrained_checkpoint()
+    assert restored == tmp_path / "encoder-v2.pt" and restored.stat().st_size > 4e6
+    restored.write_bytes(b"not the checkpoint")
+    with pytest.raises(SystemExit, match="sha256"):
+        pretrained_checkpoint()

@@ -33,7 +33,7 @@ from training.emotion import model as emotion_model
 from training.emotion.data import Item, augment, deadpan, encode, eval_set, load_items, random_window
 from training.emotion.eval import grouped_folds, metrics
 from training.common.config import save_run_config
-from training.encoder.model import CHECKPOINT, Encoder
+from training.encoder.model import Encoder
 
 DEFAULT_OUT = Path("runs/emotion")
 
@@ -59,7 +59,7 @@ def build(film: str, init: str, guide: str = "mode") -> emotion_model.EmotionMod
     if init == "random":
         enc = Encoder()
     elif init == "pretrained":
-        enc = Encoder.from_pretrained(CHECKPOINT)
+        enc = Encoder.from_pretrained()
     elif "emotion" not in (ckpt := torch.load(init, map_location="cpu", weights_only=False)):
         enc = Encoder.from_checkpoint(ckpt).eval()  # an encoder checkpoint (e.g. a pre-training run's)
     else:

@@ -16,7 +16,7 @@ import numpy as np
 from symbolic_ai import load
 from symbolic_ai.exports import card as cards
 from symbolic_ai.exports.onnx import _ort, export, parity, quantize
-from training.encoder.model import CHECKPOINT
+from training.encoder.model import pretrained_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -123,7 +123,7 @@ def _pooled_cosine(path: Path, reference: list[dict], inputs: list[dict]) -> flo
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    ap.add_argument("--checkpoint", type=Path, default=None, help="default: the pre-training checkpoint")
     ap.add_argument("--out", type=Path, required=True, help="directory for the .onnx files, cards and tokens-v1.json")
     ap.add_argument("--version", type=int, default=2)
     ap.add_argument("--metrics", type=Path, default=None, help="JSON file of metrics to put in the card")
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="compare the rebuilt int8 file with the shipped one (outputs within the parity tolerance, sha256)")
     a = ap.parse_args(argv)
     metrics = json.loads(a.metrics.read_text()) if a.metrics else None
-    card = export_encoder(a.checkpoint, a.out, version=a.version, int8=not a.no_int8, metrics=metrics)
+    card = export_encoder(a.checkpoint or pretrained_checkpoint(), a.out, version=a.version, int8=not a.no_int8, metrics=metrics)
     print(json.dumps({k: card[k] for k in ("name", "sha256", "opset")}, indent=1))
     if a.compare and not a.no_int8:
         from symbolic_ai.tokens import Tokenizer, TokenizerConfig

@@ -29,7 +29,35 @@ from torch.nn import functional as F
 
 from symbolic_ai.tokens import TokenizerConfig
 
-CHECKPOINT = Path(__file__).with_name("encoder-v2.pt")  # the committed pre-training checkpoint (workbench only)
+# The pre-training checkpoint the fine-tuning recipes start from (7.4 MB, bfloat16). It is kept in git
+# history, not in the tree (only shipped models live in the tree): `pretrained_checkpoint()` restores
+# it here (a git-ignored path) from the commit below on first use and checks its hash.
+CHECKPOINT = Path(__file__).with_name("encoder-v2.pt")
+CHECKPOINT_COMMIT = "9f8ad0d0c9bb89acbf678aeb8599c32078d5d3d9"
+CHECKPOINT_SHA256 = "5ad951491413c6280f1526c8afd29611723bbb2b2dc12db014736e0141b86c74"
+
+
+def pretrained_checkpoint() -> Path:
+    """CHECKPOINT, restored from git history when it is not there yet; a one-line error if it cannot be."""
+    import hashlib
+    import subprocess
+
+    if not CHECKPOINT.exists():
+        spec = f"{CHECKPOINT_COMMIT}:training/encoder/{CHECKPOINT.name}"
+        try:
+            data = subprocess.run(["git", "show", spec], cwd=Path(__file__).parent, capture_output=True,
+                                  check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise SystemExit(f"{CHECKPOINT}: missing, and `git show {spec}` failed ({exc}); it needs a clone "
+                             f"with history (not shallow): git fetch --unshallow") from None
+        tmp = CHECKPOINT.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(CHECKPOINT)
+    digest = hashlib.sha256(CHECKPOINT.read_bytes()).hexdigest()
+    if digest != CHECKPOINT_SHA256:
+        raise SystemExit(f"{CHECKPOINT}: sha256 {digest[:12]}… is not the release's {CHECKPOINT_SHA256[:12]}…; "
+                         f"delete it to restore it from git history")
+    return CHECKPOINT
 ROLL_PITCHES = (22, 108)  # 86 pitches of the bar-level pianoroll target
 ROLL_STEPS = 16
 
@@ -159,9 +187,9 @@ class Encoder(nn.Module):
         return enc
 
     @classmethod
-    def from_pretrained(cls, path: str | Path = CHECKPOINT) -> "Encoder":
-        """The committed pre-trained encoder (eval mode; call .train() to fine-tune)."""
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    def from_pretrained(cls, path: str | Path | None = None) -> "Encoder":
+        """The pre-trained encoder (default: `pretrained_checkpoint()`; eval mode; call .train() to fine-tune)."""
+        ckpt = torch.load(path or pretrained_checkpoint(), map_location="cpu", weights_only=False)
         return cls.from_checkpoint(ckpt).eval()
 
 

@@ -10,8 +10,8 @@
    - stage 2 (v2): 1024 tokens, batch 4, peak lr 3e-4 on the same cosine schedule stretched to
      113 min (a warm restart at about 0.8 of the peak), in `runs/encoder/v2`;
 3. writes the checkpoint `<out>/encoder-v<N>.pt`: weights stored as bfloat16 (half the size;
-   loading casts back to float32), no optimizer state (the released one is committed as
-   `training/encoder/encoder-v2.pt`);
+   loading casts back to float32), no optimizer state (the released one is in git history at
+   `training/encoder/encoder-v2.pt`, commit 9f8ad0d, restored by `model.pretrained_checkpoint()`);
 4. exports `<out>/encoder-v<N>.onnx` (+ int8) with cards and `tokens-v1.json`.
 The shipped ONNX is exported from the bf16-rounded checkpoint, so the two agree.
 A time budget makes the step count depend on the machine's speed: the card records the steps.
