@@ -4,6 +4,7 @@ assertions on the Ray engine over a local two-CPU instance."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -165,7 +166,9 @@ def local_ray():
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    from symbolic_ai.batching_ray import start_local
+
+    start_local(ray, num_cpus=2)
     yield ray
     ray.shutdown()
 
@@ -176,6 +179,18 @@ def test_ray_engine(local_ray, corpus, tmp_path):
     records = list(sai.batch("key", [corpus], out_dir=out, jobs=2, engine="ray"))
     check_run(records, out, corpus, "ray")
     assert local_ray.is_initialized()  # an instance it did not start is left running
+
+
+def test_local_ray_workers_keep_our_priority(local_ray):
+    niceness = local_ray.remote(lambda: os.nice(0))  # Ray's default puts its workers at nice 15
+    assert local_ray.get(niceness.remote()) == os.nice(0)
+
+
+@pytest.mark.parametrize(("files", "actors", "size"), [(5, 2, 8), (1000, 2, 63), (1000, 0, 64), (200_000, 8, 64)])
+def test_ray_batch_size(files, actors, size):
+    from symbolic_ai.batching_ray import batch_size
+
+    assert batch_size(files, actors) == size  # ~8 calls per actor, 8 to 64 files a call
 
 
 def test_ray_cluster_that_cannot_be_reached(tmp_path, monkeypatch):
