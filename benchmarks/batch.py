@@ -13,7 +13,7 @@ record: worker start and model loads are included, the Ray instance's own start 
 Every model session has one onnxruntime thread (a process is one
 core). `first_record_s` is the time to the first finished file (workers' start and model loads),
 `steady_files_per_s` the rate after it. Prints one JSON line per task and engine, then one summary
-line with the rule:
+line with the rule (with `--repeat N`, on each configuration's median files/s over N rounds):
   speedup = files/s with 2 processes ÷ with 1 process, target >= 1.8;
   ray_vs_process = files/s with Ray on 2 CPUs ÷ with 2 processes, target >= 0.8 (within 20 %).
 `process1core` is the 1-process run with numpy's BLAS held to one thread (threadpoolctl), as in each
@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -113,6 +114,8 @@ def main() -> None:
     ap.add_argument("--tasks", default="key,chords,emotion")
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds over every task and engine; the summary takes "
+                    "each configuration's median files/s (engines alternate within a round)")
     args = ap.parse_args()
     files = corpus(data_root(args.data_root), args.files)
     for f in files:  # every configuration reads the files from a warm disk cache (the first one ran cold)
@@ -132,18 +135,23 @@ def main() -> None:
                           "ray": ray.__version__}), flush=True)
     rows = []
     try:
-        for task in args.tasks.split(","):
-            for e in engines:
-                engine, jobs = ENGINES[e]
-                with one_core(e == "process1core"):
-                    rows.append(run(task, files, engine, jobs))
-                rows[-1]["engine"] = e
-                print(json.dumps(rows[-1]), flush=True)
+        for round_ in range(args.repeat):
+            for task in args.tasks.split(","):
+                for e in engines if round_ % 2 == 0 else engines[::-1]:  # neither engine always goes first
+                    engine, jobs = ENGINES[e]
+                    with one_core(e == "process1core"):
+                        rows.append(run(task, files, engine, jobs))
+                    rows[-1].update(engine=e, round=round_)
+                    print(json.dumps(rows[-1]), flush=True)
     finally:
         if ray is not None:
             ray.shutdown()
-    fps = {(r["task"], r["engine"]): float(r["files_per_s"]) for r in rows}  # type: ignore[arg-type]
-    summary: dict[str, object] = {"files": len(files), "cpus": os.cpu_count(), "load_avg": os.getloadavg()[0]}
+    runs: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        runs.setdefault((str(r["task"]), str(r["engine"])), []).append(float(r["files_per_s"]))  # type: ignore[arg-type]
+    fps = {k: statistics.median(v) for k, v in runs.items()}
+    summary: dict[str, object] = {"files": len(files), "cpus": os.cpu_count(), "rounds": args.repeat,
+                                  "load_avg": os.getloadavg()[0]}
     for task in args.tasks.split(","):
         one, two, ray2 = fps.get((task, "process1")), fps.get((task, "process2")), fps.get((task, "ray2"))
         core = fps.get((task, "process1core"))
