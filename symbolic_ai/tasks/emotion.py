@@ -430,8 +430,9 @@ def emotion(
     {Q1..Q4}, `valence` and `arousal` in [-1, 1] (expectations over the quadrants), `mode`, `key` and
     `key_confidence` (the `key` task's global key), `input_kind` ('performance' or 'score'), `model`
     (the model that answered: with read_as 'auto', emotion-v5 for a performance and emotion-v6 for a
-    score; a model asked for by name other than emotion-v5 answers every input), and `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`, `end_sec` and the same
-    fields, the key being the `key` task's local key under the window (beats are null for a
+    score; a model asked for by name other than emotion-v5 answers every input), and `timeline`: one
+    entry per window with `start_beat`, `end_beat`, `start_sec`, `end_sec` and the same fields, the key
+    being the `key` task's local key under the window (beats are null for a
     performance without a beat grid), and `marking`: the score's tempo words read for the window
     (null when none). The whole piece's answer is the mean of its windows' probabilities. A tempo
     word the score prints (a `tempo` or `words` marking: Adagio, Allegro, langsam...) moves a window's
