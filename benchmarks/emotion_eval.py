@@ -125,6 +125,9 @@ def main() -> None:
     ap.add_argument("--invariance", action="store_true", help="also count answers kept under velocity/transposition")
     ap.add_argument("--record", type=Path, default=None, metavar="ONNX",
                     help="merge the results into this model's card under metrics.through_task (release step)")
+    ap.add_argument("--record-key", default="through_task",
+                    help="the card's metrics key to merge under; another than through_task (e.g. routed_task: "
+                         "the task's figures with its choice of model) sets no top-level figures")
     args = ap.parse_args()
     from symbolic_ai.tasks.emotion import ROUTES
 
@@ -156,10 +159,11 @@ def main() -> None:
 
         key = "" if args.render == "as is" and not args.velocity else f" ({args.render}, velocity {args.velocity or 'as is'})"
         card = json.loads(args.record.with_suffix(".json").read_text())
-        through = dict(card["metrics"].get("through_task", {}))
+        through = dict(card["metrics"].get(args.record_key, {}))
         through |= {f"{s}{key}": {k: v for k, v in m.items() if k != "answers"} for s, m in out["results"].items()}
-        top = {f"{s.replace(':', '_')}": through[s] for s in out["results"] if not key and not s.startswith("checkset")}
-        record(args.record, {"through_task": through} | top)
+        top = {f"{s.replace(':', '_')}": through[s] for s in out["results"]
+               if not key and not s.startswith(("checkset", "fresh")) and args.record_key == "through_task"}
+        record(args.record, {args.record_key: through} | top)
 
 
 if __name__ == "__main__":
