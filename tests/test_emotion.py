@@ -194,15 +194,6 @@ def test_golden_answers():
 V5_FOLK_MELODY = {"Q1": 0.0005, "Q2": 0.0018, "Q3": 0.9068, "Q4": 0.0909}
 
 
-def _performance(piece: Piece) -> Piece:
-    """`piece` played: onsets off the grid and velocities that vary (what `input_kind` calls a performance)."""
-    rng = np.random.default_rng(0)
-    n = piece.notes.copy()
-    n["onset_beat"] = n["onset_beat"] + rng.uniform(0.02, 0.05, len(n))
-    n["velocity"] = rng.integers(40, 100, len(n))
-    return piece.replace(notes=n)
-
-
 def test_the_task_routes_by_input_kind_and_read_as_forces_either():
     score = sai.load(EXAMPLES / "folk_melody.mid")
     d = sai.run("emotion", score).data
@@ -210,7 +201,7 @@ def test_the_task_routes_by_input_kind_and_read_as_forces_either():
     forced = sai.run("emotion", score, read_as="performance").data
     assert (forced["input_kind"], forced["model"]) == ("score", "emotion-v5")
     assert forced["probabilities"] == pytest.approx(V5_FOLK_MELODY, abs=2e-3)
-    played = _performance(score)
+    played = _performed(score)
     d = sai.run("emotion", played).data
     assert (d["input_kind"], d["model"]) == ("performance", "emotion-v5")
     assert sai.run("emotion", played, read_as="score").data["model"] == "emotion-v6"
@@ -561,6 +552,14 @@ def test_input_kind_tells_scores_from_performances():
     assert input_kind(score) == "score"
     assert input_kind(_performed(score)) == "performance"
     assert input_kind(_scale_piece(A_MINOR, 3, tempos=False)) == "score"  # on the nominal grid
+    # an Adagio written in 32nd and 64th notes, quintuplets and septuplets is a score too
+    for step in (1 / 8, 1 / 16, 1 / 5, 1 / 7, 1 / 6):
+        on = np.arange(48) * step
+        written = Piece(notes=notes_from_columns(onset_beat=on, duration_beat=np.full(48, step), pitch=(A_MINOR * 6)))
+        assert input_kind(written) == "score", step
+        played = written.notes.copy()
+        played["onset_beat"] += np.random.default_rng(1).uniform(-0.01, 0.01, 48)  # 5 ms at 60 qpm
+        assert input_kind(written.replace(notes=played)) == "performance", step
     d = sai.run("emotion", sai.load(EXAMPLES / "chorale_bwv66_6.musicxml")).data
     assert d["input_kind"] == "score"
 

@@ -201,14 +201,23 @@ def harmony_features(piece: Piece, chords_model: Model | None = None) -> np.ndar
                           ).astype(np.float32)
 
 
+# what a score's onsets sit on, in divisions of a quarter note: 64ths, 32nds, triplets and sextuplets
+# (48), quintuplets (20), septuplets (28); within SCORE_TOLERANCE quarter notes (a played onset lands
+# within it of some grid point about a third of the time)
+SCORE_GRIDS = (48, 20, 28)
+SCORE_TOLERANCE = 0.002
+
+
 def input_kind(piece: Piece) -> str:
-    """'score' when the timing sits on a grid (95 % of onsets within 1/100 beat of a 1/12-beat grid;
+    """'score' when the timing sits on a grid (95 % of onsets within SCORE_TOLERANCE of SCORE_GRIDS;
     nominal beats for a piece without a beat grid) and the dynamics have at most 8 levels (flat or
     from markings); 'performance' otherwise."""
     notes = check_input(piece)
     onset, _, _ = beat_axis(piece, notes)
-    off = np.abs(onset * 12 - np.round(onset * 12)) / 12
-    quantized = float((off < 0.01).mean()) >= 0.95
+    on_grid = np.zeros(len(onset), dtype=bool)
+    for d in SCORE_GRIDS:
+        on_grid |= np.abs(onset * d - np.round(onset * d)) / d < SCORE_TOLERANCE
+    quantized = float(on_grid.mean()) >= 0.95
     return "score" if quantized and len(np.unique(notes["velocity"])) <= 8 else "performance"
 
 
