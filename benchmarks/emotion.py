@@ -8,6 +8,10 @@ calls: the emotion model and, for the harmony guide, chords-v1), the number of w
 peak RSS of the process (MB), threads, and the load average (the CPU is shared).
 
     python benchmarks/emotion.py --runs 10 --threads 2
+    python benchmarks/emotion.py --runs 10 --threads 2 --score   # the same notes as a score: velocity 64, on the beat grid
+
+Without `--model` the task chooses its model by `input_kind` (the performance: emotion-v5; with `--score`:
+emotion-v6); `models` lists every model called.
 """
 from __future__ import annotations
 
@@ -57,18 +61,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--model", default=None, help="default: the task's model")
+    ap.add_argument("--model", default=None, help="default: the task's choice by input_kind")
+    ap.add_argument("--score", action="store_true", help="time the piece as a score (velocity 64, quantized)")
     args = ap.parse_args()
     import symbolic_ai as sai
     from symbolic_ai import runtime
 
     runtime.set_threads(args.threads)
     piece, what = three_minutes()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from symbolic_ai.registry import get
+    if args.score:
+        import sys
 
-    args.model = args.model or get("emotion").model
-    model = runtime.load_model(args.model, device="cpu")
+        sys.path.insert(0, str(REPO))  # the workbench's score rendering
+        from training.emotion.data import score_like
+
+        piece, what = score_like(piece), what + ", as a score (velocity 64, onsets on a 16th grid)"
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     spent, used = [], set()
     real_run = runtime.Model.run
 
@@ -94,11 +102,13 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "emotion", "piece": what, "duration_sec": round(piece.duration_sec, 1),
         "notes": int(len(piece.notes)), "windows": len(first.data["timeline"]), "threads": args.threads,
+        "input_kind": first.data["input_kind"], "answered_by": first.data["model"],
         "runs": args.runs, "cold_first_call_ms": round(cold * 1000, 1),
         "end_to_end_ms": {"p50": ms(total, 50), "p95": ms(total, 95)},
         "model_ms": {"p50": ms(onnx, 50), "p95": ms(onnx, 95)}, "models": sorted(used),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "rss_before_model_mb": round(rss0, 1), "model_file_mb": round(model.path.stat().st_size / 1e6, 1),
+        "rss_before_model_mb": round(rss0, 1),
+        "model_file_mb": round(runtime.load_model(first.data["model"], device="cpu").path.stat().st_size / 1e6, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()]}))
 
 

@@ -116,8 +116,9 @@ def osc_reference(osc: OscServer) -> list[str]:
         out += [f"- {' '.join(inspect.getdoc(osc.handlers[address]).split())}"]
     out += ["", "### Task addresses", ""]
     for spec in registry.all_tasks():
+        borrows = f" (also loads {', '.join(spec.borrows)})" if spec.borrows else ""
         out += [f"#### `{spec.name}`: {spec.summary}", "",
-                f"Model: {spec.model or '(none)'}; expects a {spec.input}"
+                f"Model: {spec.model or '(none)'}{borrows}; expects a {spec.input}"
                 f"{' and a recording' if spec.takes_recording else ''}; returns "
                 f"{'new notes' if spec.output == 'piece' else 'annotations on the same notes'}.", ""]
         for kind in ("file",) if spec.takes_recording else ("notes", "file"):

@@ -349,10 +349,12 @@ class HttpServer:
         return Response(200, {"version": __version__})
 
     async def caps(self, req: Request) -> Response:
-        """GET /sai/caps — every task with its summary, model, input and output kinds and parameter schemas."""
+        """GET /sai/caps — every task with its summary, model (and the models it borrows), input and output kinds
+        and parameter schemas."""
         return Response(200, {"version": __version__, "tasks": [
             {"name": s.name, "summary": s.summary, "model": s.model, "input": s.input, "output": s.output,
-             "doc": s.doc, "params": {p.name: p.schema() for p in s.params}, "recording": s.takes_recording}
+             "doc": s.doc, "params": {p.name: p.schema() for p in s.params}, "recording": s.takes_recording,
+             "borrows": list(s.borrows)}
             for s in registry.all_tasks()]})
 
     async def status(self, req: Request) -> Response:

@@ -177,16 +177,18 @@ def _limit_memory(budget_mb: int) -> int | None:
 
 
 def preload(device: str) -> list[str]:
-    """Load every task's model once so each job runs warm; the names loaded."""
+    """Load every task's model and the models it borrows once so each job runs warm; the names loaded."""
     from symbolic_ai.runtime import load_model
-    loaded = []
+    loaded: list[str] = []
     for spec in registry.TASKS.values():
-        if spec.model:
+        for name in ([spec.model] if spec.model else []) + list(spec.borrows):
+            if name in loaded:
+                continue
             try:
-                load_model(spec.model, device=device)
-                loaded.append(spec.model)
+                load_model(name, device=device)
+                loaded.append(name)
             except SymbolicAIError as exc:
-                log.warning("model %s for task %s not loaded: %s", spec.model, spec.name, exc)
+                log.warning("model %s for task %s not loaded: %s", name, spec.name, exc)
     return loaded
 
 

@@ -6,7 +6,8 @@ A task is a function `f(piece, *, param=default, ..., [model], [models]) -> Outp
 daemon's OSC/HTTP options and the docs' tables. Types come from the annotations: `Literal[...]`
 gives choices, `Annotated[float, Arg(...)]` gives a help text and a range. Three names are not
 parameters: `model` receives the task's own model, loaded by `run`, and `models` a `Models` loader
-on the caller's device for the models the task borrows (emotion reads chords with chords-v1).
+on the caller's device for the models the task borrows (emotion reads chords with chords-v1, and
+answers scores with emotion-v6); `@task(borrows=...)` names them, so the daemon preloads them too.
 The third, `recording`, receives what `run(..., recording=...)` was given (an audio path or Audio:
 `align` aligns it to the Piece). Such tasks are kept in their own table, `RECORDING_TASKS`, as they
 need an input the others refuse: the API (`get`, `run`), the CLI (which passes the first INPUT as
@@ -186,6 +187,7 @@ class TaskSpec:
     output: str = "annotations"  # "annotations" (same notes, new labels) or "piece" (new notes)
     borrows_models: bool = False  # the function takes `models` (a Models loader on the caller's device)
     takes_recording: bool = False  # the function takes `recording` (given to `run`, not a parameter)
+    borrows: tuple[str, ...] = ()  # models the task loads through `models` besides its own (preloaded with it)
 
     @property
     def doc(self) -> str:
@@ -293,9 +295,9 @@ def _param_from(name: str, hint: Any, default: Any) -> Param:
     return Param(name, hint, default, arg.help, choices, arg.ge, arg.le)
 
 
-def task(name: str, *, summary: str, model: str | None = None, input: str = "piece",
-         output: str = "annotations") -> Callable[[Callable[..., Output]], Callable[..., Output]]:
-    """Register a task function under `name`."""
+def task(name: str, *, summary: str, model: str | None = None, input: str = "piece", output: str = "annotations",
+         borrows: tuple[str, ...] = ()) -> Callable[[Callable[..., Output]], Callable[..., Output]]:
+    """Register a task function under `name`; `borrows`: the other models it loads through `models`."""
 
     def register(func: Callable[..., Output]) -> Callable[..., Output]:
         hints = typing.get_type_hints(func, include_extras=True)
@@ -307,8 +309,10 @@ def task(name: str, *, summary: str, model: str | None = None, input: str = "pie
             if p.default is inspect.Parameter.empty:
                 raise TypeError(f"task {name}: parameter {pname!r} needs a default")
             params.append(_param_from(pname, hints[pname], p.default))
+        if borrows and "models" not in signature:
+            raise TypeError(f"task {name}: borrows {borrows} but takes no `models` loader to load them with")
         spec = TaskSpec(name, summary, func, tuple(params), model, input, output, "models" in signature,
-                        "recording" in signature)
+                        "recording" in signature, tuple(borrows))
         if name in TASKS._specs or name in RECORDING_TASKS._specs:
             raise ValueError(f"task {name!r} is registered twice")
         (RECORDING_TASKS if spec.takes_recording else TASKS).register(spec)

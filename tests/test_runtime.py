@@ -113,8 +113,8 @@ def test_shipped_cards_match_their_files(name):
     assert path.stat().st_size < 20e6
 
 
-DEFAULT_MODELS = {"chords-v1", "embed-v1-audio", "embed-v1-midi", "emotion-v5", "encoder-v2-int8", "harmonize-v1",
-                  "perform-v4"}
+DEFAULT_MODELS = {"chords-v1", "embed-v1-audio", "embed-v1-midi", "emotion-v5", "emotion-v6", "encoder-v2-int8",
+                  "harmonize-v1", "perform-v4"}
 
 
 def test_only_default_models_ship_and_every_card_has_its_file_hash():

@@ -23,6 +23,7 @@ STEPS: dict[str, dict[str, tuple[str, str]]] = {
         "head6": ("training.emotion.v6_head", "emotion-v6: select the head on valid, --test, --ship DIR"),
         "weak": ("training.emotion.weak", "weak arousal labels: When-in-Rome scores with opening tempo words"),
         "checkset": ("training.emotion.checkset", "the score check set: arousal from tempo words (runs/emotion5/)"),
+        "fresh": ("training.emotion.fresh", "the fresh held-out score check set (late Beethoven quartets, ASAP)"),
     },
     "chords": {
         "cache": ("training.common.chord_cache", "parse the chord datasets once into runs/ caches"),

@@ -1,20 +1,21 @@
 """`emotion`: Russell-quadrant emotion of a piece, with a timeline of windows.
 
 Q1 happy/excited (valence +, arousal +), Q2 angry/tense (−, +), Q3 sad (−, −), Q4 calm (+, −).
-The default model (`emotion-v5`) reads one window of `window_beats` quarter notes at a time through
-its guide, built so that it means the same on a performance and on a score (`invariant_features`):
-clip statistics with velocity read as ratios only, and the harmony the `chords` task hears with
-every note at one velocity (the guide `invariant+encoder` adds the shared encoder's pooled
-embedding; the selection did not keep it). A small head trained on EMOPIA and VGMIDI, as played
-and as deadpan renderings, turns it into probabilities; the piece's answer is the mean of its windows'.
-Older models (`emotion-v4`: the fine-tuned encoder fused with a linear model on the `harmony` guide)
-still run. The reported key is the `key` task's (global, and the local key under each window), and
-`input_kind` says whether the input looks like a performance or a score.
+Two models answer, chosen by what the input is (`input_kind`, ROUTES): `emotion-v5` a performance,
+`emotion-v6` a score or a quantized clip (`read_as` forces either). Both read one window of
+`window_beats` quarter notes at a time through a guide built so that it means the same on a
+performance and on a score (`invariant_features`): clip statistics with velocity read as ratios
+only, and the harmony the `chords` task hears with every note at one velocity. A small head trained
+on EMOPIA and VGMIDI, as played and as deadpan renderings (emotion-v6 also on the openings of scores
+whose tempo word gives arousal), turns it into probabilities; the piece's answer is the mean of its
+windows'. Older models (`emotion-v4`: the fine-tuned encoder fused with a linear model on the
+`harmony` guide) still run when asked for. The reported key is the `key` task's (global, and the
+local key under each window).
 """
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 
@@ -57,6 +58,9 @@ GUIDES = {"mode": MODE_FEATURES, "stats": STAT_FEATURES, "harmony": STAT_FEATURE
 ENCODER_MODEL = "encoder-v2-int8"  # what the `invariant` guide embeds windows with
 FLAT_VELOCITY = 64  # the `invariant` guide reads harmony and embeddings at one velocity
 INPUT_KINDS = ("performance", "score")
+# input_kind → the model that answers it when the task runs its own models (valid figures and the
+# rule: docs/models/emotion-v6.md); ROUTES["performance"] is the task's registered model
+ROUTES = {"performance": "emotion-v5", "score": "emotion-v6"}
 CHORDS_MODEL = "chords-v1"  # what the `harmony` guide reads chords with
 PROFILE = "krumhansl"
 DEFAULT_MAX_TOKENS = 384
@@ -197,14 +201,23 @@ def harmony_features(piece: Piece, chords_model: Model | None = None) -> np.ndar
                           ).astype(np.float32)
 
 
+# what a score's onsets sit on, in divisions of a quarter note: 64ths, 32nds, triplets and sextuplets
+# (48), quintuplets (20), septuplets (28); within SCORE_TOLERANCE quarter notes (a played onset lands
+# within it of some grid point about a third of the time)
+SCORE_GRIDS = (48, 20, 28)
+SCORE_TOLERANCE = 0.002
+
+
 def input_kind(piece: Piece) -> str:
-    """'score' when the timing sits on a grid (95 % of onsets within 1/100 beat of a 1/12-beat grid;
+    """'score' when the timing sits on a grid (95 % of onsets within SCORE_TOLERANCE of SCORE_GRIDS;
     nominal beats for a piece without a beat grid) and the dynamics have at most 8 levels (flat or
     from markings); 'performance' otherwise."""
     notes = check_input(piece)
     onset, _, _ = beat_axis(piece, notes)
-    off = np.abs(onset * 12 - np.round(onset * 12)) / 12
-    quantized = float((off < 0.01).mean()) >= 0.95
+    on_grid = np.zeros(len(onset), dtype=bool)
+    for d in SCORE_GRIDS:
+        on_grid |= np.abs(onset * d - np.round(onset * d)) / d < SCORE_TOLERANCE
+    quantized = float(on_grid.mean()) >= 0.95
     return "score" if quantized and len(np.unique(notes["velocity"])) <= 8 else "performance"
 
 
@@ -392,14 +405,31 @@ def predict(clips: list[Piece], model: Model, models: Models | None = None) -> n
     return np.concatenate(out).astype(float)
 
 
-@task("emotion", model="emotion-v5", summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
+def route(model: Model, models: Models | None, kind: str, read_as: str) -> Model:
+    """The model that answers: ROUTES[`read_as`], or ROUTES[`kind`] for read_as 'auto', when `model` is
+    the task's own (ROUTES["performance"]); any other model given to the task answers as is."""
+    name = model.card.get("name")
+    if name != ROUTES["performance"]:
+        if read_as != "auto":
+            raise ParameterError(f"emotion: read_as={read_as!r} chooses between {' and '.join(ROUTES.values())}; "
+                                 f"model {name!r} was asked for, so leave read_as at 'auto' (or drop the model)")
+        return model
+    want = ROUTES[kind if read_as == "auto" else read_as]
+    return model if want == name else (models or Models()).load(want)
+
+
+@task("emotion", model=ROUTES["performance"], borrows=(ROUTES["score"], CHORDS_MODEL),
+      summary="Russell-quadrant emotion (happy/tense/sad/calm) with a timeline")
 def emotion(
     piece: Piece,
     *,
-    window_beats: Annotated[float, Arg("window length in quarter notes (emotion-v5 was trained on windows of up to 128)",
+    window_beats: Annotated[float, Arg("window length in quarter notes (the models were trained on windows of up to 128)",
                                        ge=8, le=512)] = WINDOW_BEATS,
     hop_beats: Annotated[float, Arg("hop between windows in quarter notes (<= window_beats)", ge=1, le=512)] = HOP_BEATS,
     markings: Annotated[bool, Arg("read the score's own tempo words (Adagio, Allegro, ...) as arousal evidence")] = True,
+    read_as: Annotated[Literal["auto", "performance", "score"],
+                       Arg("which model answers: auto (by input_kind), performance (emotion-v5) or score (emotion-v6)")
+                       ] = "auto",
     model: Model | None = None,
     models: Models | None = None,
 ) -> Output:
@@ -407,9 +437,11 @@ def emotion(
 
     JSON: `quadrant` (Q1 happy/excited, Q2 angry/tense, Q3 sad, Q4 calm), `label`, `probabilities`
     {Q1..Q4}, `valence` and `arousal` in [-1, 1] (expectations over the quadrants), `mode`, `key` and
-    `key_confidence` (the `key` task's global key), `input_kind` ('performance' or 'score'), and
-    `timeline`: one entry per window with `start_beat`, `end_beat`, `start_sec`, `end_sec` and the same
-    fields, the key being the `key` task's local key under the window (beats are null for a
+    `key_confidence` (the `key` task's global key), `input_kind` ('performance' or 'score'), `model`
+    (the model that answered: with read_as 'auto', emotion-v5 for a performance and emotion-v6 for a
+    score; a model asked for by name other than emotion-v5 answers every input), and `timeline`: one
+    entry per window with `start_beat`, `end_beat`, `start_sec`, `end_sec` and the same fields, the key
+    being the `key` task's local key under the window (beats are null for a
     performance without a beat grid), and `marking`: the score's tempo words read for the window
     (null when none). The whole piece's answer is the mean of its windows' probabilities. A tempo
     word the score prints (a `tempo` or `words` marking: Adagio, Allegro, langsam...) moves a window's
@@ -420,6 +452,8 @@ def emotion(
         raise ParameterError(f"emotion: hop_beats ({hop_beats:g}) must not exceed window_beats ({window_beats:g})")
     if model is None:
         raise InputError("emotion: needs an emotion model (symbolic_ai.run loads emotion-v5)")
+    kind = input_kind(piece)
+    model = route(model, models, kind, read_as)
     wins = windows(piece, window_beats, hop_beats, int(model.card.get("max_tokens", DEFAULT_MAX_TOKENS)))
     probs = predict([c for _, _, c in wins], model, models)
     marked = [marked_arousal(piece, s) if markings else None for s, _, _ in wins]
@@ -433,7 +467,7 @@ def emotion(
                          "end_sec": round(e_sec, 4), **summarize(p), **window_key(keys, s, e),
                          "marking": m[1] if m else None})
     data = {**summarize(probs.mean(axis=0)), "mode": keys.key.mode, "key": keys.key.name,
-            "key_confidence": round(keys.confidence, 4), "input_kind": input_kind(piece),
+            "key_confidence": round(keys.confidence, 4), "input_kind": kind, "model": model.card.get("name"),
             "window_beats": window_beats, "hop_beats": hop_beats, "timeline": timeline}
     if piece.has_beats:
         anns = [Annotation("emotion", w["start_beat"], w["end_beat"], f"{w['quadrant']} {w['label']}")

@@ -255,17 +255,17 @@ def from_onnx(fp32: Path, out_dir: Path) -> dict:
     return {"inputs": inputs, "card": qcard, "path": path.with_name(f"{qcard['name']}.onnx")}
 
 
-def write_golden(onnx_path: Path, out: Path) -> Path:
-    """The exported model's probabilities on the example files, for tests/golden."""
-    from symbolic_ai import load
+def write_golden(onnx_path: Path | None, out: Path) -> Path:
+    """The task's answers on the example files, for tests/golden: {file: {model, probabilities}}, by the
+    models it chooses itself (`onnx_path` None: the installed emotion-v5 / emotion-v6 by input_kind), or
+    by the model at `onnx_path` for every file."""
+    import symbolic_ai as sai
     from symbolic_ai.io import write_atomic
-    from symbolic_ai.registry import get
-    from symbolic_ai.runtime import load_model
 
-    spec = get("emotion")
-    model = load_model(str(onnx_path))
-    got = {f: spec.func(load(EXAMPLES / f), **spec.validate({}), model=model).data["probabilities"]
-           for f in ("folk_melody.mid", "maple_leaf_rag.mid", "chorale_bwv66_6.musicxml")}
+    got = {}
+    for f in ("folk_melody.mid", "maple_leaf_rag.mid", "chorale_bwv66_6.musicxml"):
+        d = sai.run("emotion", sai.load(EXAMPLES / f), model=None if onnx_path is None else str(onnx_path)).data
+        got[f] = {"model": d["model"], "probabilities": d["probabilities"]}
     return write_atomic(out, json.dumps(got, indent=1) + "\n")
 
 

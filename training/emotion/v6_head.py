@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from symbolic_ai.tasks.emotion import GUIDES, NOTATION_FEATURES
-from training.emotion.v5 import CHANGED, DATASETS, RENDERINGS, Head, evaluate, load, rows, train_set, vgmidi_cv
+from training.emotion.v5 import CHANGED, DATASETS, RENDERINGS, Head, TwoHeads, evaluate, load, rows, train_set, vgmidi_cv
 from training.emotion.v6 import OUT
 
 GUIDE = "invariant+notation"
@@ -57,6 +57,15 @@ def fit(c: dict[str, Any], F: dict, W: list[dict], seed: int = 0, groups: dict[s
     return Head(c["hidden"], c["l2"], seed=seed, columns=columns(c["notation"])).fit(X, y, w)
 
 
+V5_RECIPE = "v5cols_weak0_mlp64_l2_0.01"  # emotion-v5's recipe refitted on these features (its valid figures)
+
+
+def routed(chosen: dict[str, Any], F: dict, W: list[dict], groups: dict[str, set] | None = None) -> TwoHeads:
+    """The task as it runs: emotion-v5's recipe answers performances, `chosen` scores (`input_kind`)."""
+    v5 = next(c for c in CANDIDATES if c["name"] == V5_RECIPE)
+    return TwoHeads(fit(v5, F, W, groups=groups), fit(chosen, F, W, groups=groups))
+
+
 def summary(ev: dict[str, Any]) -> dict[str, Any]:
     return {k: (v["acc_4q"] if isinstance(v, dict) and "acc_4q" in v else v) for k, v in ev.items()}
 
@@ -79,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT / "head.json")
     ap.add_argument("--test", action="store_true", help="report the chosen candidate's test figures (once)")
     ap.add_argument("--ship", type=Path, default=None, metavar="DIR", help="export the chosen head as emotion-v6")
+    ap.add_argument("--routed", action="store_true",
+                    help="also the routed task's valid figures and VGMIDI grouped CV (emotion-v5 recipe + chosen head)")
     ap.add_argument("--renderings", nargs="+", default=list(RENDERINGS), choices=RENDERINGS,
                     help="train on these renderings only (default: all four)")
     a = ap.parse_args(argv)
@@ -96,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     best = max(ok, key=lambda c: (results[c["name"]]["score"], -c["hidden"]))
     report: dict[str, Any] = {"valid": results, "chosen": best, "chosen_valid": evs[best["name"]]}
     head = fit(best, F, W)
+    if a.routed:
+        report["routed_valid"] = evaluate(routed(best, F, W), F, "valid", check)
+        cv = vgmidi_cv(best, F, fit=lambda c, F, groups: routed(c, F, W, groups=groups))
+        report["routed_vgmidi_cv5"] = [float(np.mean(cv)), float(np.std(cv))]
+        print(json.dumps({"routed_valid": summary(report["routed_valid"]), "routed_vgmidi_cv5": report["routed_vgmidi_cv5"]}))
     if a.test:
         report["test"] = evaluate(head, F, "test", check)
         cv = vgmidi_cv(best, F, fit=lambda c, F, groups: fit(c, F, W, groups=groups))
