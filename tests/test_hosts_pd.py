@@ -97,26 +97,12 @@ def test_ping_answers_pong_and_a_missing_daemon_times_out_in_one_line(served, in
         "SAI-STATUS: error 0 timeout no answer from the symbolic-ai daemon (start it with: symbolic-ai serve)"], err
 
 
-def take_and_score(folder: Path) -> tuple[Path, Path, list[float]]:
-    """A synthesized take of tests/test_align.py's rubato melody (1 s of silence first), its score as MIDI, and
-    each distinct score onset's true time in the take."""
-    sf = pytest.importorskip("soundfile")
-    pytest.importorskip("librosa")
-    import numpy as np
-    from test_align import EVENTS, SR, performed_times, render, score_of
-
-    from symbolic_ai import io
-
-    score = score_of(EVENTS)
-    io.save(score, folder / "score.mid")
-    sf.write(str(folder / "take.wav"), render(score), SR)
-    return folder / "take.wav", folder / "score.mid", performed_times(np.array(sorted({e[0] for e in EVENTS})), 1.0).tolist()
-
-
 def test_file_align_times_a_recording_and_writes_the_tempo_map(served, installed):
     import numpy as np
 
     from symbolic_ai import io
+
+    from test_align import take_and_score
 
     rec, score, truth = take_and_score(served.workdir)
     out = served.workdir / "pd-aligned.mid"
@@ -134,6 +120,8 @@ def test_file_align_times_a_recording_and_writes_the_tempo_map(served, installed
 
 
 def test_file_align_with_a_bad_recording_answers_one_error_line(served, installed):
+    from test_align import take_and_score
+
     _, score, _ = take_and_score(served.workdir)
     driver = str(TESTS / "pd" / "align_driver.pd")
     for name, problem in (("missing.wav", "not_found"), ("score.mid", "the recording is MIDI, not audio")):
