@@ -19,6 +19,9 @@ audio decoding and library import excluded. Arms:
 looked at before this table (robustness to an unseen soundfont). Prints one JSON line per arm and
 soundfont, then a summary line; `--per-piece` adds a line per piece.
 
+`--pad-sec S` adds S seconds of digital silence at both ends of every recording (truth shifted by S):
+the robustness-to-silence check, for Sync Toolbox too (`align_synctoolbox.py --pad-sec S`).
+
 `--locate`: three 5-second clips of each recording (starting at 25, 50 and 75 % of it) are located in
 their own score; a place is right when its start is within 2 beats (1 s at the nominal tempo) of the
 score position played at the clip's start. Prints top-1 and top-5 accuracy and seconds per search.
@@ -74,6 +77,14 @@ def chroma_dtw(score: Piece, audio: Audio) -> np.ndarray:
     return np.interp(n["onset_sec"] * fps, xs, ys) / fps
 
 
+def padded(audio: Audio, sec: float) -> Audio:
+    """`audio` with `sec` seconds of silence at both ends."""
+    if sec <= 0:
+        return audio
+    pad = np.zeros(int(round(sec * audio.sr)), np.float32)
+    return Audio(np.concatenate([pad, audio.samples, pad]), audio.sr, audio.source)
+
+
 def stats(err: np.ndarray) -> dict:
     return {**{f"within_{int(t * 1000)}ms": round(float((err <= t).mean()), 4) for t in THRESHOLDS},
             "mae_ms": round(float(err.mean()) * 1000, 1)}
@@ -120,6 +131,7 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="an align_audio option (tuning on --eval runs/align/valid), e.g. onset_weight=0.5")
     ap.add_argument("--font", default="fluidr3", help="soundfont of the clips for --locate")
+    ap.add_argument("--pad-sec", type=float, default=0.0, help="seconds of silence added at both ends")
     ap.add_argument("--synctoolbox", metavar="PYTHON", help="also run Sync Toolbox on the same files with this "
                     "interpreter (its own venv: benchmarks/align_synctoolbox.py says how to make it)")
     args = ap.parse_args()
@@ -128,7 +140,8 @@ def main() -> int:
     if args.synctoolbox:  # a subprocess: synctoolbox needs music21 < 10; its JSON lines are passed on
         import subprocess
         cmd = [args.synctoolbox, str(Path(__file__).with_name("align_synctoolbox.py")), "--eval", str(root),
-               "--fonts", args.fonts, "--limit", str(args.limit)] + (["--per-piece"] if args.per_piece else [])
+               "--fonts", args.fonts, "--limit", str(args.limit), "--pad-sec", str(args.pad_sec)] + (
+                  ["--per-piece"] if args.per_piece else [])
         subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     if args.locate:
         bench_locate(root, index, args.font)
@@ -144,8 +157,8 @@ def main() -> int:
         for row in index:
             z = np.load(root / f"{row['id']}.npz")
             score = score_piece(z)
-            truth_all = z[f"true_onset_{font}"]
-            audio = load_audio(root / row["renderings"][font]["audio"])
+            truth_all = z[f"true_onset_{font}"] + args.pad_sec
+            audio = padded(load_audio(root / row["renderings"][font]["audio"]), args.pad_sec)
             minutes[font] = minutes.get(font, 0.0) + audio.duration_sec / 60
             c0, w0 = time.process_time(), time.perf_counter()
             al = align_audio(score, audio, **options)
@@ -167,7 +180,7 @@ def main() -> int:
     for (font, arm), errs in pooled.items():
         err = np.concatenate(errs)
         c = np.array(cost[(font, arm)]).reshape(-1, 2)
-        print(json.dumps({"font": font, "arm": arm, "performances": len(errs), "notes": len(err),
+        print(json.dumps({"font": font, "arm": arm, "pad_sec": args.pad_sec, "performances": len(errs), "notes": len(err),
                           "audio_min": round(minutes[font], 1), **stats(err),
                           **{f"{k}_s_per_audio_min": None if np.isnan(c[:, i]).any() else
                              round(float(c[:, i].sum()) / minutes[font], 2) for i, k in enumerate(("cpu", "wall"))}}),
