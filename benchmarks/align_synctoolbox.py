@@ -89,13 +89,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--eval", default="runs/align/eval")
     ap.add_argument("--fonts", default="fluidr3,musescore")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first N performances")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--per-piece", action="store_true")
     ap.add_argument("--pad-sec", type=float, default=0.0, help="seconds of silence added at both ends")
     args = ap.parse_args()
     out = sys.stdout
     root = Path(args.eval)
-    index = json.loads((root / "index.json").read_text())[: args.limit or None]
+    index = json.loads((root / "index.json").read_text())[args.skip: args.limit or None]
     with contextlib.redirect_stdout(sys.stderr):  # the toolbox's progress prints
         first = index[0]
         z = np.load(root / f"{first['id']}.npz")

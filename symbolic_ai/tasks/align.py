@@ -11,7 +11,6 @@ note so that bar lines still fall on the recording's beats (`lead_in_beats` in t
 """
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -70,24 +69,9 @@ def smooth_guess(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
     return out
 
 
-def _dtw_onsets(fa: S.Features, notes: np.ndarray, onset: np.ndarray, dur: np.ndarray, points: np.ndarray, *,
-                factor: int, onset_weight: float, diagonal_weight: float) -> tuple[np.ndarray, float, float]:
-    """DTW of the recording against the score's notes laid at `onset`/`dur` (seconds on the recording's
-    clock): the audio time of each score time in `points` (non-decreasing), the path's mean cost and
-    the cost matrix's."""
-    fs = S.score_features(notes["pitch"], onset, dur, notes["velocity"], fa.frames)
-    path, path_cost, mean_cost = S.dtw_path(fa, fs, factor, onset_weight, diagonal_weight)
-    # score time → audio time along the path (block centres; repeated score blocks averaged)
-    centre = (path * factor + (factor - 1) / 2) / S.FPS
-    xs, first = np.unique(centre[:, 1], return_index=True)
-    ys = np.array([centre[path[:, 1] == path[i, 1], 0].mean() for i in first])
-    return np.maximum.accumulate(np.interp(points, xs, ys)), path_cost, mean_cost
-
-
 def align_audio(score: Piece, audio: Audio, *, onset_weight: float = 1.0, dtw_fps: float = 20.0,
                 refine: bool = True, window_sec: float = 0.25, diagonal_weight: float = 1.0,
-                smooth_sec: float = SMOOTH_SEC, pull: float = 0.5, ioi_cost: float = 1.0,
-                second_pass_sec: float = 0.0) -> Alignment:
+                smooth_sec: float = SMOOTH_SEC) -> Alignment:
     """Align `score` (any Piece with pitched notes) to `audio` (see the module docstring)."""
     what = str(score.metadata.get("source") or score.metadata.get("title") or "score")
     notes = score.pitched()
@@ -103,22 +87,20 @@ def align_audio(score: Piece, audio: Audio, *, onset_weight: float = 1.0, dtw_fp
         warnings.append(f"the recording's sound lasts {a1 - a0:.1f} s, {stretch:.2f} times the score at its own "
                         f"tempo ({length:.1f} s): is it the same music, complete?")
     nominal = a0 + sec * stretch
+    fs = S.score_features(notes["pitch"], nominal, notes["duration_sec"] * stretch, notes["velocity"], fa.frames)
     factor = max(1, int(round(S.FPS / dtw_fps)))
     while (fa.frames / factor) ** 2 > MAX_CELLS:
         factor += 1
+    path, path_cost, mean_cost = S.dtw_path(fa, fs, factor, onset_weight, diagonal_weight)
+    # score time → audio time along the path (block centres; repeated score blocks averaged)
+    centre = (path * factor + (factor - 1) / 2) / S.FPS
+    xs, first = np.unique(centre[:, 1], return_index=True)
+    ys = np.array([centre[path[:, 1] == path[i, 1], 0].mean() for i in first])
     uniq, inverse = _groups(nominal)
-    dtw = functools.partial(_dtw_onsets, fa, notes, factor=factor, onset_weight=onset_weight,
-                            diagonal_weight=diagonal_weight)
-    at, path_cost, mean_cost = dtw(nominal, notes["duration_sec"] * stretch, uniq)
-    if second_pass_sec > 0:  # the score re-laid along the first path's slow tempo curve, and DTW again
-        curve = smooth_guess(uniq, at, second_pass_sec * stretch)
-        curve = np.maximum.accumulate(curve + 1e-6 * np.arange(len(curve)))
-        slope = np.clip(np.gradient(curve, uniq) if len(uniq) > 1 else np.ones(1), 0.2, 5.0)
-        at, path_cost, mean_cost = dtw(curve[inverse], notes["duration_sec"] * stretch * slope[inverse], curve)
-    guess = smooth_guess(uniq, at, smooth_sec * stretch)
+    guess = smooth_guess(uniq, np.maximum.accumulate(np.interp(uniq, xs, ys)), smooth_sec * stretch)
     if refine:
         groups = [notes["pitch"][inverse == k] for k in range(len(uniq))]
-        times, contrast = S.refine_onsets(fa, groups, guess, window_sec, pull, ioi_cost)
+        times, contrast = S.refine_onsets(fa, groups, guess, window_sec)
     else:
         times, contrast = guess, np.full(len(uniq), 0.5)
     separation = 1.0 - path_cost / max(mean_cost, 1e-9)  # 0: no better than an unrelated pairing
