@@ -19,6 +19,12 @@ audio decoding and library import excluded. Arms:
 looked at before this table (robustness to an unseen soundfont). Prints one JSON line per arm and
 soundfont, then a summary line; `--per-piece` adds a line per piece.
 
+`--pad-sec S` adds S seconds of digital silence at both ends of every recording (truth shifted by S):
+the robustness-to-silence check, for Sync Toolbox too (`align_synctoolbox.py --pad-sec S`).
+
+`--pool FILE ...` pools the summary lines of several runs (say, on the first 22 and the last 8
+performances: `--limit 22`, `--skip 22`) by notes and audio minutes, per soundfont, arm and padding.
+
 `--locate`: three 5-second clips of each recording (starting at 25, 50 and 75 % of it) are located in
 their own score; a place is right when its start is within 2 beats (1 s at the nominal tempo) of the
 score position played at the clip's start. Prints top-1 and top-5 accuracy and seconds per search.
@@ -74,6 +80,14 @@ def chroma_dtw(score: Piece, audio: Audio) -> np.ndarray:
     return np.interp(n["onset_sec"] * fps, xs, ys) / fps
 
 
+def padded(audio: Audio, sec: float) -> Audio:
+    """`audio` with `sec` seconds of silence at both ends."""
+    if sec <= 0:
+        return audio
+    pad = np.zeros(int(round(sec * audio.sr)), np.float32)
+    return Audio(np.concatenate([pad, audio.samples, pad]), audio.sr, audio.source)
+
+
 def stats(err: np.ndarray) -> dict:
     return {**{f"within_{int(t * 1000)}ms": round(float((err <= t).mean()), 4) for t in THRESHOLDS},
             "mae_ms": round(float(err.mean()) * 1000, 1)}
@@ -109,10 +123,31 @@ def bench_locate(root: Path, index: list[dict], font: str) -> None:
                       "wall_s_per_search": round(float(np.mean(secs)), 2)}), flush=True)
 
 
+def pool(paths: list[str]) -> None:
+    """Print one line per (font, arm, pad_sec) pooling the summary lines of `paths` (JSON lines)."""
+    groups: dict[tuple, list[dict]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line) if line.startswith("{") else {}
+            if "performances" in row:
+                groups.setdefault((row["font"], row["arm"], row.get("pad_sec", 0.0)), []).append(row)
+    for (font, arm, pad), rows in groups.items():
+        notes, minutes = sum(r["notes"] for r in rows), sum(r["audio_min"] for r in rows)
+        out = {"font": font, "arm": arm, "pad_sec": pad, "performances": sum(r["performances"] for r in rows),
+               "notes": notes, "audio_min": round(minutes, 1)}
+        for k in [f"within_{int(t * 1000)}ms" for t in THRESHOLDS] + ["mae_ms"]:
+            out[k] = round(sum(r[k] * r["notes"] for r in rows) / notes, 4 if k != "mae_ms" else 1)
+        for k in ("cpu_s_per_audio_min", "wall_s_per_audio_min"):
+            have = [r for r in rows if r.get(k) is not None]
+            out[k] = round(sum(r[k] * r["audio_min"] for r in have) / minutes, 2) if len(have) == len(rows) else None
+        print(json.dumps(out), flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--eval", default="runs/align/eval")
     ap.add_argument("--fonts", default="fluidr3,musescore")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first N performances")
     ap.add_argument("--limit", type=int, default=0, help="first N performances only")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--per-piece", action="store_true")
@@ -120,15 +155,21 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="an align_audio option (tuning on --eval runs/align/valid), e.g. onset_weight=0.5")
     ap.add_argument("--font", default="fluidr3", help="soundfont of the clips for --locate")
+    ap.add_argument("--pad-sec", type=float, default=0.0, help="seconds of silence added at both ends")
+    ap.add_argument("--pool", nargs="+", metavar="FILE", help="pool the summary lines of these runs' outputs")
     ap.add_argument("--synctoolbox", metavar="PYTHON", help="also run Sync Toolbox on the same files with this "
                     "interpreter (its own venv: benchmarks/align_synctoolbox.py says how to make it)")
     args = ap.parse_args()
+    if args.pool:
+        pool(args.pool)
+        return 0
     root = Path(args.eval)
-    index = json.loads((root / "index.json").read_text())[: args.limit or None]
+    index = json.loads((root / "index.json").read_text())[args.skip: args.limit or None]
     if args.synctoolbox:  # a subprocess: synctoolbox needs music21 < 10; its JSON lines are passed on
         import subprocess
         cmd = [args.synctoolbox, str(Path(__file__).with_name("align_synctoolbox.py")), "--eval", str(root),
-               "--fonts", args.fonts, "--limit", str(args.limit)] + (["--per-piece"] if args.per_piece else [])
+               "--fonts", args.fonts, "--skip", str(args.skip), "--limit", str(args.limit), "--pad-sec", str(args.pad_sec)] + (
+                  ["--per-piece"] if args.per_piece else [])
         subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     if args.locate:
         bench_locate(root, index, args.font)
@@ -144,8 +185,8 @@ def main() -> int:
         for row in index:
             z = np.load(root / f"{row['id']}.npz")
             score = score_piece(z)
-            truth_all = z[f"true_onset_{font}"]
-            audio = load_audio(root / row["renderings"][font]["audio"])
+            truth_all = z[f"true_onset_{font}"] + args.pad_sec
+            audio = padded(load_audio(root / row["renderings"][font]["audio"]), args.pad_sec)
             minutes[font] = minutes.get(font, 0.0) + audio.duration_sec / 60
             c0, w0 = time.process_time(), time.perf_counter()
             al = align_audio(score, audio, **options)
@@ -167,7 +208,7 @@ def main() -> int:
     for (font, arm), errs in pooled.items():
         err = np.concatenate(errs)
         c = np.array(cost[(font, arm)]).reshape(-1, 2)
-        print(json.dumps({"font": font, "arm": arm, "performances": len(errs), "notes": len(err),
+        print(json.dumps({"font": font, "arm": arm, "pad_sec": args.pad_sec, "performances": len(errs), "notes": len(err),
                           "audio_min": round(minutes[font], 1), **stats(err),
                           **{f"{k}_s_per_audio_min": None if np.isnan(c[:, i]).any() else
                              round(float(c[:, i].sum()) / minutes[font], 2) for i, k in enumerate(("cpu", "wall"))}}),

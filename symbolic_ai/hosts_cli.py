@@ -22,6 +22,7 @@ from .errors import InputError
 
 MANIFEST = ".symbolic-ai-installed.json"
 TASKS = ("harmonize", "chords", "key", "emotion", "perform")
+SCORE_TASKS = (*TASKS, "align")  # the MuseScore plugins: align asks for the recording
 DEFAULT_HTTP_PORT = 9011
 
 
@@ -60,13 +61,13 @@ class Host:
 
 HOSTS: dict[str, Host] = {
     "musescore3": Host(
-        "MuseScore 3", (*(f"musescore3/symbolic-ai-{t}.qml" for t in TASKS), "musescore3/symbolic-ai-ms3.js",
+        "MuseScore 3", (*(f"musescore3/symbolic-ai-{t}.qml" for t in SCORE_TASKS), "musescore3/symbolic-ai-ms3.js",
                         "common/symbolic-ai-core.js"),
         lambda: _documents() / "MuseScore3" / "Plugins",
-        "In MuseScore 3: Plugins > Plugin Manager, tick the five symbolic-ai-* plugins, OK; then select some "
+        "In MuseScore 3: Plugins > Plugin Manager, tick the six symbolic-ai-* plugins, OK; then select some "
         "bars (or nothing, for the whole score) and choose Plugins > symbolic-ai > a task."),
     "musescore4": Host(
-        "MuseScore 4", (*(f"musescore4/symbolic-ai-{t}.qml" for t in TASKS),
+        "MuseScore 4", (*(f"musescore4/symbolic-ai-{t}.qml" for t in SCORE_TASKS),
                         "musescore4/symbolic-ai-ms4.js", "common/symbolic-ai-core.js"),
         lambda: _documents() / "MuseScore4" / "Plugins" / "symbolic-ai",
         "Start `symbolic-ai serve`; in MuseScore 4: Home > Plugins, enable the symbolic-ai plugins; then "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +55,15 @@ def render(score: Piece, lead: float = 1.0, tail: float = 0.5, gain: float = 0.3
         a = int(o * SR)
         y[a:a + len(t)] += tone * np.exp(-t / 0.5) * np.minimum(1.0, t / 0.003)
     return (gain * y / np.abs(y).max()).astype(np.float32)
+
+
+def take_and_score(folder: Path) -> tuple[Path, Path, list[float]]:
+    """For the host tests: a take of EVENTS (1 s of silence first) as take.wav, its score as score.mid in
+    `folder`, and each distinct score onset's true time in the take."""
+    score = score_of(EVENTS)
+    io.save(score, folder / "score.mid")
+    sf.write(str(folder / "take.wav"), render(score), SR)
+    return folder / "take.wav", folder / "score.mid", performed_times(np.array(sorted({e[0] for e in EVENTS})), 1.0).tolist()
 
 
 @pytest.fixture(scope="module")

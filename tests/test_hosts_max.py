@@ -257,3 +257,40 @@ def test_live_device_without_a_midi_clip_says_so(installed, served, tmp_path):
         h.close()
     assert [o["text"] for o in h.out if "post" in o] == ["symbolic-ai: error: select a MIDI clip (open it in the detail view)\n"]
     assert not [o for o in h.out if "udp" in o and o["udp"][0] != "/sai/hello" and o["udp"][0].startswith("/")]
+
+
+@needs_node
+def test_help_patch_file_align_times_a_recording(installed, served, tmp_path):
+    import numpy as np
+    from test_align import take_and_score
+
+    from symbolic_ai import io
+
+    rec, score, truth = take_and_score(served.workdir)
+    out = served.workdir / "max-aligned.mid"
+    msgs = message_boxes_into(json.loads((installed / "sai.client.maxhelp").read_text()), "sai.client")
+    ((selector, task, *paths),) = next(m for t, m in msgs.items() if t.startswith("file align "))
+    assert [Path(p).suffix for p in paths] == [".wav", ".mid", ".mid"]
+    h = Harness(installed, served.osc, tmp_path)
+    try:
+        h.pump(lambda out: any(o.get("status", [None])[0] == "welcome" for o in out))
+        h.send("client", 0, [selector, task, str(rec), str(score), str(out)])  # the help message, with real paths
+        h.pump(lambda out: len(done_dicts(out)) == 1)
+        h.send("client", 0, ["file", "align", str(served.workdir / "missing.wav"), str(score), "-"])
+        h.pump(lambda out: any(o.get("status", [None])[0] == "error" for o in out))
+        h.send("client", 0, ["file", "align", str(rec)])
+    finally:
+        h.close()
+    sent = [o["udp"] for o in h.out if "udp" in o and o["udp"][0].startswith("/sai/")]
+    assert ["/sai/align/file", 1, str(rec), str(score), str(out)] in sent
+    assert ["/sai/align/file", 2, str(served.workdir / "missing.wav"), str(score), ""] in sent
+    assert len([s for s in sent if s[0] == "/sai/align/file"]) == 2  # the short message never left the patch
+    rows = [o["results"][3:] for o in h.out if o.get("results", [None])[:3] == ["align", "time_map", 1]]
+    sec, beat = np.array([r[1:] for r in rows], dtype=float).T
+    assert len(rows) == len(truth) and np.abs(sec - truth).max() < 0.05 and np.all(np.diff(beat) > 0)
+    (done,) = done_dicts(h.out)
+    assert done["task"] == "align" and done["confidence"] > 0.6 and done["recording"] == str(rec)
+    assert len(io.load(out).notes) == len(io.load(score).notes)
+    errors = [o["status"] for o in h.out if o.get("status", [None])[0] == "error"]
+    assert [e[:3] for e in errors] == [["error", 2, "not_found"], ["error", 0, "bad_input"]], errors
+    assert "file takes TASK RECORDING_PATH SCORE_PATH OUT_PATH" in errors[1][3]

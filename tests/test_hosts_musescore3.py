@@ -239,3 +239,46 @@ def test_the_plugin_starts_the_daemon_when_none_answers(scores, tmp_path):
     assert pid, "the serve script wrote no pid file"
     assert said.startswith("key: ") and "Key: " in out.read_text(), said
     assert f"HTTP http://127.0.0.1:{port}" in (run_dir / "symbolic-ai-serve.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def take(served) -> tuple[Path, Path]:
+    """tests/test_align.py's rubato take (take.wav) and its score, converted by MuseScore (events.mscx)."""
+    from test_align import take_and_score
+
+    rec, mid, _ = take_and_score(served.workdir)
+    mscx = served.workdir / "events.mscx"
+    mscore("-o", str(mscx), str(mid))
+    assert mscx.is_file()
+    return rec, mscx
+
+
+def test_align_marks_each_bars_tempo_in_the_recording_and_writes_the_midi_beside_the_score(served, plugins, take):
+    from test_align import performed_times
+
+    rec, mscx = take
+    out = served.workdir / "events-align.mscx"
+    said = run_plugin(plugins, "align", mscx, out, SYMBOLIC_AI_RECORDING=str(rec))
+    every = staves(out)
+    staff = every[0]
+    marks = {i: float(t.findtext("tempo")) * 60 for i, m in enumerate(staff.findall("Measure")) for t in m.iter("Tempo")}
+    # the take: beat b at 1 + 0.6 b + 0.012 b² s; its last onset is beat 14, so bar 4 is timed over beats 12..14
+    spans = {0: (0, 4), 1: (4, 8), 2: (8, 12), 3: (12, 14)}
+    expected = {i: (b1 - b0) * 60 / (performed_times(b1, 1.0) - performed_times(b0, 1.0)) for i, (b0, b1) in spans.items()}
+    assert set(marks) == set(expected) and all(abs(marks[i] / expected[i] - 1) < 0.03 for i in marks), (marks, expected)
+    job = last_job(served, "align")
+    midi = served.workdir / "events.aligned.mid"
+    assert said == (f"align: 4 tempo marks follow {rec} (confidence {job['result']['confidence']:.2f}); "
+                    f"the score on the recording's timeline: {midi}")
+    assert len(io.load(midi).notes) == sum(len(list(s.iter("Note"))) for s in every)
+
+
+def test_align_without_a_readable_recording_says_so_in_one_line(served, plugins, take):
+    rec, mscx = take
+    out = served.workdir / "events-norec.mscx"
+    assert run_plugin(plugins, "align", mscx, out) == ("error: align needs the recording of this score: choose an "
+                                                       "audio file (WAV, FLAC, OGG, MP3)")
+    assert music(out) == music(mscx)
+    said = run_plugin(plugins, "align", mscx, out, SYMBOLIC_AI_RECORDING=str(served.workdir / "missing.wav"))
+    assert said.startswith("error: align failed: not_found: ") and "missing.wav" in said, said
+    assert music(out) == music(mscx)

@@ -84,7 +84,7 @@ def last_job(served, task: str) -> dict:
 @pytest.mark.skipif(QMLLINT is None, reason="qmllint is not installed (apt-get install qt6-declarative-dev-tools)")
 def test_every_qml_and_js_file_parses(plugins, tmp_path):
     files = sorted(str(p) for p in plugins.iterdir() if p.suffix in (".qml", ".js"))
-    assert len(files) == 8
+    assert len(files) == 9
     ok = subprocess.run([QMLLINT, *SYNTAX_ONLY, *files], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     broken = tmp_path / "broken.qml"
@@ -159,4 +159,39 @@ def test_bad_input_and_daemon_trouble_in_one_line_and_nothing_written(served, pl
     assert got["shown"][-1] == f"error: no answer from {served.url} within 2 s" and not got["posted"]
     got = run(plugins, tmp_path, "key", melody_spec(), {"profile": "nonsense"})
     assert got["shown"][-1].startswith("error: key failed: bad_parameter: ") and "nonsense" in got["shown"][-1]
+    assert not got["added"] and not got["commands"]
+
+
+@needs_node
+def test_align_posts_the_recording_and_marks_each_bars_tempo_in_it(served, plugins, tmp_path):
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    from test_align import SR, performed_times, render
+
+    from symbolic_ai.bridges.wire import piece_from_notes
+
+    rec = served.workdir / "melody.wav"  # the melody played with rubato after 1 s of silence
+    sf.write(str(rec), render(piece_from_notes([tuple(n) for n in EXPECTED_NOTES])), SR)
+    got = run(plugins, tmp_path, "align", melody_spec(recording=str(rec)))
+    (posted,) = got["posted"]
+    assert posted["body"]["recording_path"] == str(rec)
+    assert posted["body"]["out_path"] == str(served.workdir / "melody.aligned.mid")
+    tempos = {a["tick"] // BAR: a["tempo"] * 60 for a in got["added"] if a["type"] == "tempo"}
+    # the last onset is beat 12: bar 4 (a half note and a rest) is not timed by the recording
+    expected = {b: 240 / (performed_times(4 * b + 4, 1.0) - performed_times(4 * b, 1.0)) for b in range(3)}
+    assert set(tempos) == {0, 1, 2} and all(abs(tempos[b] / expected[b] - 1) < 0.03 for b in tempos), (tempos, expected)
+    assert all(a["text"] == f"<sym>metNoteQuarterUp</sym> = {round(a['tempo'] * 60)}" for a in got["added"])
+    job = last_job(served, "align")
+    assert got["shown"][-1] == (f"align: 3 tempo marks follow {rec} (confidence {job['result']['confidence']:.2f}); "
+                                f"the score on the recording's timeline: {served.workdir / 'melody.aligned.mid'}")
+    assert got["commands"] == ["startCmd", "endCmd"]
+
+
+@needs_node
+def test_align_without_a_recording_or_with_a_missing_one_says_so(served, plugins, tmp_path):
+    got = run(plugins, tmp_path, "align", melody_spec())
+    assert got["shown"] == ["error: align needs the recording of this score: type its path (WAV, FLAC, OGG, MP3)"]
+    assert not got["posted"] and not got["added"]
+    got = run(plugins, tmp_path, "align", melody_spec(recording=str(served.workdir / "missing.wav")))
+    assert got["shown"][-1].startswith("error: align failed: not_found: ") and "missing.wav" in got["shown"][-1]
     assert not got["added"] and not got["commands"]

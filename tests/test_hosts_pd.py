@@ -95,3 +95,39 @@ def test_ping_answers_pong_and_a_missing_daemon_times_out_in_one_line(served, in
     err = pd("-path", str(installed), "-open", driver, "-send", f"sai-ping-test {free_udp_port()} {free_udp_port()}")
     assert [ln for ln in err.splitlines() if ln.startswith("SAI-STATUS")] == [
         "SAI-STATUS: error 0 timeout no answer from the symbolic-ai daemon (start it with: symbolic-ai serve)"], err
+
+
+def test_file_align_times_a_recording_and_writes_the_tempo_map(served, installed):
+    import numpy as np
+
+    from symbolic_ai import io
+
+    from test_align import take_and_score
+
+    rec, score, truth = take_and_score(served.workdir)
+    out = served.workdir / "pd-aligned.mid"
+    driver = str(TESTS / "pd" / "align_driver.pd")
+    err = pd("-path", str(installed), "-open", driver, "-send",
+             f"sai-align-test {served.osc[1]} {free_udp_port()} {rec} {score} {out}")
+    assert "SAI-TIMEOUT" not in err and "couldn't create" not in err, err[-3000:]
+    rows = [ln.split()[5:] for ln in err.splitlines() if ln.startswith("SAI: align time_map 1 ")]
+    assert len(rows) == len(truth), err[-3000:]
+    sec, beat = np.array([[float(s), float(b)] for s, b in rows]).T
+    assert np.abs(sec - truth).max() < 0.05 and beat[0] == 0 and np.all(np.diff(beat) > 0)
+    done = pairs(next(ln for ln in err.splitlines() if ln.startswith("SAI: align done 1 ")).split()[4:])
+    assert float(done["confidence"]) > 0.6
+    assert len(io.load(out).notes) == len(io.load(score).notes)
+
+
+def test_file_align_with_a_bad_recording_answers_one_error_line(served, installed):
+    from test_align import take_and_score
+
+    _, score, _ = take_and_score(served.workdir)
+    driver = str(TESTS / "pd" / "align_driver.pd")
+    for name, problem in (("missing.wav", "not_found"), ("score.mid", "the recording is MIDI, not audio")):
+        err = pd("-path", str(installed), "-open", driver, "-send",
+                 f"sai-align-test {served.osc[1]} {free_udp_port()} {served.workdir / name} {score} "
+                 f"{served.workdir / 'never.mid'}")
+        status = [ln for ln in err.splitlines() if ln.startswith("SAI-STATUS: error")]
+        assert len(status) == 1 and problem in status[0].replace("\\", ""), err[-3000:]
+        assert not (served.workdir / "never.mid").exists()

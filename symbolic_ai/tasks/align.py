@@ -158,6 +158,9 @@ def recording_audio(recording: Any, task_name: str) -> Audio:
         return recording.check_not_silent()
     if isinstance(recording, (str, os.PathLike)):
         return load_audio(recording, sr=S.SR)
+    if isinstance(recording, Piece):  # the daemon loads a MIDI "recording" as a Piece (locate takes MIDI clips)
+        raise InputError(f"{task_name}: the recording is MIDI, not audio; give it as an audio file (WAV, FLAC, OGG, "
+                         f"MP3)")
     raise InputError(f"{task_name}: needs a recording (an audio file path or an Audio), got {recording!r:.80}; "
                      f"on the command line: symbolic-ai run {task_name} RECORDING SCORE")
 

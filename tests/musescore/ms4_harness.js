@@ -6,12 +6,12 @@
 // usage: node ms4_harness.js PLUGIN_DIR SPEC.json TASK PARAMS_JSON [fire-timeout]
 // SPEC: {measures: [{tick, num, den}], end, tempo (beats per second), parts: [{startTrack, endTrack,
 //        hasDrumStaff}], nstaves, tracks: {TRACK: [[tick, "chord"|"rest", ticks, [[pitch, veloType, veloOffset]]]]},
-//        selection: null | {startTick, endTick, startStaff, endStaff}}
+//        selection: null | {startTick, endTick, startStaff, endStaff}, recording: align's recording path}
 "use strict";
 const fs = require("fs"), vm = require("vm"), path = require("path"), http = require("http");
 const [dir, specPath, task, paramsJson, mode] = process.argv.slice(2);
 const spec = JSON.parse(fs.readFileSync(specPath, "utf8"));
-const Element = {CHORD: 1, REST: 2, HARMONY: 3, STAFF_TEXT: 4};
+const Element = {CHORD: 1, REST: 2, HARMONY: 3, STAFF_TEXT: 4, TEMPO_TEXT: 5};
 const Placement = {ABOVE: 0, BELOW: 1};
 const out = {shown: [], posted: [], added: [], commands: [], velocities: {}};
 
@@ -99,12 +99,15 @@ const ctx = {
   newElement: (type) => ({type}),
   show: (line) => out.shown.push(line),
   onTimeout: () => {},
+  recording: spec.recording || "",
 };
 Sai.run(task, ctx, JSON.parse(paramsJson));
 if (mode === "fire-timeout" && timer.running) ctx.onTimeout();
 process.on("exit", () => {
   for (const [k, n] of Object.entries(noteObjs)) out.velocities[k] = [n.veloType, n.veloOffset];
-  out.added = out.added.map((e) => ({type: e.type === Element.HARMONY ? "harmony" : "staff_text", text: e.text,
-                                     placement: e.placement === Placement.BELOW ? "below" : "above", staff: e.staff, tick: e.tick}));
+  const kind = {[Element.HARMONY]: "harmony", [Element.TEMPO_TEXT]: "tempo"};
+  out.added = out.added.map((e) => ({type: kind[e.type] || "staff_text", text: e.text,
+                                     placement: e.placement === Placement.BELOW ? "below" : "above", staff: e.staff, tick: e.tick,
+                                     ...(e.tempo !== undefined ? {tempo: e.tempo} : {})}));
   process.stdout.write(JSON.stringify(out) + "\n");
 });

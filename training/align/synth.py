@@ -2,6 +2,7 @@
 
     python -m training align synth [--data-root DIR] [--out runs/align/eval] [--crop-sec 180] [--max-asap 24]
     python -m training align synth --split valid --out runs/align/valid --max-asap 8     # for tuning
+    python -m training align synth --split valid --out runs/align/valid_hard --max-asap 21 --only Scherzos,Liszt
 
 For the test splits of ASAP (one performance per piece, up to --max-asap) and Batik-plays-Mozart, the
 performance MIDI is cut at the first matched note played after --crop-sec and rendered with FluidSynth
@@ -143,11 +144,14 @@ def main() -> int:
     ap.add_argument("--crop-sec", type=float, default=180.0)
     ap.add_argument("--max-asap", type=int, default=24)
     ap.add_argument("--split", default="test", help="test (the evaluation set) or valid (for tuning)")
+    ap.add_argument("--only", default="", help="comma-separated parts of performance ids: render only those")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     index = []
     rows = test_performances(data_root(args.data_root), args.max_asap, args.split)
+    if args.only:
+        rows = [r for r in rows if any(part in r["id"] for part in args.only.split(","))]
     for k, row in enumerate(rows):
         index.append(make_one(row, out, args.crop_sec))
         print(f"[{k + 1}/{len(rows)}] {row['id']} {index[-1]['n_notes']} notes", flush=True)

@@ -108,7 +108,7 @@ function refuse(task, range, collected) {
 }
 
 // Add texts at ticks on one staff: each goes to the last chord or rest of voice 1 at or before its tick.
-// items: [{tick, text, kind: "harmony" | "above" | "below"}]; one item per kind and place.
+// items: [{tick, text, kind: "harmony" | "above" | "below" | "tempo", qpm (tempo)}]; one item per kind and place.
 function placeTexts(api, staff, range, items) {
     var c = api.score.newCursor();
     c.rewind(0);
@@ -138,16 +138,19 @@ function placeTexts(api, staff, range, items) {
     c.rewind(0);
     var added = 0;
     while (c.segment) {
-        var kinds = ["harmony", "above", "below"];
+        var kinds = ["harmony", "above", "below", "tempo"];
         for (var k = 0; k < kinds.length; k++) {
             var item = at[c.tick + "/" + kinds[k]];
             if (!item || item.done)
                 continue;
-            var el = api.newElement(kinds[k] === "harmony" ? api.Element.HARMONY : api.Element.STAFF_TEXT);
+            var el = api.newElement(kinds[k] === "harmony" ? api.Element.HARMONY
+                                    : kinds[k] === "tempo" ? api.Element.TEMPO_TEXT : api.Element.STAFF_TEXT);
             el.text = item.text;
             c.add(el);
             if (kinds[k] === "below")
                 el.placement = api.Placement.BELOW;  // after add(): adding applies the style's placement
+            if (kinds[k] === "tempo")
+                el.tempo = item.qpm / 60;            // after add(), too: quarter notes a second
             item.done = true;
             added++;
         }
@@ -164,6 +167,41 @@ function barTicks(score) {
     for (var m = score.firstMeasure; m; m = m.nextMeasure)
         out.push(m.firstSegment.tick);
     return out;
+}
+
+// Piecewise-linear x -> y through the points (xs increasing); null outside them.
+function interpolate(x, xs, ys) {
+    if (!xs.length || x < xs[0] || x > xs[xs.length - 1])
+        return null;
+    for (var i = 1; i < xs.length; i++)
+        if (x <= xs[i])
+            return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / Math.max(xs[i] - xs[i - 1], 1e-9);
+    return ys[ys.length - 1];
+}
+
+// align: a tempo marking at each bar of the range whose tempo in the recording (its beats over its seconds,
+// read off the time map [[audio_sec, score_beat], ...]) differs from the last one written; bars the
+// recording does not cover get none.
+function barTempos(api, range, timeMap) {
+    var secs = [], beats = [], items = [], last = 0;
+    for (var i = 0; i < timeMap.length; i++) {
+        secs.push(timeMap[i][0]);
+        beats.push(timeMap[i][1]);
+    }
+    var bars = barTicks(api.score).filter(function (t) { return t >= range.startTick && t < range.endTick; });
+    for (var b = 0; b < bars.length; b++) {
+        var b0 = Math.max((bars[b] - range.startTick) / TICKS_PER_BEAT, beats[0]);
+        var b1 = Math.min(((b + 1 < bars.length ? bars[b + 1] : range.endTick) - range.startTick) / TICKS_PER_BEAT,
+                          beats[beats.length - 1]);
+        var t0 = interpolate(b0, beats, secs), t1 = interpolate(b1, beats, secs);
+        if (t0 === null || t1 === null || b1 - b0 < 0.5 || t1 <= t0)
+            continue;
+        var qpm = Math.round(60 * (b1 - b0) / (t1 - t0));
+        if (qpm !== last)
+            items.push({tick: bars[b], qpm: qpm, kind: "tempo", text: "<sym>metNoteQuarterUp</sym> = " + qpm});
+        last = qpm;
+    }
+    return items;
 }
 
 function annotationsOf(job, kind) {
@@ -223,6 +261,13 @@ function applyResult(api, task, range, collected, job) {
             n++;
         }
         return {message: "perform: velocities of " + n + " notes set" + (job.output ? "; performance MIDI in " + job.output : "")};
+    }
+    if (task === "align") {
+        n = placeTexts(api, top, range, barTempos(api, range, job.result.time_map || []));
+        var warn = (job.result.warnings || []).length ? "; warning: " + job.result.warnings[0] : "";
+        return {message: "align: " + n + " tempo marks follow " + job.result.recording + " (confidence " +
+                         Number(job.result.confidence).toFixed(2) + ")" +
+                         (job.output ? "; the score on the recording's timeline: " + job.output : "") + warn};
     }
     return {error: "no way to write " + task + " into a score"};
 }

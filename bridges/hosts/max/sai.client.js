@@ -1,12 +1,14 @@
 // sai.client.js: the logic of the [sai.client] abstraction (Max's [js] object, ES5). Between [udpsend]
 // (outlet 0) and [udpreceive] (inlet 1) it speaks the daemon's OSC protocol: /sai/hello with the
 // listening port, a fresh request id per run, the note list framed as /sai/notes/open, /sai/note,
-// /sai/notes/close, then /sai/TASK/notes. Results come out as plain lists (outlet 1), as a dict when
+// /sai/notes/close, then /sai/TASK/notes; or, for the tasks on a recording (align, locate), the file
+// paths as /sai/TASK/file. Results come out as plain lists (outlet 1), as a dict when
 // a job is done (outlet 2: "dictionary NAME"), and errors and status on outlet 3. Every request has a
 // timeout. Same interface as the Pure Data abstraction `sai` (bridges/hosts/pd/sai.pd).
 //
 // inlet 0: note PITCH VELOCITY START_BEATS DURATION_BEATS CHANNEL | clear | run TASK [PARAM VALUE ...]
-//          | ping | cancel | connect DAEMON_PORT REPLY_PORT
+//          | file TASK RECORDING_PATH SCORE_PATH OUT_PATH [PARAM VALUE ...] | ping | cancel
+//          | connect DAEMON_PORT REPLY_PORT
 // inlet 1: what [udpreceive] outputs
 // outlets: 0 [udpsend], 1 results, 2 dict, 3 errors and status, 4 [udpreceive] (its port)
 inlets = 2;
@@ -73,6 +75,25 @@ function run(task) {
         send.apply(this, ["/sai/note", id, i].concat(notes[i]));
     send("/sai/notes/close", id);
     send.apply(this, ["/sai/" + task + "/notes", id].concat(arrayfromargs(arguments).slice(1)));
+    timer.cancel();
+    timer.schedule(RUN_TIMEOUT_MS);
+}
+
+// file align /take.wav /score.mid /take.aligned.mid: the daemon times the score in the recording and writes
+// the score on the recording's timeline (a tempo map a DAW imports) to OUT_PATH ("-" for no file); the time
+// map comes out as "align time_map ID I AUDIO_SEC SCORE_BEAT" lists, then the done dict. Absolute paths,
+// inside the daemon's allowed folders.
+function file() {
+    var args = arrayfromargs(arguments);
+    if (args.length < 4) {
+        outlet(STATUS, "error", 0, "bad_input",
+               "file takes TASK RECORDING_PATH SCORE_PATH OUT_PATH [PARAM VALUE ...] (OUT_PATH - for no file)");
+        return;
+    }
+    var id = ++lastId;
+    job = {id: id, task: String(args[0]), notes: []};
+    send.apply(this, ["/sai/" + args[0] + "/file", id, String(args[1]), String(args[2]),
+                      args[3] === "-" ? "" : String(args[3])].concat(args.slice(4)));
     timer.cancel();
     timer.schedule(RUN_TIMEOUT_MS);
 }

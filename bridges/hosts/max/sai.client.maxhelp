@@ -188,6 +188,39 @@
      ],
      "text": "print sai-status"
     }
+   },
+   {
+    "box": {
+     "id": "obj-11",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20,
+      230,
+      800,
+      22
+     ],
+     "text": "align a recording to its score (absolute paths in the daemon's folders; edit them): the time map comes out as lists (align time_map ID I AUDIO_SEC SCORE_BEAT), the score on the recording's timeline (a tempo map for a DAW) goes to the third path (- for none)."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-12",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      20,
+      260,
+      800,
+      22
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "file align /Users/me/Music/take.wav /Users/me/Music/score.mid /Users/me/Music/take.aligned.mid"
+    }
    }
   ],
   "lines": [
@@ -283,6 +316,18 @@
      ],
      "destination": [
       "obj-10",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-12",
+      0
+     ],
+     "destination": [
+      "obj-7",
       0
      ]
     }

@@ -3,6 +3,7 @@
 // MessageDialog), writeScore, quit}. Requests go to the daemon's HTTP API through curl (every call has
 // --max-time, so a stuck daemon cannot hang MuseScore); if the daemon does not answer /sai/ping, the
 // plugin starts it with the symbolic-ai-serve script that `symbolic-ai hosts install` wrote.
+// align also needs ctx.recording (a local audio file path: align() asks with ctx.pick, a file dialog).
 // Headless test mode: when $SYMBOLIC_AI_MSCORE_OUT names a file, the score is written there with
 // writeScore (edited or, after an error, unchanged) and MuseScore quits.
 .import "symbolic-ai-core.js" as Core
@@ -114,9 +115,17 @@ function run(task, ctx, params) {
             say(ctx, why, true);
             return;
         }
+        if (task === "align" && !ctx.recording) {
+            say(ctx, "align needs the recording of this score: choose an audio file (WAV, FLAC, OGG, MP3)", true);
+            return;
+        }
         var body = Core.requestBody(api, range, collected, params);
         if (task === "perform")
             body.out_path = outDir + "/" + (ctx.score.scoreName || "score") + ".performance.mid";
+        if (task === "align") {  // the score on the recording's timeline: a MIDI whose tempo map follows it
+            body.recording_path = ctx.recording;
+            body.out_path = outDir + "/" + (ctx.score.scoreName || "score") + ".aligned.mid";
+        }
         var reply = http(ctx, "POST", "/sai/" + task + "?wait=1", body, timeoutS);
         why = reply.error || Core.jobError(reply.doc);
         if (why) {
@@ -134,4 +143,15 @@ function run(task, ctx, params) {
             ctx.quit();
         }
     }
+}
+
+// align: the recording is $SYMBOLIC_AI_RECORDING (headless runs, scripts) or the file the user picks in
+// ctx.pick's dialog (whose onAccepted sets ctx.recording and calls run("align", ctx, {})).
+function align(ctx) {
+    var rec = env(ctx, "SYMBOLIC_AI_RECORDING");
+    if (rec || env(ctx, "SYMBOLIC_AI_MSCORE_OUT")) {
+        ctx.recording = rec;
+        return run("align", ctx, {});
+    }
+    ctx.pick();
 }

@@ -4,7 +4,8 @@
 // walks the selection with a Cursor (symbolic-ai-core.js), posts the JSON note list to the daemon's HTTP
 // API with XMLHttpRequest, and writes the answer back with the Cursor as one undo step. Every request is
 // aborted after its timeout; the daemon must be running (`symbolic-ai serve`): MuseScore 4 plugins cannot
-// start processes.
+// start processes. align also needs ctx.recording (the recording's path, typed into the plugin's dialog);
+// its MIDI (the score on the recording's timeline) goes beside the recording, as RECORDING.aligned.mid.
 .import "symbolic-ai-core.js" as Core
 .import "symbolic-ai-local.js" as Local
 
@@ -49,7 +50,13 @@ function run(task, ctx, params) {
     var why = Core.refuse(task, range, collected);
     if (why)
         return ctx.show("error: " + why);
+    if (task === "align" && !ctx.recording)
+        return ctx.show("error: align needs the recording of this score: type its path (WAV, FLAC, OGG, MP3)");
     var body = Core.requestBody(api, range, collected, params);
+    if (task === "align") {
+        body.recording_path = ctx.recording;
+        body.out_path = ctx.recording.replace(/\.[^./\\]*$/, "") + ".aligned.mid";
+    }
     ctx.show(task + ": asking the daemon about " + collected.notes.length + " notes...");
     http(ctx, "GET", "/sai/ping", null, PING_TIMEOUT_MS, function (status, doc, error) {
         if (status !== 200)
