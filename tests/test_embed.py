@@ -61,20 +61,43 @@ def test_card_names_the_pair_and_the_data(embedder):
         assert 0.5 < card["metrics"]["valid"]["base"]["S"] <= 1.0
 
 
-def test_locate_reranked_by_embeddings_still_finds_the_clip(embedder, tmp_path):
+@pytest.fixture()
+def clip_and_score(tmp_path):
+    """A 5-second audio clip (beats 6-11) of test_align's tune, and the tune as a Piece."""
     sf = pytest.importorskip("soundfile")
     pytest.importorskip("librosa")
     from test_align import EVENTS, SR, performed_times, render, score_of
-
-    from symbolic_ai.tasks.locate import clip_features, embed_rerank, search
 
     score = score_of(EVENTS)
     y = render(score, lead=0.0, tail=0.0)
     a, b = performed_times(np.array([6.0, 11.0]), 0.0)
     clip = tmp_path / "clip.wav"
     sf.write(str(clip), y[int(a * SR) - 200:int(b * SR)], SR)
+    return clip, score
+
+
+def test_locate_reranked_by_embeddings_still_finds_the_clip(embedder, clip_and_score):
+    from symbolic_ai.tasks.locate import clip_features, embed_rerank, search
+
+    clip, score = clip_and_score
     places = search(clip_features(str(clip))[0], score, 5)
     ranked = embed_rerank(str(clip), score, places, embedder, weight=0.25)
     assert sorted(ranked, key=id) == sorted(places, key=id)  # the same places, re-ordered
     assert abs(ranked[0].start_beat - 6.0) <= 1.0
     assert embed_rerank(str(clip), score, [], embedder, weight=0.25) == []
+
+
+def test_locate_over_files_with_embeddings_names_the_right_file(clip_and_score, tmp_path):
+    from test_align import OTHER, score_of
+
+    from symbolic_ai import io
+    from symbolic_ai.tasks.locate import locate_in
+
+    clip, score = clip_and_score
+    mid, other = tmp_path / "score.mid", tmp_path / "other.mid"
+    io.save(score, mid)
+    io.save(score_of(OTHER), other)
+    plain = locate_in(str(clip), [other, mid], k=3, embed_weight=0.0)
+    ranked = locate_in(str(clip), [other, mid], k=3, embed_weight=0.5)
+    assert ranked[0]["path"] == str(mid) and abs(ranked[0]["start_beat"] - 6.0) <= 1.0
+    assert len(ranked) == 3 and ranked[0]["score"] == plain[0]["score"]  # scores stay alignment's

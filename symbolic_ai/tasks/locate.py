@@ -135,36 +135,51 @@ def search(clip: S.Features, piece: Piece, k: int) -> list[Place]:
     return places
 
 
-def embed_rerank(clip: Any, piece: Piece, places: list[Place], embedder: Any, weight: float) -> list[Place]:
-    """`places` re-ranked by alignment score + `weight` × the embed-v1 cosine similarity between the clip
-    (its first SEG_SEC seconds: audio through the audio encoder, notes through the MIDI encoder) and
-    the piece's notes in each place, stretched to the clip's timeline. Scores stay alignment's."""
+def clip_embedding(clip: Any, embedder: Any) -> tuple[np.ndarray, float] | None:
+    """The clip's embedding (its first SEG_SEC seconds: audio through the audio encoder, notes through the
+    MIDI encoder) and its length in seconds; None for a MIDI clip without notes."""
     from .. import embed as E
     from .. import io
 
-    if not places:
-        return places
     if isinstance(clip, (str, os.PathLike)) and is_audio_path(clip):
         clip = load_audio(clip, sr=E.SR, max_seconds=MAX_CLIP_SEC)
-    n = piece.pitched()
     if isinstance(clip, Audio):
         y = clip.resampled(E.SR).samples
-        q = embedder.audio_segments(y, np.array([0.0]))
-        clip_sec = len(y) / E.SR
-    else:
-        c = (clip if isinstance(clip, Piece) else io.load(clip)).pitched()
-        if not len(c):
-            return places
-        t0 = float(c["onset_sec"].min())
-        q = embedder.note_segments(c["pitch"], c["onset_sec"] - t0, c["duration_sec"], c["velocity"], np.array([0.0]))
-        clip_sec = float((c["onset_sec"] + c["duration_sec"]).max() - t0)
+        return embedder.audio_segments(y, np.array([0.0]))[0], len(y) / E.SR
+    c = (clip if isinstance(clip, Piece) else io.load(clip)).pitched()
+    if not len(c):
+        return None
+    t0 = float(c["onset_sec"].min())
+    q = embedder.note_segments(c["pitch"], c["onset_sec"] - t0, c["duration_sec"], c["velocity"], np.array([0.0]))
+    return q[0], float((c["onset_sec"] + c["duration_sec"]).max() - t0)
+
+
+def embed_scores(query: tuple[np.ndarray, float], piece: Piece, places: list[Place], embedder: Any,
+                 weight: float) -> list[float]:
+    """Alignment score + `weight` × the cosine similarity between the clip's embedding (`clip_embedding`)
+    and the piece's notes in each place, stretched to the clip's timeline (MIDI encoder)."""
+    from .. import embed as E
+
+    if not places:
+        return []
+    q, clip_sec = query
+    n = piece.pitched()
     segs = []
     for p in places:
         r = clip_sec / max(p.end_sec - p.start_sec, 1e-3)  # piece seconds -> clip seconds
         segs.append(E.midi_inputs(n["pitch"], (n["onset_sec"] - p.start_sec) * r, n["duration_sec"] * r,
                                   n["velocity"], 0.0))
     e = embedder.midi(*(np.stack([s[i] for s in segs]) for i in range(3)))
-    fused = [p.score + weight * float(s) for p, s in zip(places, e @ q[0])]
+    return [p.score + weight * float(s) for p, s in zip(places, e @ q)]
+
+
+def embed_rerank(clip: Any, piece: Piece, places: list[Place], embedder: Any, weight: float) -> list[Place]:
+    """`places` re-ranked by `embed_scores` (alignment score + `weight` × embedding similarity). Scores
+    stay alignment's."""
+    query = clip_embedding(clip, embedder) if places else None
+    if query is None:
+        return places
+    fused = embed_scores(query, piece, places, embedder, weight)
     return [places[i] for i in np.argsort(fused, kind="stable")[::-1]]
 
 
@@ -179,12 +194,21 @@ def ranked_places(clip: Any, feats: S.Features, piece: Piece, k: int, embed_weig
 
 
 def locate_in(clip: Any, pieces: Sequence[str | os.PathLike[str]], k: int = 5,
-              on_error: Callable[[Any, SymbolicAIError], None] | None = None) -> list[dict[str, Any]]:
-    """Top `k` places of `clip` over several files (a folder's music files, say), best first. A file
-    that cannot be read raises, or with `on_error` is reported to it and skipped."""
+              on_error: Callable[[Any, SymbolicAIError], None] | None = None,
+              embed_weight: float = EMBED_WEIGHT) -> list[dict[str, Any]]:
+    """Top `k` places of `clip` over several files (a folder's music files, say), best first: by
+    alignment score, plus `embed_weight` × embedding similarity when that is > 0 (alignment's CANDIDATES
+    best places of each file are then weighed; `score` stays alignment's). A file that cannot be read
+    raises, or with `on_error` is reported to it and skipped."""
     from .. import io
 
     feats, _ = clip_features(clip)
+    embedder, query = None, None
+    if embed_weight:
+        from ..embed import Embedder
+
+        embedder = Embedder.load()
+        query = clip_embedding(clip, embedder)
     out: list[tuple[float, dict[str, Any]]] = []
     for path in pieces:
         try:
@@ -194,8 +218,10 @@ def locate_in(clip: Any, pieces: Sequence[str | os.PathLike[str]], k: int = 5,
                 raise
             on_error(path, exc)
             continue
-        for place in search(feats, piece, k):
-            out.append((place.score, {"path": str(path), **place.to_json()}))
+        places = search(feats, piece, max(k, CANDIDATES) if query is not None else k)
+        fused = embed_scores(query, piece, places, embedder, embed_weight) if query is not None else [
+            p.score for p in places]
+        out += [(f, {"path": str(path), **p.to_json()}) for f, p in zip(fused, places)]
     return [row for _, row in sorted(out, key=lambda r: -r[0])[:k]]
 
 

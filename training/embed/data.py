@@ -1,16 +1,21 @@
-"""Audio ↔ MIDI pairs for embed-v1: performance MIDI rendered with FluidSynth, frames cached in runs/embed/data.
+"""Audio ↔ MIDI pairs for the embeddings: performance MIDI rendered with FluidSynth, frames cached in runs/embed/data.
 
-    python -m training embed data [--data-root DIR] [--out runs/embed/data] [--splits valid,train,test]
+    python -m training embed data [--data-root DIR] [--out runs/embed/data] [--splits train,valid,test]
 
 Performances (splits by piece as each dataset defines them): ASAP (every performance; valid/test one
 per piece folder), Batik-plays-Mozart, POP909's PIANO track (`splits.csv`), EMOPIA clips (the song
 split). Each is cut to a window of its notes (train: CROP_SEC["train"] s from a seeded random
-start; valid/test: from the start, longer for ASAP/Batik so one piece gives many segments) and rendered
-with training/align/synth.py's `render` (FluidR3_GM; the test split also with TimGM6mb, a soundfont
-never used in training), with a random gain (-12..0 dB) and room (none, small, large). Stored per
-rendering, `<id>.<font>.npz`: `symbolic_ai.embed.audio_frames` (float16) and the notes (seconds from
-the window's start, sustain pedal kept in the audio only), plus `piece`, `composer`, `dataset`.
-Existing files are kept, so an interrupted run resumes.
+start; valid/test: from the start, up to CROP_SEC for ASAP/Batik so one piece gives enough segments
+for 64 hard negatives, POP_CROP_SEC for POP909/EMOPIA) and rendered with training/align/synth.py's
+`render`. Timbres: train renders every window with each of TRAIN_FONTS (FluidR3_GM, TimGM6mb), each
+time with a random piano program (PROGRAMS: acoustic, bright, electric grand, honky-tonk), gain
+(-12..0 dB), room (none, small, large) and a smooth random equaliser (±EQ_DB at four log-spaced
+frequencies); valid and test render with every font of RENDER_FONTS, program 0, random gain and room,
+no equaliser. HELD_OUT (MuseScore_General_Lite, also the align/locate benchmarks' unseen font) is never
+used in training. Stored per rendering, `<id>.<font>.npz`: `symbolic_ai.embed.audio_frames` (float16)
+and the notes (seconds from the window's start, sustain pedal kept in the audio only), plus `piece`,
+`composer`, `dataset`, `program`, `gain_db`, `room`; test FluidR3 renderings also keep the audio
+(the transpose condition). Existing files are kept, so an interrupted run resumes.
 """
 from __future__ import annotations
 
@@ -28,8 +33,14 @@ from symbolic_ai.embed import SR, audio_frames
 from training.align.synth import FONTS, ROOMS, render
 
 assert SR == 22050  # training/align/synth.py renders at this rate
-RENDER_FONTS = {"fluidr3": FONTS["fluidr3"], "timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2"}
-CROP_SEC = {"train": 20.0, "valid": 60.0, "test": 60.0}
+RENDER_FONTS = {"fluidr3": FONTS["fluidr3"], "timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
+                "musescore": FONTS["musescore"]}
+TRAIN_FONTS = ("fluidr3", "timgm6mb")
+HELD_OUT = "musescore"
+assert HELD_OUT not in TRAIN_FONTS
+PROGRAMS = (0, 1, 2, 3)      # General MIDI pianos: acoustic grand, bright, electric grand, honky-tonk
+EQ_DB, EQ_HZ = 6.0, (60.0, 400.0, 2500.0, 10000.0)
+CROP_SEC = {"train": 30.0, "valid": 240.0, "test": 240.0}
 POP_CROP_SEC = 30.0          # POP909 / EMOPIA in valid and test (many songs, fewer seconds each)
 LIMITS = {"train": {"pop909": 60, "emopia": 40}, "valid": {"pop909": 16, "emopia": 16},
           "test": {"pop909": 16, "emopia": 16}}
@@ -88,8 +99,8 @@ def read_notes(path: str, track: str = "") -> tuple[np.ndarray, np.ndarray]:
     return n, np.array(pedal, dtype=np.float64).reshape(-1, 2)
 
 
-def write_midi(notes: np.ndarray, pedal: np.ndarray, dst: Path) -> None:
-    """Notes and pedal (seconds) as a type-0 MIDI file on channel 0, 1 tick = 1/960 s."""
+def write_midi(notes: np.ndarray, pedal: np.ndarray, dst: Path, program: int = 0) -> None:
+    """Notes and pedal (seconds) as a type-0 MIDI file on channel 0 with `program`, 1 tick = 1/960 s."""
     import mido
 
     ev = [(on, 1, mido.Message("note_on", note=int(p), velocity=int(np.clip(v, 1, 127))))
@@ -98,7 +109,8 @@ def write_midi(notes: np.ndarray, pedal: np.ndarray, dst: Path) -> None:
     ev += [(t, 0, mido.Message("control_change", control=64, value=int(v))) for t, v in pedal]
     ev.sort(key=lambda e: (e[0], e[1]))
     out = mido.MidiFile(type=0, ticks_per_beat=480)
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000, time=0)])
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000, time=0),
+                            mido.Message("program_change", program=program, time=0)])
     last = 0
     for t, _, msg in ev:
         tick = int(round(t * 960))
@@ -130,10 +142,19 @@ def window(row: dict, split: str) -> tuple[np.ndarray, np.ndarray, float]:
     return notes, pedal, t1 - t0
 
 
+def equalise(y: np.ndarray, rng: np.random.Generator, sr: int = SR) -> np.ndarray:
+    """`y` through a smooth random equaliser: gains uniform in ±EQ_DB at EQ_HZ, linear in log-frequency between."""
+    spec = np.fft.rfft(y)
+    f = np.maximum(np.fft.rfftfreq(len(y), 1.0 / sr), EQ_HZ[0])
+    db = np.interp(np.log(f), np.log(EQ_HZ), rng.uniform(-EQ_DB, EQ_DB, len(EQ_HZ)))
+    out: np.ndarray = np.fft.irfft(spec * 10.0 ** (db / 20.0), n=len(y)).astype(np.float32)
+    return out
+
+
 def make_one(row: dict, split: str, out: Path) -> int:
     """Render and store `row`'s window (every font of the split); returns how many files were written."""
     sf = __import__("soundfile")
-    fonts = ["fluidr3", "timgm6mb"] if split == "test" else ["fluidr3"]
+    fonts = list(TRAIN_FONTS) if split == "train" else list(RENDER_FONTS)
     todo = [f for f in fonts if not (out / f"{row['id']}.{f}.npz").exists()]
     if not todo:
         return 0
@@ -143,24 +164,29 @@ def make_one(row: dict, split: str, out: Path) -> int:
     seed = int(hashlib.sha256(row["id"].encode()).hexdigest()[8:16], 16)
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        mid = Path(tmp) / "w.mid"
-        write_midi(notes, pedal, mid)
         for font in fonts:
             gain_db, room = float(rng.uniform(-12.0, 0.0)), ROOMS[int(rng.integers(len(ROOMS)))]
+            program = int(rng.choice(PROGRAMS)) if split == "train" else 0
+            eq_rng = np.random.default_rng(rng.integers(2**32))
             if font not in todo:
                 continue
-            wav = Path(tmp) / "w.wav"
+            mid, wav = Path(tmp) / f"w{program}.mid", Path(tmp) / "w.wav"
+            if not mid.exists():
+                write_midi(notes, pedal, mid, program)
             render(mid, RENDER_FONTS[font], wav, room)
             y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
             y = y.mean(axis=1)[: int((length + 1.0) * sr)]
+            if split == "train":
+                y = equalise(y, eq_rng, sr)
             y = y / max(1e-9, float(np.abs(y).max())) * 10 ** (gain_db / 20) * 0.9
             mel, bands = audio_frames(y)
+            keep_audio = split == "test" and font == "fluidr3"
             tmp_npz = out / f"{row['id']}.{font}.part.npz"  # complete files only under the final name
             np.savez(tmp_npz, mel=mel.astype(np.float16), bands=bands.astype(np.float16),
-                     audio=(y * 32767).astype(np.int16) if split == "test" else np.zeros(0, np.int16),
+                     audio=(y * 32767).astype(np.int16) if keep_audio else np.zeros(0, np.int16),
                      onset=notes[:, 0], offset=notes[:, 1], pitch=notes[:, 2].astype(np.int16),
                      velocity=notes[:, 3].astype(np.int16), piece=row["piece"], composer=row["composer"],
-                     dataset=row["dataset"], gain_db=gain_db, room=-1.0 if room is None else room)
+                     dataset=row["dataset"], program=program, gain_db=gain_db, room=-1.0 if room is None else room)
             tmp_npz.replace(out / f"{row['id']}.{font}.npz")
     return len(todo)
 
@@ -169,7 +195,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog=sys.argv[0], description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--out", default="runs/embed/data")
-    ap.add_argument("--splits", default="valid,train,test")
+    ap.add_argument("--splits", default="train,valid,test")
     ap.add_argument("--shard", default="0/1", help="I/N: only every N-th performance, from the I-th (parallel runs)")
     ap.add_argument("--reverse", action="store_true", help="last performance first (a second, parallel run)")
     args = ap.parse_args()

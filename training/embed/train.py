@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from symbolic_ai.embed import AUDIO_MODEL, FPS, MAX_NOTES, MIDI_MODEL, N_MEL, SEG_FRAMES, audio_inputs, midi_inputs
-from training.embed.evaluate import cached_segments, retrieval
+from training.embed.evaluate import VALID_CONDITIONS, cached_segments, retrieval
 from training.embed.model import AudioOut, DualEncoder, MidiOut, vicreg
 
 BATCH = 64
@@ -31,7 +31,7 @@ LR, WARMUP = 2e-3, 30
 
 def load_train(folder: Path) -> list[dict[str, np.ndarray]]:
     out = []
-    for path in sorted(folder.glob("*.fluidr3.npz")):
+    for path in sorted(folder.glob("*.npz")):  # every training soundfont (data.TRAIN_FONTS)
         z = np.load(path)
         if len(z["mel"]) > SEG_FRAMES:
             out.append({k: z[k] for k in ("mel", "bands", "onset", "offset", "pitch", "velocity")})
@@ -80,7 +80,7 @@ def embed(model: DualEncoder, seg: dict[str, np.ndarray], a4: str = "real", chun
 
 def evaluate(model: DualEncoder, seg: dict[str, np.ndarray], a4: str = "real") -> dict[str, float]:
     ea, em = embed(model, seg, a4)
-    return retrieval(ea, em, seg["piece"], seg["composer"])
+    return retrieval(ea, em, seg["piece"], seg["composer"], seg["start"])
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -132,9 +132,8 @@ def train(args: argparse.Namespace) -> Path:
                         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
             tmp.replace(ckpt)
     if not (run / "valid.json").exists():
-        seg = cached_segments(Path(args.data) / "valid")
-        res = {"arm": args.arm, "seed": args.seed, "steps": step, "segments": len(seg["piece"]),
-               "valid": evaluate(model, seg)}
+        by = {c: evaluate(model, cached_segments(Path(args.data) / "valid", c)) for c in VALID_CONDITIONS}
+        res = {"arm": args.arm, "seed": args.seed, "steps": step, "valid": by["base"], "conditions": by}
         (run / "valid.json").write_text(json.dumps(res, indent=1))
         print(json.dumps(res), flush=True)
     return run
