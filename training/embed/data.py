@@ -212,7 +212,14 @@ def main() -> int:
                 continue
             wrote = make_one(row, split, out)
             print(f"[{split} {k + 1}/{len(rows)}] {row['id']} wrote {wrote}", flush=True)
+        (out / f"done-{shard}of{shards}").touch()
     return 0
+
+
+def split_complete(folder: Path) -> bool:
+    """Whether every shard of the run that renders `folder` has finished it (its done-IofN markers)."""
+    marks = list(folder.glob("done-*of*"))
+    return bool(marks) and len(marks) >= int(marks[0].name.rsplit("of", 1)[1])
 
 
 if __name__ == "__main__":
