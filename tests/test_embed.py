@@ -101,3 +101,29 @@ def test_locate_over_files_with_embeddings_names_the_right_file(clip_and_score, 
     ranked = locate_in(str(clip), [other, mid], k=3, embed_weight=0.5)
     assert ranked[0]["path"] == str(mid) and abs(ranked[0]["start_beat"] - 6.0) <= 1.0
     assert len(ranked) == 3 and ranked[0]["score"] == plain[0]["score"]  # scores stay alignment's
+
+
+def test_retrieval_pools_hold_exactly_the_protocols_negatives():
+    from training.embed.evaluate import HARD, POOL, SEMI, pool_stats, pools, retrieval
+
+    sizes = {"p0": 119, "p1": 119, "p2": 60, "p3": 14, "p4": 14, "p5": 119}
+    composers = {"p0": "A", "p1": "A", "p2": "B", "p3": "", "p4": "", "p5": "B"}
+    piece = np.array([p for p, n in sizes.items() for _ in range(n)])
+    composer = np.array([composers[p] for p in piece])
+    start = np.concatenate([np.arange(n) * 2.0 for n in sizes.values()])  # 4-s segments every 2 s
+    queries, pool = pools(piece, composer, start)
+    assert pool.shape == (len(queries), POOL) and (pool[:, 0] == queries).all()
+    assert set(piece[queries]) == {"p0", "p1", "p5"}  # only pieces long enough for HARD negatives ask
+    for q, row in zip(queries[:50], pool[:50]):
+        same = row[1:][piece[row[1:]] == piece[q]]
+        assert len(same) == HARD and (np.abs(start[same] - start[q]) >= E.SEG_SEC).all()  # none overlaps
+        kin = (composer[row[1:]] == composer[q]) & (piece[row[1:]] != piece[q])
+        assert kin.sum() == SEMI and len(set(row)) == POOL
+    assert pool_stats(piece, composer, start) == {
+        "queries": len(queries), "pool": POOL, "query_pieces": 3, "hard": 64.0, "semi": 32.0, "random": 159.0,
+        "segments": len(piece), "pieces": 6}
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(len(piece), 8))
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    assert retrieval(e, e, piece, composer, start)["S"] == 1.0  # identical embeddings: every pair found first
+    assert retrieval(e, e[rng.permutation(len(e))], piece, composer, start)["S"] < 0.2  # unrelated: near chance
