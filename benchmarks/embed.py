@@ -7,16 +7,16 @@
 Retrieval (training/embed/evaluate.py: pools of 256, 500 queries, 64 non-overlapping hard negatives
 from the same piece, up to 32 semi-hard from the same composer, the rest random from other pieces;
 S = min of the two directions' R@10, R1 and MRR the same minimum): first one JSON line per condition
-saying what the pools hold, then one line per run and condition — "base" (FluidR3), "timgm6mb" (the
-other training soundfont), "unseen" (MuseScore_General_Lite, never trained on), with A4 zeroed or
+saying what the pools hold, then one line per run and condition — "base" (FluidR3), "unseen"
+(MuseScore_General_Lite, never trained on), with A4 zeroed or
 shuffled across segments at inference, and on the test split also "transpose" (±1 semitone) and
 "velocity" (MIDI velocities × 0.6) — then one line per arm and condition: mean and sample standard
 deviation over its seeds.
 
-Selection rule, fixed before any test figure was computed (embed-v2): a run's valid score is its
-mean S over the three soundfonts (base, timgm6mb, unseen); the arm with the highest mean score over
-its seeds is shipped, as its seed with the highest score (arms within TIE of the best: the highest
-mean valid MRR over the three fonts decides, and that arm's seed with the highest such MRR). "The
+Selection rule, fixed before any valid or test figure was computed (embed-v2): a run's valid score is
+its mean S over the two soundfonts (base, unseen); the arm with the highest mean score over its
+seeds is shipped, as its seed with the highest score (arms within TIE of the best: the highest mean
+valid MRR over the two fonts decides, and that arm's seed with the highest such MRR). "The
 descriptor arm ahead of the plain arm on S" is judged on the test means (base and unseen) of desc vs
 plain (and xattn vs plain), against the seeds' spread.
 
@@ -85,7 +85,7 @@ def retrieval_table(runs: Path, data: Path, split: str) -> None:
 
 
 def fonts_mean(rows: list[dict]) -> list[dict]:
-    """One row per run: S and MRR averaged over the valid soundfonts (rows of conditions base/timgm6mb/unseen)."""
+    """One row per run: S and MRR averaged over the valid soundfonts (rows of conditions base and unseen)."""
     out = []
     for run in dict.fromkeys(r["run"] for r in rows):
         got = [r for r in rows if r["run"] == run]

@@ -10,8 +10,8 @@ for 64 hard negatives, POP_CROP_SEC for POP909/EMOPIA) and rendered with trainin
 `render`. Timbres: train renders every window with each of TRAIN_FONTS (FluidR3_GM, TimGM6mb), each
 time with a random piano program (PROGRAMS: acoustic, bright, electric grand, honky-tonk), gain
 (-12..0 dB), room (none, small, large) and a smooth random equaliser (±EQ_DB at four log-spaced
-frequencies); valid and test render with every font of RENDER_FONTS, program 0, random gain and room,
-no equaliser. HELD_OUT (MuseScore_General_Lite, also the align/locate benchmarks' unseen font) is never
+frequencies); valid and test render with EVAL_FONTS (FluidR3 and the held-out font), program 0,
+random gain and room, no equaliser. HELD_OUT (MuseScore_General_Lite, also the align/locate benchmarks' unseen font) is never
 used in training. Stored per rendering, `<id>.<font>.npz`: `symbolic_ai.embed.audio_frames` (float16)
 and the notes (seconds from the window's start, sustain pedal kept in the audio only), plus `piece`,
 `composer`, `dataset`, `program`, `gain_db`, `room`; test FluidR3 renderings also keep the audio
@@ -37,13 +37,14 @@ RENDER_FONTS = {"fluidr3": FONTS["fluidr3"], "timgm6mb": "/usr/share/sounds/sf2/
                 "musescore": FONTS["musescore"]}
 TRAIN_FONTS = ("fluidr3", "timgm6mb")
 HELD_OUT = "musescore"
+EVAL_FONTS = ("fluidr3", HELD_OUT)
 assert HELD_OUT not in TRAIN_FONTS
 PROGRAMS = (0, 1, 2, 3)      # General MIDI pianos: acoustic grand, bright, electric grand, honky-tonk
 EQ_DB, EQ_HZ = 6.0, (60.0, 400.0, 2500.0, 10000.0)
-CROP_SEC = {"train": 30.0, "valid": 240.0, "test": 240.0}
+CROP_SEC = {"train": 30.0, "valid": 150.0, "test": 150.0}  # 150 s: 74 segments, 64 hard negatives
 POP_CROP_SEC = 30.0          # POP909 / EMOPIA in valid and test (many songs, fewer seconds each)
-LIMITS = {"train": {"pop909": 60, "emopia": 40}, "valid": {"pop909": 16, "emopia": 16},
-          "test": {"pop909": 16, "emopia": 16}}
+LIMITS = {"train": {"pop909": 60, "emopia": 40}, "valid": {"pop909": 8, "emopia": 8},
+          "test": {"pop909": 8, "emopia": 8}}
 
 
 def performances(root: Path, split: str) -> list[dict]:
@@ -154,7 +155,7 @@ def equalise(y: np.ndarray, rng: np.random.Generator, sr: int = SR) -> np.ndarra
 def make_one(row: dict, split: str, out: Path) -> int:
     """Render and store `row`'s window (every font of the split); returns how many files were written."""
     sf = __import__("soundfile")
-    fonts = list(TRAIN_FONTS) if split == "train" else list(RENDER_FONTS)
+    fonts = list(TRAIN_FONTS if split == "train" else EVAL_FONTS)
     todo = [f for f in fonts if not (out / f"{row['id']}.{f}.npz").exists()]
     if not todo:
         return 0

@@ -169,7 +169,7 @@ def export(run: Path, out: Path, metrics_file: Path) -> None:
                       "rendered_with": f"{fonts} (fluidsynth), random GM piano program, gain, room and "
                                        "equaliser, 30-second windows"} for d in licences]
     splits = {"train": "train (by piece, as each dataset defines it)",
-              "selection": "valid: the arm with the highest mean S (mean of three soundfonts) over 3 seeds, "
+              "selection": "valid: the arm with the highest mean S (mean of two soundfonts) over 3 seeds, "
                            "its best seed",
               "test": f"test, reported once in docs/benchmarks.md (also {Path(RENDER_FONTS[HELD_OUT]).stem}, "
                       "never used in training; ±1 semitone; velocity ×0.6)"}
