@@ -1,15 +1,15 @@
 """Evaluation segments and the retrieval protocol of the embeddings (numpy; the torch side is in train.py).
 
-Segments: each valid/test rendering's first EVAL_SEC seconds cut into SEG_SEC windows every
-HOP_SEC seconds (overlapping), each holding at least one note onset. Conditions: "base" (FluidR3
-program 0, a training soundfont), "unseen" (MuseScore_General_Lite, never used in training), "transpose" (the FluidR3 audio resampled by 2^(±1/12): one semitone up for even-numbered
-performances, down for odd ones, the notes moved with it), "velocity" (the MIDI's velocities ×
-VELOCITY_SCALE, audio unchanged).
+Segments: each valid/test rendering's first EVAL_SEC seconds cut into SEG_SEC windows every HOP_SEC
+seconds (overlapping), each holding at least one note onset. Conditions: "base" (FluidR3 program 0, a
+training soundfont), "unseen" (MuseScore_General_Lite, never used in training), "transpose" (the FluidR3
+audio resampled by 2^(±1/12): one semitone up for even-numbered performances, down for odd ones, the
+notes moved with it), "velocity" (the MIDI's velocities × VELOCITY_SCALE, audio unchanged).
 
-Protocol (the study's): QUERIES queries, each against a pool of POOL candidates of the other
-modality: its own pair; HARD segments of the same piece that do not overlap it (start SEG_SEC or
-more away); up to SEMI segments of other pieces by the same composer (ASAP's composers, Mozart for
-Batik; POP909 and EMOPIA name none); the rest drawn at random from pieces by other composers (or none). Queries are drawn
+Protocol (the study's): QUERIES queries, each against a pool of POOL candidates of the other modality:
+its own pair; HARD segments of the same piece that do not overlap it (start SEG_SEC or more away); up to
+SEMI segments of other pieces by the same composer (ASAP's composers, Mozart for Batik; POP909 and
+EMOPIA name none); the rest drawn at random from pieces by other composers (or none). Queries are drawn
 only among segments whose piece offers HARD such negatives, so every pool holds exactly HARD hard
 negatives. Both directions (audio → MIDI and MIDI → audio) over the same pools; R@1, R@10 and MRR per
 direction; S = the smaller R@10 of the two directions (R1, MRR likewise the smaller).
