@@ -41,6 +41,8 @@ EVAL_FONTS = ("fluidr3", HELD_OUT)
 assert HELD_OUT not in TRAIN_FONTS
 PROGRAMS = (0, 1, 2, 3)      # General MIDI pianos: acoustic grand, bright, electric grand, honky-tonk
 EQ_DB, EQ_HZ = 6.0, (60.0, 400.0, 2500.0, 10000.0)
+GAP_SEC = 6.0        # silence between windows rendered in one run (reverb and release die out)
+BATCH_ROWS = 24      # windows per batch (a batch's files are written together)
 CROP_SEC = {"train": 30.0, "valid": 150.0, "test": 150.0}  # 150 s: 74 segments, 64 hard negatives
 POP_CROP_SEC = 30.0          # POP909 / EMOPIA in valid and test (many songs, fewer seconds each)
 LIMITS = {"train": {"pop909": 60, "emopia": 40}, "valid": {"pop909": 8, "emopia": 8},
@@ -152,44 +154,70 @@ def equalise(y: np.ndarray, rng: np.random.Generator, sr: int = SR) -> np.ndarra
     return out
 
 
-def make_one(row: dict, split: str, out: Path) -> int:
-    """Render and store `row`'s window (every font of the split); returns how many files were written."""
-    sf = __import__("soundfile")
-    fonts = list(TRAIN_FONTS if split == "train" else EVAL_FONTS)
-    todo = [f for f in fonts if not (out / f"{row['id']}.{f}.npz").exists()]
-    if not todo:
-        return 0
+def plan(row: dict, split: str, out: Path) -> list[dict]:
+    """The renderings still to make of `row`'s window: one dict per font (notes, pedal, length, gain_db, room,
+    program, eq seed), drawn from the row's own seed so a rerun plans the same."""
+    fonts = TRAIN_FONTS if split == "train" else EVAL_FONTS
+    if all((out / f"{row['id']}.{f}.npz").exists() for f in fonts):
+        return []
     notes, pedal, length = window(row, split)
     if len(notes) < 8:
-        return 0
-    seed = int(hashlib.sha256(row["id"].encode()).hexdigest()[8:16], 16)
-    rng = np.random.default_rng(seed)
+        return []
+    rng = np.random.default_rng(int(hashlib.sha256(row["id"].encode()).hexdigest()[8:16], 16))
+    todo = []
+    for font in fonts:
+        gain_db, room = float(rng.uniform(-12.0, 0.0)), ROOMS[int(rng.integers(len(ROOMS)))]
+        program = int(rng.choice(PROGRAMS)) if split == "train" else 0
+        eq_seed = int(rng.integers(2**32))
+        if not (out / f"{row['id']}.{font}.npz").exists():
+            todo.append({"row": row, "font": font, "notes": notes, "pedal": pedal, "length": length,
+                         "gain_db": gain_db, "room": room, "program": program, "eq_seed": eq_seed})
+    return todo
+
+
+def store(r: dict, y: np.ndarray, split: str, out: Path) -> None:
+    """Rendering `r` (a `plan` entry) of audio `y` at SR: equalised (train), gain, frames, saved."""
+    y = y[: int((r["length"] + 1.0) * SR)]
+    if split == "train":
+        y = equalise(y, np.random.default_rng(r["eq_seed"]))
+    y = y / max(1e-9, float(np.abs(y).max())) * 10 ** (r["gain_db"] / 20) * 0.9
+    mel, bands = audio_frames(y)
+    keep_audio = split == "test" and r["font"] == "fluidr3"
+    notes, row = r["notes"], r["row"]
+    dst = out / f"{row['id']}.{r['font']}.npz"
+    tmp_npz = dst.with_suffix(".part.npz")  # complete files only under the final name
+    np.savez(tmp_npz, mel=mel.astype(np.float16), bands=bands.astype(np.float16),
+             audio=(y * 32767).astype(np.int16) if keep_audio else np.zeros(0, np.int16),
+             onset=notes[:, 0], offset=notes[:, 1], pitch=notes[:, 2].astype(np.int16),
+             velocity=notes[:, 3].astype(np.int16), piece=row["piece"], composer=row["composer"],
+             dataset=row["dataset"], program=r["program"], gain_db=r["gain_db"],
+             room=-1.0 if r["room"] is None else r["room"])
+    tmp_npz.replace(dst)
+
+
+def render_batch(plans: list[dict], split: str, out: Path) -> int:
+    """Render `plans` with as few FluidSynth runs as possible (a soundfont's load, not the music, costs
+    most: MuseScore's sf3 takes seconds to decompress): windows of one font, room and program are laid
+    end to end, GAP_SEC apart, in one MIDI file, rendered once and cut apart. Returns files written."""
+    sf = __import__("soundfile")
+    groups: dict[tuple, list[dict]] = {}
+    for r in plans:
+        groups.setdefault((r["font"], r["room"], r["program"]), []).append(r)
     with tempfile.TemporaryDirectory() as tmp:
-        for font in fonts:
-            gain_db, room = float(rng.uniform(-12.0, 0.0)), ROOMS[int(rng.integers(len(ROOMS)))]
-            program = int(rng.choice(PROGRAMS)) if split == "train" else 0
-            eq_rng = np.random.default_rng(rng.integers(2**32))
-            if font not in todo:
-                continue
-            mid, wav = Path(tmp) / f"w{program}.mid", Path(tmp) / "w.wav"
-            if not mid.exists():
-                write_midi(notes, pedal, mid, program)
+        for (font, room, program), group in groups.items():
+            offsets = np.cumsum([0.0] + [r["length"] + GAP_SEC for r in group[:-1]])
+            notes = np.concatenate([r["notes"] + [o, o, 0, 0] for r, o in zip(group, offsets)])
+            pedal = np.concatenate([np.vstack([r["pedal"] + [o, 0], [[o + r["length"], 0]]])
+                                    for r, o in zip(group, offsets)])
+            mid, wav = Path(tmp) / "w.mid", Path(tmp) / "w.wav"
+            write_midi(notes, pedal, mid, program)
             render(mid, RENDER_FONTS[font], wav, room)
             y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-            y = y.mean(axis=1)[: int((length + 1.0) * sr)]
-            if split == "train":
-                y = equalise(y, eq_rng, sr)
-            y = y / max(1e-9, float(np.abs(y).max())) * 10 ** (gain_db / 20) * 0.9
-            mel, bands = audio_frames(y)
-            keep_audio = split == "test" and font == "fluidr3"
-            tmp_npz = out / f"{row['id']}.{font}.part.npz"  # complete files only under the final name
-            np.savez(tmp_npz, mel=mel.astype(np.float16), bands=bands.astype(np.float16),
-                     audio=(y * 32767).astype(np.int16) if keep_audio else np.zeros(0, np.int16),
-                     onset=notes[:, 0], offset=notes[:, 1], pitch=notes[:, 2].astype(np.int16),
-                     velocity=notes[:, 3].astype(np.int16), piece=row["piece"], composer=row["composer"],
-                     dataset=row["dataset"], program=program, gain_db=gain_db, room=-1.0 if room is None else room)
-            tmp_npz.replace(out / f"{row['id']}.{font}.npz")
-    return len(todo)
+            assert sr == SR
+            y = y.mean(axis=1)
+            for r, o in zip(group, offsets):
+                store(r, y[int(o * SR):], split, out)
+    return len(plans)
 
 
 def main() -> int:
@@ -198,7 +226,6 @@ def main() -> int:
     ap.add_argument("--out", default="runs/embed/data")
     ap.add_argument("--splits", default="train,valid,test")
     ap.add_argument("--shard", default="0/1", help="I/N: only every N-th performance, from the I-th (parallel runs)")
-    ap.add_argument("--reverse", action="store_true", help="last performance first (a second, parallel run)")
     args = ap.parse_args()
     shard, shards = (int(x) for x in args.shard.split("/"))
     root = data_root(args.data_root)
@@ -208,11 +235,11 @@ def main() -> int:
         rows = performances(root, split)
         if split == "train":  # a seeded order: a corpus cut short by time still mixes the datasets
             rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
-        for k, row in (reversed(list(enumerate(rows))) if args.reverse else enumerate(rows)):
-            if k % shards != shard:
-                continue
-            wrote = make_one(row, split, out)
-            print(f"[{split} {k + 1}/{len(rows)}] {row['id']} wrote {wrote}", flush=True)
+        mine = [row for k, row in enumerate(rows) if k % shards == shard]
+        for start in range(0, len(mine), BATCH_ROWS):  # a batch: one FluidSynth run per font, room, program
+            batch = mine[start:start + BATCH_ROWS]
+            wrote = render_batch([r for row in batch for r in plan(row, split, out)], split, out)
+            print(f"[{split} {start + len(batch)}/{len(mine)}] wrote {wrote}", flush=True)
         (out / f"done-{shard}of{shards}").touch()
     return 0
 
