@@ -63,7 +63,7 @@ def retrieval_table(runs: Path, data: Path, split: str) -> None:
     for run in sorted(p for p in runs.iterdir() if (p / "valid.json").exists()):
         model = load(run)
         arm, seed = run.name.rsplit("-s", 1)
-        for cond in conditions + ["a4_zero", "a4_shuffle"]:
+        for cond in conditions + (["a4_zero", "a4_shuffle"] if arm != "plain" else []):  # plain reads no A4
             seg = segs["base" if cond.startswith("a4_") else cond]
             a4 = cond[3:] if cond.startswith("a4_") else "real"
             ea, em = embed(model, seg, a4)
