@@ -1,4 +1,4 @@
-"""embed-v1: encoder inputs, the shipped ONNX encoders, and `locate`'s embedding re-ranking (tiny inputs built here)."""
+"""embeddings (embed-v2): encoder inputs, the shipped ONNX encoders, and `locate`'s embedding re-ranking (tiny inputs built here)."""
 from __future__ import annotations
 
 import numpy as np

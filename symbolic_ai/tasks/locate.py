@@ -236,7 +236,7 @@ def music_files(folder: str | os.PathLike[str]) -> list[Path]:
       input="piece", output="annotations")
 def locate(piece: Piece, *, recording: Any = None,
            k: Annotated[int, Arg("how many places to return", ge=1, le=50)] = 5,
-           embed_weight: Annotated[float, Arg("weight of the learned audio-MIDI embeddings (embed-v1) when ranking "
+           embed_weight: Annotated[float, Arg("weight of the learned audio-MIDI embeddings (embed-v2) when ranking "
                                               "the places; 0 = alignment alone", ge=0, le=10)] = EMBED_WEIGHT
            ) -> Output:
     """Locate a clip (WAV, FLAC, OGG, MP3, or a MIDI/score file of a few seconds) in the piece.
