@@ -9,9 +9,10 @@ one are found. The best end points, at least a clip's
 length apart, are traced back to their starts: the top `k` places, each with its span in the piece
 (beats and seconds on the piece's own timeline) and a score (1 = the clip's features match exactly,
 0 = no better than an average pairing). With `embed_weight` > 0 the learned embeddings
-(symbolic_ai/embed.py, embed-v1) re-rank alignment's best CANDIDATES places (`embed_rerank`): on valid
-clips rendered with the training soundfont top-1 rose from 0.67 to 0.86 (weight 1), with an unseen
-soundfont it fell from 0.81 to 0.44, so the default is 0 (docs/benchmarks.md, embed-v1).
+(symbolic_ai/embed.py, embed-v2) re-rank alignment's best CANDIDATES places (`embed_rerank`; over a
+folder, `locate_in` weighs every file's candidates the same way): on valid 5-second clips top-1 rose
+from 0.67 to 0.81 with the training soundfont and from 0.81 to 0.89 with one never trained on, at
+the default weight 0.25 (docs/benchmarks.md, embed-v2).
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ FACTOR = 10                  # DTW frames: FPS / FACTOR ≈ 10 a second
 SCALES = (0.5, 1.0, 2.0)     # the piece laid out at these multiples of its own duration
 MAX_CLIP_SEC = 60.0
 STEP_WEIGHTS = (1.0, 2.0, 2.0)  # weights of the steps (1,1), (1,2), (2,1): tempo changes cost (chosen on valid)
-EMBED_WEIGHT = 0.0   # embed-v1 re-ranking off by default: it helps on FluidR3 (valid top-1 0.67 -> 0.86, weight 1)
-                     # and hurts on an unseen soundfont (0.81 -> 0.44); see docs/benchmarks.md, embed-v1
+EMBED_WEIGHT = 0.25  # embed-v2 re-ranking, chosen on valid clips of two soundfonts (one never trained on):
+                     # top-1 0.67 -> 0.81 (FluidR3), 0.81 -> 0.89 (MuseScore_General_Lite); docs/benchmarks.md
 CANDIDATES = 20      # places alignment proposes for the re-ranking
 
 
