@@ -74,6 +74,8 @@ def retrieval_table(runs: Path, data: Path, split: str) -> None:
     for arm in sorted({r["arm"] for r in rows}):
         for cond in dict.fromkeys(r["condition"] for r in rows):
             got = [r for r in rows if r["arm"] == arm and r["condition"] == cond]
+            if not got:  # plain has no A4 ablation rows
+                continue
             out: dict = {"arm": arm, "split": split, "condition": cond, "seeds": [r["seed"] for r in got]}
             for key in ("S", "R1", "MRR", "a2m_r10", "m2a_r10"):
                 v = np.array([r[key] for r in got])
