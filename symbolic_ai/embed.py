@@ -1,4 +1,4 @@
-"""Learned audio ↔ MIDI embeddings (embed-v1): inputs of the two encoders, and the encoders through onnxruntime.
+"""Learned audio ↔ MIDI embeddings (embed-v2): inputs of the two encoders, and the encoders through onnxruntime.
 
 A segment is SEG_SEC seconds. Audio: log-mel frames (N_MEL bands, SR / HOP frames a second, the
 segment's mean removed: gain does not matter) and the A4 descriptors: for 8 octave bands from 47 Hz
@@ -7,7 +7,7 @@ STFT and its temporal delta, each z-scored over the segment's frames. MIDI: the 
 onset order (at most MAX_NOTES), each a pitch and (onset, duration, velocity) scaled to 0..1, with
 the D4 descriptors: the intervals to the previous and the next note, in semitones / 24, clamped to
 ±0.5 (an octave). Both encoders map a segment to a unit vector of DIM values; audio and MIDI of the
-same music lie close (cosine similarity). Training: training/embed (VICReg); card: docs/models/embed-v1.md.
+same music lie close (cosine similarity). Training: training/embed (VICReg); card: docs/models/embed-v2.md.
 Torch-free: numpy and onnxruntime only.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ N_MEL = 64
 BAND_EDGES_HZ = tuple(47.0 * 2.0 ** k for k in range(9))  # 47 Hz .. 12 kHz: 8 octave bands
 MAX_NOTES = 128
 DIM = 256                            # the embedding (the VICReg expander's output, L2-normalised)
-AUDIO_MODEL, MIDI_MODEL = "embed-v1-audio", "embed-v1-midi"
+AUDIO_MODEL, MIDI_MODEL = "embed-v2-audio", "embed-v2-midi"
 
 
 @lru_cache(maxsize=1)
@@ -107,7 +107,7 @@ def midi_inputs(pitch: np.ndarray, onset_sec: np.ndarray, duration_sec: np.ndarr
 
 @dataclass
 class Embedder:
-    """The two ONNX encoders of embed-v1; `audio(...)` and `midi(...)` return (B, DIM) unit vectors."""
+    """The two ONNX encoders (embed-v2); `audio(...)` and `midi(...)` return (B, DIM) unit vectors."""
 
     audio_model: Any
     midi_model: Any

@@ -1,4 +1,4 @@
-"""embed-v1: encoder inputs, the shipped ONNX encoders, and `locate`'s embedding re-ranking (tiny inputs built here)."""
+"""embeddings (embed-v2): encoder inputs, the shipped ONNX encoders, and `locate`'s embedding re-ranking (tiny inputs built here)."""
 from __future__ import annotations
 
 import numpy as np
@@ -61,20 +61,69 @@ def test_card_names_the_pair_and_the_data(embedder):
         assert 0.5 < card["metrics"]["valid"]["base"]["S"] <= 1.0
 
 
-def test_locate_reranked_by_embeddings_still_finds_the_clip(embedder, tmp_path):
+@pytest.fixture()
+def clip_and_score(tmp_path):
+    """A 5-second audio clip (beats 6-11) of test_align's tune, and the tune as a Piece."""
     sf = pytest.importorskip("soundfile")
     pytest.importorskip("librosa")
     from test_align import EVENTS, SR, performed_times, render, score_of
-
-    from symbolic_ai.tasks.locate import clip_features, embed_rerank, search
 
     score = score_of(EVENTS)
     y = render(score, lead=0.0, tail=0.0)
     a, b = performed_times(np.array([6.0, 11.0]), 0.0)
     clip = tmp_path / "clip.wav"
     sf.write(str(clip), y[int(a * SR) - 200:int(b * SR)], SR)
+    return clip, score
+
+
+def test_locate_reranked_by_embeddings_still_finds_the_clip(embedder, clip_and_score):
+    from symbolic_ai.tasks.locate import clip_features, embed_rerank, search
+
+    clip, score = clip_and_score
     places = search(clip_features(str(clip))[0], score, 5)
     ranked = embed_rerank(str(clip), score, places, embedder, weight=0.25)
     assert sorted(ranked, key=id) == sorted(places, key=id)  # the same places, re-ordered
     assert abs(ranked[0].start_beat - 6.0) <= 1.0
     assert embed_rerank(str(clip), score, [], embedder, weight=0.25) == []
+
+
+def test_locate_over_files_with_embeddings_names_the_right_file(clip_and_score, tmp_path):
+    from test_align import OTHER, score_of
+
+    from symbolic_ai import io
+    from symbolic_ai.tasks.locate import locate_in
+
+    clip, score = clip_and_score
+    mid, other = tmp_path / "score.mid", tmp_path / "other.mid"
+    io.save(score, mid)
+    io.save(score_of(OTHER), other)
+    plain = locate_in(str(clip), [other, mid], k=3, embed_weight=0.0)
+    ranked = locate_in(str(clip), [other, mid], k=3, embed_weight=0.5)
+    assert ranked[0]["path"] == str(mid) and abs(ranked[0]["start_beat"] - 6.0) <= 1.0
+    assert len(ranked) == 3 and ranked[0]["score"] == plain[0]["score"]  # scores stay alignment's
+
+
+def test_retrieval_pools_hold_exactly_the_protocols_negatives():
+    from training.embed.evaluate import HARD, POOL, SEMI, pool_stats, pools, retrieval
+
+    sizes = {"p0": 119, "p1": 119, "p2": 60, "p3": 14, "p4": 14, "p5": 119}
+    composers = {"p0": "A", "p1": "A", "p2": "B", "p3": "", "p4": "", "p5": "B"}
+    piece = np.array([p for p, n in sizes.items() for _ in range(n)])
+    composer = np.array([composers[p] for p in piece])
+    start = np.concatenate([np.arange(n) * 2.0 for n in sizes.values()])  # 4-s segments every 2 s
+    queries, pool = pools(piece, composer, start)
+    assert pool.shape == (len(queries), POOL) and (pool[:, 0] == queries).all()
+    assert set(piece[queries]) == {"p0", "p1", "p5"}  # only pieces long enough for HARD negatives ask
+    for q, row in zip(queries[:50], pool[:50]):
+        same = row[1:][piece[row[1:]] == piece[q]]
+        assert len(same) == HARD and (np.abs(start[same] - start[q]) >= E.SEG_SEC).all()  # none overlaps
+        kin = (composer[row[1:]] == composer[q]) & (piece[row[1:]] != piece[q])
+        assert kin.sum() == SEMI and len(set(row)) == POOL
+    assert pool_stats(piece, composer, start) == {
+        "queries": len(queries), "pool": POOL, "query_pieces": 3, "hard": 64.0, "semi": 32.0, "random": 159.0,
+        "segments": len(piece), "pieces": 6}
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(len(piece), 8))
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    assert retrieval(e, e, piece, composer, start)["S"] == 1.0  # identical embeddings: every pair found first
+    assert retrieval(e, e[rng.permutation(len(e))], piece, composer, start)["S"] < 0.2  # unrelated: near chance

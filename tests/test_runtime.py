@@ -113,7 +113,7 @@ def test_shipped_cards_match_their_files(name):
     assert path.stat().st_size < 20e6
 
 
-DEFAULT_MODELS = {"chords-v1", "embed-v1-audio", "embed-v1-midi", "emotion-v5", "emotion-v6", "encoder-v2-int8",
+DEFAULT_MODELS = {"chords-v1", "embed-v2-audio", "embed-v2-midi", "emotion-v5", "emotion-v6", "encoder-v2-int8",
                   "harmonize-v1", "perform-v4"}
 
 

@@ -9,9 +9,10 @@ one are found. The best end points, at least a clip's
 length apart, are traced back to their starts: the top `k` places, each with its span in the piece
 (beats and seconds on the piece's own timeline) and a score (1 = the clip's features match exactly,
 0 = no better than an average pairing). With `embed_weight` > 0 the learned embeddings
-(symbolic_ai/embed.py, embed-v1) re-rank alignment's best CANDIDATES places (`embed_rerank`): on valid
-clips rendered with the training soundfont top-1 rose from 0.67 to 0.86 (weight 1), with an unseen
-soundfont it fell from 0.81 to 0.44, so the default is 0 (docs/benchmarks.md, embed-v1).
+(symbolic_ai/embed.py, embed-v2) re-rank alignment's best CANDIDATES places (`embed_rerank`; over a
+folder, `locate_in` weighs every file's candidates the same way): on valid 5-second clips top-1 rose
+from 0.67 to 0.81 with the training soundfont and from 0.81 to 0.89 with one never trained on, at
+the default weight 0.25 (docs/benchmarks.md, embed-v2).
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ FACTOR = 10                  # DTW frames: FPS / FACTOR ≈ 10 a second
 SCALES = (0.5, 1.0, 2.0)     # the piece laid out at these multiples of its own duration
 MAX_CLIP_SEC = 60.0
 STEP_WEIGHTS = (1.0, 2.0, 2.0)  # weights of the steps (1,1), (1,2), (2,1): tempo changes cost (chosen on valid)
-EMBED_WEIGHT = 0.0   # embed-v1 re-ranking off by default: it helps on FluidR3 (valid top-1 0.67 -> 0.86, weight 1)
-                     # and hurts on an unseen soundfont (0.81 -> 0.44); see docs/benchmarks.md, embed-v1
+EMBED_WEIGHT = 0.25  # embed-v2 re-ranking, chosen on valid clips of two soundfonts (one never trained on):
+                     # top-1 0.67 -> 0.81 (FluidR3), 0.81 -> 0.89 (MuseScore_General_Lite); docs/benchmarks.md
 CANDIDATES = 20      # places alignment proposes for the re-ranking
 
 
@@ -135,36 +136,51 @@ def search(clip: S.Features, piece: Piece, k: int) -> list[Place]:
     return places
 
 
-def embed_rerank(clip: Any, piece: Piece, places: list[Place], embedder: Any, weight: float) -> list[Place]:
-    """`places` re-ranked by alignment score + `weight` × the embed-v1 cosine similarity between the clip
-    (its first SEG_SEC seconds: audio through the audio encoder, notes through the MIDI encoder) and
-    the piece's notes in each place, stretched to the clip's timeline. Scores stay alignment's."""
+def clip_embedding(clip: Any, embedder: Any) -> tuple[np.ndarray, float] | None:
+    """The clip's embedding (its first SEG_SEC seconds: audio through the audio encoder, notes through the
+    MIDI encoder) and its length in seconds; None for a MIDI clip without notes."""
     from .. import embed as E
     from .. import io
 
-    if not places:
-        return places
     if isinstance(clip, (str, os.PathLike)) and is_audio_path(clip):
         clip = load_audio(clip, sr=E.SR, max_seconds=MAX_CLIP_SEC)
-    n = piece.pitched()
     if isinstance(clip, Audio):
         y = clip.resampled(E.SR).samples
-        q = embedder.audio_segments(y, np.array([0.0]))
-        clip_sec = len(y) / E.SR
-    else:
-        c = (clip if isinstance(clip, Piece) else io.load(clip)).pitched()
-        if not len(c):
-            return places
-        t0 = float(c["onset_sec"].min())
-        q = embedder.note_segments(c["pitch"], c["onset_sec"] - t0, c["duration_sec"], c["velocity"], np.array([0.0]))
-        clip_sec = float((c["onset_sec"] + c["duration_sec"]).max() - t0)
+        return embedder.audio_segments(y, np.array([0.0]))[0], len(y) / E.SR
+    c = (clip if isinstance(clip, Piece) else io.load(clip)).pitched()
+    if not len(c):
+        return None
+    t0 = float(c["onset_sec"].min())
+    q = embedder.note_segments(c["pitch"], c["onset_sec"] - t0, c["duration_sec"], c["velocity"], np.array([0.0]))
+    return q[0], float((c["onset_sec"] + c["duration_sec"]).max() - t0)
+
+
+def embed_scores(query: tuple[np.ndarray, float], piece: Piece, places: list[Place], embedder: Any,
+                 weight: float) -> list[float]:
+    """Alignment score + `weight` × the cosine similarity between the clip's embedding (`clip_embedding`)
+    and the piece's notes in each place, stretched to the clip's timeline (MIDI encoder)."""
+    from .. import embed as E
+
+    if not places:
+        return []
+    q, clip_sec = query
+    n = piece.pitched()
     segs = []
     for p in places:
         r = clip_sec / max(p.end_sec - p.start_sec, 1e-3)  # piece seconds -> clip seconds
         segs.append(E.midi_inputs(n["pitch"], (n["onset_sec"] - p.start_sec) * r, n["duration_sec"] * r,
                                   n["velocity"], 0.0))
     e = embedder.midi(*(np.stack([s[i] for s in segs]) for i in range(3)))
-    fused = [p.score + weight * float(s) for p, s in zip(places, e @ q[0])]
+    return [p.score + weight * float(s) for p, s in zip(places, e @ q)]
+
+
+def embed_rerank(clip: Any, piece: Piece, places: list[Place], embedder: Any, weight: float) -> list[Place]:
+    """`places` re-ranked by `embed_scores` (alignment score + `weight` × embedding similarity). Scores
+    stay alignment's."""
+    query = clip_embedding(clip, embedder) if places else None
+    if query is None:
+        return places
+    fused = embed_scores(query, piece, places, embedder, weight)
     return [places[i] for i in np.argsort(fused, kind="stable")[::-1]]
 
 
@@ -179,12 +195,21 @@ def ranked_places(clip: Any, feats: S.Features, piece: Piece, k: int, embed_weig
 
 
 def locate_in(clip: Any, pieces: Sequence[str | os.PathLike[str]], k: int = 5,
-              on_error: Callable[[Any, SymbolicAIError], None] | None = None) -> list[dict[str, Any]]:
-    """Top `k` places of `clip` over several files (a folder's music files, say), best first. A file
-    that cannot be read raises, or with `on_error` is reported to it and skipped."""
+              on_error: Callable[[Any, SymbolicAIError], None] | None = None,
+              embed_weight: float = EMBED_WEIGHT) -> list[dict[str, Any]]:
+    """Top `k` places of `clip` over several files (a folder's music files, say), best first: by
+    alignment score, plus `embed_weight` × embedding similarity when that is > 0 (alignment's CANDIDATES
+    best places of each file are then weighed; `score` stays alignment's). A file that cannot be read
+    raises, or with `on_error` is reported to it and skipped."""
     from .. import io
 
     feats, _ = clip_features(clip)
+    embedder, query = None, None
+    if embed_weight:
+        from ..embed import Embedder
+
+        embedder = Embedder.load()
+        query = clip_embedding(clip, embedder)
     out: list[tuple[float, dict[str, Any]]] = []
     for path in pieces:
         try:
@@ -194,8 +219,10 @@ def locate_in(clip: Any, pieces: Sequence[str | os.PathLike[str]], k: int = 5,
                 raise
             on_error(path, exc)
             continue
-        for place in search(feats, piece, k):
-            out.append((place.score, {"path": str(path), **place.to_json()}))
+        places = search(feats, piece, max(k, CANDIDATES) if query is not None else k)
+        fused = embed_scores(query, piece, places, embedder, embed_weight) if query is not None else [
+            p.score for p in places]
+        out += [(f, {"path": str(path), **p.to_json()}) for f, p in zip(fused, places)]
     return [row for _, row in sorted(out, key=lambda r: -r[0])[:k]]
 
 
@@ -210,7 +237,7 @@ def music_files(folder: str | os.PathLike[str]) -> list[Path]:
       input="piece", output="annotations")
 def locate(piece: Piece, *, recording: Any = None,
            k: Annotated[int, Arg("how many places to return", ge=1, le=50)] = 5,
-           embed_weight: Annotated[float, Arg("weight of the learned audio-MIDI embeddings (embed-v1) when ranking "
+           embed_weight: Annotated[float, Arg("weight of the learned audio-MIDI embeddings (embed-v2) when ranking "
                                               "the places; 0 = alignment alone", ge=0, le=10)] = EMBED_WEIGHT
            ) -> Output:
     """Locate a clip (WAV, FLAC, OGG, MP3, or a MIDI/score file of a few seconds) in the piece.

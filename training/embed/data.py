@@ -1,16 +1,21 @@
-"""Audio ↔ MIDI pairs for embed-v1: performance MIDI rendered with FluidSynth, frames cached in runs/embed/data.
+"""Audio ↔ MIDI pairs for the embeddings: performance MIDI rendered with FluidSynth, frames cached in runs/embed/data.
 
-    python -m training embed data [--data-root DIR] [--out runs/embed/data] [--splits valid,train,test]
+    python -m training embed data [--data-root DIR] [--out runs/embed/data] [--splits train,valid,test]
 
 Performances (splits by piece as each dataset defines them): ASAP (every performance; valid/test one
 per piece folder), Batik-plays-Mozart, POP909's PIANO track (`splits.csv`), EMOPIA clips (the song
 split). Each is cut to a window of its notes (train: CROP_SEC["train"] s from a seeded random
-start; valid/test: from the start, longer for ASAP/Batik so one piece gives many segments) and rendered
-with training/align/synth.py's `render` (FluidR3_GM; the test split also with TimGM6mb, a soundfont
-never used in training), with a random gain (-12..0 dB) and room (none, small, large). Stored per
-rendering, `<id>.<font>.npz`: `symbolic_ai.embed.audio_frames` (float16) and the notes (seconds from
-the window's start, sustain pedal kept in the audio only), plus `piece`, `composer`, `dataset`.
-Existing files are kept, so an interrupted run resumes.
+start; valid/test: from the start, up to CROP_SEC for ASAP/Batik so one piece gives enough segments
+for 64 hard negatives, POP_CROP_SEC for POP909/EMOPIA) and rendered with training/align/synth.py's
+`render`. Timbres: train renders every window with each of TRAIN_FONTS (FluidR3_GM, TimGM6mb), each
+time with a random piano program (PROGRAMS: acoustic, bright, electric grand, honky-tonk), gain
+(-12..0 dB), room (none, small, large) and a smooth random equaliser (±EQ_DB at four log-spaced
+frequencies); valid and test render with EVAL_FONTS (FluidR3 and the held-out font), program 0,
+random gain and room, no equaliser. HELD_OUT (MuseScore_General_Lite, also the align/locate benchmarks' unseen font) is never
+used in training. Stored per rendering, `<id>.<font>.npz`: `symbolic_ai.embed.audio_frames` (float16)
+and the notes (seconds from the window's start, sustain pedal kept in the audio only), plus `piece`,
+`composer`, `dataset`, `program`, `gain_db`, `room`; test FluidR3 renderings also keep the audio
+(the transpose condition). Existing files are kept, so an interrupted run resumes.
 """
 from __future__ import annotations
 
@@ -28,11 +33,20 @@ from symbolic_ai.embed import SR, audio_frames
 from training.align.synth import FONTS, ROOMS, render
 
 assert SR == 22050  # training/align/synth.py renders at this rate
-RENDER_FONTS = {"fluidr3": FONTS["fluidr3"], "timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2"}
-CROP_SEC = {"train": 20.0, "valid": 60.0, "test": 60.0}
+RENDER_FONTS = {"fluidr3": FONTS["fluidr3"], "timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
+                "musescore": FONTS["musescore"]}
+TRAIN_FONTS = ("fluidr3", "timgm6mb")
+HELD_OUT = "musescore"
+EVAL_FONTS = ("fluidr3", HELD_OUT)
+assert HELD_OUT not in TRAIN_FONTS
+PROGRAMS = (0, 1, 2, 3)      # General MIDI pianos: acoustic grand, bright, electric grand, honky-tonk
+EQ_DB, EQ_HZ = 6.0, (60.0, 400.0, 2500.0, 10000.0)
+GAP_SEC = 6.0        # silence between windows rendered in one run (reverb and release die out)
+BATCH_ROWS = 24      # windows per batch (a batch's files are written together)
+CROP_SEC = {"train": 30.0, "valid": 150.0, "test": 150.0}  # 150 s: 74 segments, 64 hard negatives
 POP_CROP_SEC = 30.0          # POP909 / EMOPIA in valid and test (many songs, fewer seconds each)
-LIMITS = {"train": {"pop909": 60, "emopia": 40}, "valid": {"pop909": 16, "emopia": 16},
-          "test": {"pop909": 16, "emopia": 16}}
+LIMITS = {"train": {"pop909": 60, "emopia": 40}, "valid": {"pop909": 8, "emopia": 8},
+          "test": {"pop909": 8, "emopia": 8}}
 
 
 def performances(root: Path, split: str) -> list[dict]:
@@ -88,8 +102,8 @@ def read_notes(path: str, track: str = "") -> tuple[np.ndarray, np.ndarray]:
     return n, np.array(pedal, dtype=np.float64).reshape(-1, 2)
 
 
-def write_midi(notes: np.ndarray, pedal: np.ndarray, dst: Path) -> None:
-    """Notes and pedal (seconds) as a type-0 MIDI file on channel 0, 1 tick = 1/960 s."""
+def write_midi(notes: np.ndarray, pedal: np.ndarray, dst: Path, program: int = 0) -> None:
+    """Notes and pedal (seconds) as a type-0 MIDI file on channel 0 with `program`, 1 tick = 1/960 s."""
     import mido
 
     ev = [(on, 1, mido.Message("note_on", note=int(p), velocity=int(np.clip(v, 1, 127))))
@@ -98,7 +112,8 @@ def write_midi(notes: np.ndarray, pedal: np.ndarray, dst: Path) -> None:
     ev += [(t, 0, mido.Message("control_change", control=64, value=int(v))) for t, v in pedal]
     ev.sort(key=lambda e: (e[0], e[1]))
     out = mido.MidiFile(type=0, ticks_per_beat=480)
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000, time=0)])
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000, time=0),
+                            mido.Message("program_change", program=program, time=0)])
     last = 0
     for t, _, msg in ev:
         tick = int(round(t * 960))
@@ -130,48 +145,87 @@ def window(row: dict, split: str) -> tuple[np.ndarray, np.ndarray, float]:
     return notes, pedal, t1 - t0
 
 
-def make_one(row: dict, split: str, out: Path) -> int:
-    """Render and store `row`'s window (every font of the split); returns how many files were written."""
-    sf = __import__("soundfile")
-    fonts = ["fluidr3", "timgm6mb"] if split == "test" else ["fluidr3"]
-    todo = [f for f in fonts if not (out / f"{row['id']}.{f}.npz").exists()]
-    if not todo:
-        return 0
+def equalise(y: np.ndarray, rng: np.random.Generator, sr: int = SR) -> np.ndarray:
+    """`y` through a smooth random equaliser: gains uniform in ±EQ_DB at EQ_HZ, linear in log-frequency between."""
+    spec = np.fft.rfft(y)
+    f = np.maximum(np.fft.rfftfreq(len(y), 1.0 / sr), EQ_HZ[0])
+    db = np.interp(np.log(f), np.log(EQ_HZ), rng.uniform(-EQ_DB, EQ_DB, len(EQ_HZ)))
+    out: np.ndarray = np.fft.irfft(spec * 10.0 ** (db / 20.0), n=len(y)).astype(np.float32)
+    return out
+
+
+def plan(row: dict, split: str, out: Path) -> list[dict]:
+    """The renderings still to make of `row`'s window: one dict per font (notes, pedal, length, gain_db, room,
+    program, eq seed), drawn from the row's own seed so a rerun plans the same."""
+    fonts = TRAIN_FONTS if split == "train" else EVAL_FONTS
+    if all((out / f"{row['id']}.{f}.npz").exists() for f in fonts):
+        return []
     notes, pedal, length = window(row, split)
     if len(notes) < 8:
-        return 0
-    seed = int(hashlib.sha256(row["id"].encode()).hexdigest()[8:16], 16)
-    rng = np.random.default_rng(seed)
+        return []
+    rng = np.random.default_rng(int(hashlib.sha256(row["id"].encode()).hexdigest()[8:16], 16))
+    todo = []
+    for font in fonts:
+        gain_db, room = float(rng.uniform(-12.0, 0.0)), ROOMS[int(rng.integers(len(ROOMS)))]
+        program = int(rng.choice(PROGRAMS)) if split == "train" else 0
+        eq_seed = int(rng.integers(2**32))
+        if not (out / f"{row['id']}.{font}.npz").exists():
+            todo.append({"row": row, "font": font, "notes": notes, "pedal": pedal, "length": length,
+                         "gain_db": gain_db, "room": room, "program": program, "eq_seed": eq_seed})
+    return todo
+
+
+def store(r: dict, y: np.ndarray, split: str, out: Path) -> None:
+    """Rendering `r` (a `plan` entry) of audio `y` at SR: equalised (train), gain, frames, saved."""
+    y = y[: int((r["length"] + 1.0) * SR)]
+    if split == "train":
+        y = equalise(y, np.random.default_rng(r["eq_seed"]))
+    y = y / max(1e-9, float(np.abs(y).max())) * 10 ** (r["gain_db"] / 20) * 0.9
+    mel, bands = audio_frames(y)
+    keep_audio = split == "test" and r["font"] == "fluidr3"
+    notes, row = r["notes"], r["row"]
+    dst = out / f"{row['id']}.{r['font']}.npz"
+    tmp_npz = dst.with_suffix(".part.npz")  # complete files only under the final name
+    np.savez(tmp_npz, mel=mel.astype(np.float16), bands=bands.astype(np.float16),
+             audio=(y * 32767).astype(np.int16) if keep_audio else np.zeros(0, np.int16),
+             onset=notes[:, 0], offset=notes[:, 1], pitch=notes[:, 2].astype(np.int16),
+             velocity=notes[:, 3].astype(np.int16), piece=row["piece"], composer=row["composer"],
+             dataset=row["dataset"], program=r["program"], gain_db=r["gain_db"],
+             room=-1.0 if r["room"] is None else r["room"])
+    tmp_npz.replace(dst)
+
+
+def render_batch(plans: list[dict], split: str, out: Path) -> int:
+    """Render `plans` with as few FluidSynth runs as possible (a soundfont's load, not the music, costs
+    most: MuseScore's sf3 takes seconds to decompress): windows of one font, room and program are laid
+    end to end, GAP_SEC apart, in one MIDI file, rendered once and cut apart. Returns files written."""
+    sf = __import__("soundfile")
+    groups: dict[tuple, list[dict]] = {}
+    for r in plans:
+        groups.setdefault((r["font"], r["room"], r["program"]), []).append(r)
     with tempfile.TemporaryDirectory() as tmp:
-        mid = Path(tmp) / "w.mid"
-        write_midi(notes, pedal, mid)
-        for font in fonts:
-            gain_db, room = float(rng.uniform(-12.0, 0.0)), ROOMS[int(rng.integers(len(ROOMS)))]
-            if font not in todo:
-                continue
-            wav = Path(tmp) / "w.wav"
+        for (font, room, program), group in groups.items():
+            offsets = np.cumsum([0.0] + [r["length"] + GAP_SEC for r in group[:-1]])
+            notes = np.concatenate([r["notes"] + [o, o, 0, 0] for r, o in zip(group, offsets)])
+            pedal = np.concatenate([np.vstack([r["pedal"] + [o, 0], [[o + r["length"], 0]]])
+                                    for r, o in zip(group, offsets)])
+            mid, wav = Path(tmp) / "w.mid", Path(tmp) / "w.wav"
+            write_midi(notes, pedal, mid, program)
             render(mid, RENDER_FONTS[font], wav, room)
             y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-            y = y.mean(axis=1)[: int((length + 1.0) * sr)]
-            y = y / max(1e-9, float(np.abs(y).max())) * 10 ** (gain_db / 20) * 0.9
-            mel, bands = audio_frames(y)
-            tmp_npz = out / f"{row['id']}.{font}.part.npz"  # complete files only under the final name
-            np.savez(tmp_npz, mel=mel.astype(np.float16), bands=bands.astype(np.float16),
-                     audio=(y * 32767).astype(np.int16) if split == "test" else np.zeros(0, np.int16),
-                     onset=notes[:, 0], offset=notes[:, 1], pitch=notes[:, 2].astype(np.int16),
-                     velocity=notes[:, 3].astype(np.int16), piece=row["piece"], composer=row["composer"],
-                     dataset=row["dataset"], gain_db=gain_db, room=-1.0 if room is None else room)
-            tmp_npz.replace(out / f"{row['id']}.{font}.npz")
-    return len(todo)
+            assert sr == SR
+            y = y.mean(axis=1)
+            for r, o in zip(group, offsets):
+                store(r, y[int(o * SR):], split, out)
+    return len(plans)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog=sys.argv[0], description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--out", default="runs/embed/data")
-    ap.add_argument("--splits", default="valid,train,test")
+    ap.add_argument("--splits", default="train,valid,test")
     ap.add_argument("--shard", default="0/1", help="I/N: only every N-th performance, from the I-th (parallel runs)")
-    ap.add_argument("--reverse", action="store_true", help="last performance first (a second, parallel run)")
     args = ap.parse_args()
     shard, shards = (int(x) for x in args.shard.split("/"))
     root = data_root(args.data_root)
@@ -181,12 +235,19 @@ def main() -> int:
         rows = performances(root, split)
         if split == "train":  # a seeded order: a corpus cut short by time still mixes the datasets
             rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
-        for k, row in (reversed(list(enumerate(rows))) if args.reverse else enumerate(rows)):
-            if k % shards != shard:
-                continue
-            wrote = make_one(row, split, out)
-            print(f"[{split} {k + 1}/{len(rows)}] {row['id']} wrote {wrote}", flush=True)
+        mine = [row for k, row in enumerate(rows) if k % shards == shard]
+        for start in range(0, len(mine), BATCH_ROWS):  # a batch: one FluidSynth run per font, room, program
+            batch = mine[start:start + BATCH_ROWS]
+            wrote = render_batch([r for row in batch for r in plan(row, split, out)], split, out)
+            print(f"[{split} {start + len(batch)}/{len(mine)}] wrote {wrote}", flush=True)
+        (out / f"done-{shard}of{shards}").touch()
     return 0
+
+
+def split_complete(folder: Path) -> bool:
+    """Whether every shard of the run that renders `folder` has finished it (its done-IofN markers)."""
+    marks = list(folder.glob("done-*of*"))
+    return bool(marks) and len(marks) >= int(marks[0].name.rsplit("of", 1)[1])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The embed-v1 sweep: arms plain / desc / xattn, seeds 0..2, in an order that keeps the arms balanced
+# The embeddings sweep (embed-v2): arms plain / desc / xattn, seeds 0..2, in an order that keeps the arms balanced
 # if time runs out; WORKER i of N takes every N-th run. Usage: training/embed/sweep.sh STEPS [I N [HH:MM]]
 # (HH:MM: no run trains past it, see train.py --stop-at)
 set -u

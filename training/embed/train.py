@@ -1,4 +1,4 @@
-"""Train one arm and seed of embed-v1 with VICReg; resumable; the valid retrieval figures at the end.
+"""Train one arm and seed of the embeddings (embed-v2) with VICReg; resumable; the valid retrieval figures at the end.
 
     python -m training embed train --arm desc --seed 0 [--steps 1500] [--data runs/embed/data]
     python -m training embed train --arm desc --seed 0 --export DIR --metrics FILE   # ONNX + cards
@@ -21,17 +21,19 @@ import numpy as np
 import torch
 
 from symbolic_ai.embed import AUDIO_MODEL, FPS, MAX_NOTES, MIDI_MODEL, N_MEL, SEG_FRAMES, audio_inputs, midi_inputs
-from training.embed.evaluate import cached_segments, retrieval
+from training.embed.data import split_complete
+from training.embed.evaluate import VALID_CONDITIONS, cached_segments, retrieval
 from training.embed.model import AudioOut, DualEncoder, MidiOut, vicreg
 
 BATCH = 64
+VERSION = 2  # of the exported encoders (symbolic_ai.embed.AUDIO_MODEL / MIDI_MODEL)
 CKPT_EVERY = 100
 LR, WARMUP = 2e-3, 30
 
 
 def load_train(folder: Path) -> list[dict[str, np.ndarray]]:
     out = []
-    for path in sorted(folder.glob("*.fluidr3.npz")):
+    for path in sorted(folder.glob("*.npz")):  # every training soundfont (data.TRAIN_FONTS)
         z = np.load(path)
         if len(z["mel"]) > SEG_FRAMES:
             out.append({k: z[k] for k in ("mel", "bands", "onset", "offset", "pitch", "velocity")})
@@ -80,7 +82,7 @@ def embed(model: DualEncoder, seg: dict[str, np.ndarray], a4: str = "real", chun
 
 def evaluate(model: DualEncoder, seg: dict[str, np.ndarray], a4: str = "real") -> dict[str, float]:
     ea, em = embed(model, seg, a4)
-    return retrieval(ea, em, seg["piece"], seg["composer"])
+    return retrieval(ea, em, seg["piece"], seg["composer"], seg["start"])
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -131,10 +133,12 @@ def train(args: argparse.Namespace) -> Path:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "arm": args.arm, "pool": args.pool,
                         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
             tmp.replace(ckpt)
-    if not (run / "valid.json").exists():
-        seg = cached_segments(Path(args.data) / "valid")
-        res = {"arm": args.arm, "seed": args.seed, "steps": step, "segments": len(seg["piece"]),
-               "valid": evaluate(model, seg)}
+    if not (run / "valid.json").exists() and not split_complete(Path(args.data) / "valid"):
+        print(f"valid renderings not complete yet (python -m training embed data): rerun this command later "
+              f"to evaluate {run.name} on valid", flush=True)  # a finished run only evaluates
+    elif not (run / "valid.json").exists():
+        by = {c: evaluate(model, cached_segments(Path(args.data) / "valid", c)) for c in VALID_CONDITIONS}
+        res = {"arm": args.arm, "seed": args.seed, "steps": step, "valid": by["base"], "conditions": by}
         (run / "valid.json").write_text(json.dumps(res, indent=1))
         print(json.dumps(res), flush=True)
     return run
@@ -156,14 +160,19 @@ def export(run: Path, out: Path, metrics_file: Path) -> None:
     metrics = json.loads(Path(metrics_file).read_text())
     licences = {"asap": "CC BY-NC-SA 4.0", "batik_mozart": "not stated (research use)", "pop909": "MIT",
                 "emopia": "CC BY-NC-SA 4.0"}
-    files = sorted((Path(run).parent / "data" / "train").glob("*.fluidr3.npz"))
+    from training.embed.data import HELD_OUT, RENDER_FONTS, TRAIN_FONTS
+
+    files = sorted((Path(run).parent / "data" / "train").glob("*.npz"))
     counts = {d: sum(p.name.startswith(d.split("_")[0] + "_") for p in files) for d in licences}
+    fonts = ", ".join(Path(RENDER_FONTS[f]).stem for f in TRAIN_FONTS)
     training_data = [{"dataset": d, "licence": licences[d], "split": "train", "renderings": counts[d],
-                      "rendered_with": "FluidR3_GM (fluidsynth), random gain and room, 20-second windows"}
-                     for d in licences]
+                      "rendered_with": f"{fonts} (fluidsynth), random GM piano program, gain, room and "
+                                       "equaliser, 30-second windows"} for d in licences]
     splits = {"train": "train (by piece, as each dataset defines it)",
-              "selection": "valid: the arm with the highest mean S over 3 seeds, its best seed",
-              "test": "test, reported once in docs/benchmarks.md (also TimGM6mb, ±1 semitone, velocity ×0.6)"}
+              "selection": "valid: the arm with the highest mean S (mean of two soundfonts) over 3 seeds, "
+                           "its best seed",
+              "test": f"test, reported once in docs/benchmarks.md (also {Path(RENDER_FONTS[HELD_OUT]).stem}, "
+                      "never used in training; ±1 semitone; velocity ×0.6)"}
     rng = np.random.default_rng(0)
     mel = rng.normal(size=(2, SEG_FRAMES, N_MEL)).astype(np.float32)
     a4 = rng.normal(size=(2, SEG_FRAMES, 16)).astype(np.float32)
@@ -172,7 +181,7 @@ def export(run: Path, out: Path, metrics_file: Path) -> None:
     pitch[1, :3] = rng.integers(40, 90, 3)
     num = rng.uniform(size=(2, MAX_NOTES, 3)).astype(np.float32)
     d4 = rng.uniform(-0.5, 0.5, size=(2, MAX_NOTES, 2)).astype(np.float32)
-    common = {"task": "embed", "version": 1, "labels": [], "training_data": training_data, "splits": splits,
+    common = {"task": "embed", "version": VERSION, "labels": [], "training_data": training_data, "splits": splits,
               "metrics": metrics, "arm": model.arm, "run": Path(run).name,
               "architecture": "training/embed/model.py (VICReg 25/25/1; width 64, 2 layers; expander 256)"}
     specs = (
