@@ -127,6 +127,18 @@ def test_only_default_models_ship_and_every_card_has_its_file_hash():
         assert card["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), name
 
 
+def test_the_wheel_lists_every_shipped_model_file():
+    """setup.cfg's package_data is what a wheel (not an editable install) carries: it named emotion-v4-int8
+    for two releases after emotion-v5 replaced it."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    listed = set(cfg["options.package_data"]["symbolic_ai.models"].split())
+    shipped = {p.name for p in runtime.PACKAGE_MODELS.iterdir() if p.suffix in (".onnx", ".json")}
+    assert listed == shipped
+
+
 def test_a_model_that_differs_from_its_card_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMBOLIC_AI_MODELS", str(tmp_path))
     data = bytearray(SHIPPED.read_bytes())
