@@ -58,6 +58,7 @@ from symbolic_ai.tasks.perform import (  # noqa: E402
     TREND_SHARE,
     render,
     sample,
+    tempo_curve,
 )
 from training.perform.data import load_cache  # noqa: E402
 
@@ -98,10 +99,9 @@ def features_of(a: dict) -> np.ndarray:
                           a["staff"], a["marks"])
 
 
-def render_arrays(model, a: dict, qpm: float, samples: int, steps: int, temperature: float = DEFAULT_TEMPERATURE,
-                  share: float = TREND_SHARE) -> np.ndarray:
-    """Parameters of `samples` seeded renders averaged (model space), then the task's tempo rules
-    (`share`: the share of the model's slow tempo changes they keep)."""
+def model_params(model, a: dict, qpm: float, samples: int, steps: int,
+                 temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+    """Codec parameters of `samples` seeded renders of the note model averaged (in model space)."""
     from symbolic_ai.tasks.perform import tempo_input
 
     f = features_of(a)[:, :len(model.card["features"])]
@@ -109,10 +109,28 @@ def render_arrays(model, a: dict, qpm: float, samples: int, steps: int, temperat
     x = np.mean([sample(model, f, np.zeros((n, P), np.float32), np.zeros(n, np.float32), steps=steps, seed=k,
                         temperature=temperature, tempo=tempo_input(qpm, model.card["stats"]))
                  for k in range(samples)], axis=0)
-    p = targets_to_params(x, model.card["stats"])
-    if "control_stats" in model.card:  # perform-v3 on: the task's tempo rules (a v2 render is as it was)
-        p[:, 0] = shape_tempo(a["onset"], a["duration"], p[:, 0], np.full(n, qpm), a["marks"][:, 3] > 0,
-                              float(np.median(a["bar_len"])), RIT_DEPTH, share)
+    out: np.ndarray = targets_to_params(x, model.card["stats"])
+    return out
+
+
+def task_tempo(model, a: dict, bp: np.ndarray, qpm: float, share: float = TREND_SHARE,
+               weight: float | None = None) -> np.ndarray:
+    """The task's beat periods from the note model's: the tempo-curve model mixed in (`tempo_curve`,
+    `weight`, None: the card's), then the tempo rules keeping `share` of the slow tempo changes (perform-v3 on; a v2
+    render is as it was)."""
+    if "control_stats" not in model.card:
+        return bp
+    f = features_of(a)[:, :len(model.card["features"])]
+    bp = tempo_curve(model, f, a["onset"], bp, weight)
+    return shape_tempo(a["onset"], a["duration"], bp, np.full(len(bp), qpm), a["marks"][:, 3] > 0,
+                       float(np.median(a["bar_len"])), RIT_DEPTH, share)
+
+
+def render_arrays(model, a: dict, qpm: float, samples: int, steps: int, temperature: float = DEFAULT_TEMPERATURE,
+                  share: float = TREND_SHARE, weight: float | None = None) -> np.ndarray:
+    """`model_params`, then the task's tempo (`task_tempo`)."""
+    p = model_params(model, a, qpm, samples, steps, temperature)
+    p[:, 0] = task_tempo(model, a, p[:, 0], qpm, share, weight)
     return p
 
 
@@ -144,7 +162,8 @@ def quarter_level(onset: np.ndarray, bp: np.ndarray) -> np.ndarray:
 
 
 def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_performers: int = 2,
-              temperature: float = DEFAULT_TEMPERATURE, share: float = TREND_SHARE) -> dict:
+              temperature: float = DEFAULT_TEMPERATURE, share: float = TREND_SHARE,
+              weight: float | None = None) -> dict:
     """Per-note r with the performers' mean of each ASAP folder (`min_performers` 1: the valid split's
     proxy, one performer). Beat period twice: per note as the codec gives it (`beat_period`), and
     per quarter note (`beat_period_quarter`, `quarter_level` of both sides). Baselines: the pitch
@@ -168,7 +187,7 @@ def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_perf
         for name, m in models.items():
             reg = m.card.get("objective") == "regression"
             for k in ([1] if reg else [1, renders]):
-                p = render_arrays(m, a, qpm, k, steps, temperature, share)
+                p = render_arrays(m, a, qpm, k, steps, temperature, share, weight)
                 preds[f"{name}" + (f" mean of {k}" if k > 1 else "")] = dict(zip(PARAMS, p.T))
         for name, pr in preds.items():
             for j, key in enumerate(PARAMS):
@@ -189,7 +208,7 @@ def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_perf
             res["one performer vs the other"]["beat_period_quarter"].append(
                 pearson(quarter_level(on, each[0][:, 0]), quarter_level(on, each[1][:, 0])))
     out = {"n_folders": len(folders), "performers_per_folder": sorted({len(v) for v in folders.values()}),
-           "n_notes": n_notes, "temperature": temperature, "trend_share": share}
+           "n_notes": n_notes, "temperature": temperature, "trend_share": share, "curve_weight": weight}
     for name, d in res.items():
         out[name] = {f"r_{k}": round(float(np.mean([x for x in v if x is not None])), 3)
                      for k, v in d.items() if any(x is not None for x in v)}
@@ -319,6 +338,9 @@ def main() -> int:
                     help="ASAP folders with at least this many performances (1 on valid: a proxy, one performer)")
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--trend-share", type=float, default=TREND_SHARE)
+    ap.add_argument("--curve-weight", type=float,
+                    help="weight of the tempo-curve model's curve (models with one; 0 = the note model's; "
+                         "default: the card's)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--scores", type=int, default=24)
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
@@ -332,7 +354,7 @@ def main() -> int:
     result: dict = {"split": args.split, "models": list(models), "steps": args.steps}
     if "agreement" not in args.skip:
         result["performers_mean"] = agreement(rows, models, args.renders, args.steps, args.min_performers,
-                                              args.temperature, args.trend_share)
+                                              args.temperature, args.trend_share, args.curve_weight)
     if "control" not in args.skip:
         result["control_tempo"] = control_and_tempo(rows, first, args.scores, args.guidance, tuple(args.words),
                                                     tempo="tempo" not in args.skip)

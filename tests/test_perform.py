@@ -93,6 +93,46 @@ def test_score_features_are_finite_and_mark_chords():
     assert f[0, names.index("downbeat")] == 1 and f[4, names.index("on_beat")] == 0
 
 
+def test_group_features_pool_each_onset_group():
+    from symbolic_ai.perform_features import N_GROUP_FEATURES, group_features
+
+    onset = np.array([0.0, 0.0, 1.0, 2.0, 2.0, 2.0])
+    f = np.arange(6 * N_FEATURES, dtype=np.float32).reshape(6, N_FEATURES)
+    g, groups = group_features(f, onset)
+    assert g.shape == (3, N_GROUP_FEATURES) and [list(x) for x in groups] == [[0, 1], [2], [3, 4, 5]]
+    np.testing.assert_allclose(g[0, :N_FEATURES], f[:2].mean(0))
+    np.testing.assert_allclose(g[2, N_FEATURES:2 * N_FEATURES], f[5])
+    np.testing.assert_allclose(g[:, -1], np.log2([2, 1, 3]) / 4)
+
+
+def test_tempo_curve_mixes_the_curve_models_shape_around_the_note_models_level(monkeypatch):
+    from types import SimpleNamespace
+
+    from symbolic_ai.tasks import perform as pt
+
+    onset = np.array([0.0, 0.0, 1.0, 2.0, 3.0])
+    feats = np.zeros((5, N_FEATURES), np.float32)
+    bp = np.array([0.5, 0.5, 0.5, 0.5, 0.5])
+    curve = np.array([0.0, 1.0, 0.0, -1.0])  # log2, per onset group
+    seen = {}
+
+    def fake_load(name):
+        seen["name"] = name
+        return SimpleNamespace(run=lambda groups: {"curve": curve[None].astype(np.float32)})
+
+    monkeypatch.setattr(pt, "load_model", fake_load)
+    plain = SimpleNamespace(card={})
+    assert pt.tempo_curve(plain, feats, onset, bp, 1.0) is bp  # no tempo model: the note model's tempo
+    with_curve = SimpleNamespace(card={"tempo_model": "perform-vX-tempo"})
+    got = np.log2(pt.tempo_curve(with_curve, feats, onset, bp, 1.0))
+    assert seen["name"] == "perform-vX-tempo"
+    level = np.log2(0.5) - (2 * 0 + 1 + 0 - 1) / 5  # the curve centred on its note-weighted mean
+    np.testing.assert_allclose(got, level + np.array([0, 0, 1, 0, -1]))
+    half = np.log2(pt.tempo_curve(with_curve, feats, onset, bp, 0.5))
+    np.testing.assert_allclose(half - np.log2(0.5), (got - np.log2(0.5)) / 2)
+    assert pt.tempo_curve(with_curve, feats, onset, bp, 0.0) is bp
+
+
 def test_windows_cover_every_note_with_overlap():
     from symbolic_ai.tasks.perform import windows
 

@@ -49,6 +49,7 @@ from ..perform_features import (
     decode_performance,
     encode_pedal,
     encode_performance,
+    group_features,
     onset_groups,
     params_to_targets,
     score_features,
@@ -68,7 +69,7 @@ from ..perform_rules import (
 )
 from ..piece import Annotation, Piece, empty_notes
 from ..registry import Arg, Output, task
-from ..runtime import Model
+from ..runtime import Model, load_model
 
 MAX_NOTES = int(os.environ.get("SYMBOLIC_AI_PERFORM_MAX_NOTES", "20000"))
 QUADRANT_WORDS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm", "angry": "tense"}
@@ -221,6 +222,31 @@ def sample(model: Model, features: np.ndarray, known: np.ndarray, mask: np.ndarr
     return res
 
 
+def tempo_curve(model: Model, features: np.ndarray, onset: np.ndarray, bp: np.ndarray,
+                weight: float | None = None) -> np.ndarray:
+    """Per-note beat periods with the tempo-curve model's shape mixed in.
+
+    A model whose card names a `tempo_model` (perform-v5 on) has a second network that predicts each
+    onset group's log2 beat period relative to the piece's mean from the score alone
+    (`group_features`). The result's log curve is `weight` (None: the card's `curve_weight`, chosen on
+    valid) times that curve plus (1 − `weight`) times the note model's own (`bp`), around the note
+    model's mean; without a tempo model, `bp` as it is."""
+    name = model.card.get("tempo_model")
+    weight = float(model.card.get("curve_weight", 1.0)) if weight is None else weight
+    if not name or weight == 0:
+        return bp
+    gf, groups = group_features(features, onset)
+    curve = load_model(str(name)).run(groups=gf[None])["curve"][0].astype(float)
+    size = np.array([len(g) for g in groups], dtype=float)
+    own = np.log2(np.array([float(np.mean(bp[g])) for g in groups]))
+    level = float(np.sum(size * own) / size.sum())
+    mixed = level + weight * (curve - np.sum(size * curve) / size.sum()) + (1 - weight) * (own - level)
+    out = np.empty(len(bp))
+    for g, v in zip(groups, 2.0 ** mixed):
+        out[g] = v
+    return out
+
+
 # -- the task -----------------------------------------------------------------------------------
 def emotion_word(emotion: str, valence: float, arousal: float) -> str:
     """The emotion word asked for by name, quadrant or valence/arousal (0 counts as positive)."""
@@ -316,6 +342,7 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     rit = 0.0 if not ritardando else RIT_DEPTH / (2 if set(words) & set(BRIGHT) else 1)
     goal = None if free_tempo else np.clip(target * factor, lo, hi)
     if not keep_mask.any():  # kept bars keep their own tempo
+        params[:, 0] = tempo_curve(model, features, onset, params[:, 0])
         params[:, 0] = shape_tempo(onset, notes["duration_beat"], params[:, 0], goal, marks[:, 3] > 0,
                                    float(np.median(bar_len)), rit, TREND_SHARE)
     fermata = marks[:, 3] > 0
