@@ -100,17 +100,32 @@ def features_of(a: dict) -> np.ndarray:
 
 
 def model_params(model, a: dict, qpm: float, samples: int, steps: int,
-                 temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
-    """Codec parameters of `samples` seeded renders of the note model averaged (in model space)."""
+                 temperature: float = DEFAULT_TEMPERATURE, keep: Path | None = None) -> np.ndarray:
+    """Codec parameters of `samples` seeded renders of the note model averaged (in model space).
+    `keep`: an .npy file that holds them (read when it exists, else written)."""
     from symbolic_ai.tasks.perform import tempo_input
 
+    if keep is not None and keep.exists():
+        kept: np.ndarray = np.load(keep)
+        return kept
     f = features_of(a)[:, :len(model.card["features"])]
     n, P = len(f), len(model.card["stats"]["mean"])
     x = np.mean([sample(model, f, np.zeros((n, P), np.float32), np.zeros(n, np.float32), steps=steps, seed=k,
                         temperature=temperature, tempo=tempo_input(qpm, model.card["stats"]))
                  for k in range(samples)], axis=0)
     out: np.ndarray = targets_to_params(x, model.card["stats"])
+    if keep is not None:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        np.save(keep, out)
     return out
+
+
+def kept_render(folder: str, model, samples: int, steps: int, temperature: float, renders_dir: str) -> Path | None:
+    """Where `model_params` keeps one folder's render in `renders_dir` (None: nowhere)."""
+    if not renders_dir:
+        return None
+    return Path(renders_dir) / (f"{model.name}.{'_'.join(Path(folder).parts[-3:])}."
+                                f"{samples}x{temperature:g}.{steps}.{model.card.get('sha256', '')[:8]}.npy")
 
 
 def task_tempo(model, a: dict, bp: np.ndarray, qpm: float, share: float = TREND_SHARE,
@@ -127,9 +142,9 @@ def task_tempo(model, a: dict, bp: np.ndarray, qpm: float, share: float = TREND_
 
 
 def render_arrays(model, a: dict, qpm: float, samples: int, steps: int, temperature: float = DEFAULT_TEMPERATURE,
-                  share: float = TREND_SHARE, weight: float | None = None) -> np.ndarray:
+                  share: float = TREND_SHARE, weight: float | None = None, keep: Path | None = None) -> np.ndarray:
     """`model_params`, then the task's tempo (`task_tempo`)."""
-    p = model_params(model, a, qpm, samples, steps, temperature)
+    p = model_params(model, a, qpm, samples, steps, temperature, keep)
     p[:, 0] = task_tempo(model, a, p[:, 0], qpm, share, weight)
     return p
 
@@ -163,7 +178,7 @@ def quarter_level(onset: np.ndarray, bp: np.ndarray) -> np.ndarray:
 
 def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_performers: int = 2,
               temperature: float = DEFAULT_TEMPERATURE, share: float = TREND_SHARE,
-              weight: float | None = None) -> dict:
+              weight: float | None = None, renders_dir: str = "") -> dict:
     """Per-note r with the performers' mean of each ASAP folder (`min_performers` 1: the valid split's
     proxy, one performer). Beat period twice: per note as the codec gives it (`beat_period`), and
     per quarter note (`beat_period_quarter`, `quarter_level` of both sides). Baselines: the pitch
@@ -177,7 +192,7 @@ def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_perf
     folders = {k: v for k, v in folders.items() if len(v) >= min_performers}
     res: dict = defaultdict(lambda: defaultdict(list))
     n_notes = 0
-    for _folder, group in sorted(folders.items()):
+    for folder, group in sorted(folders.items()):
         a, idx, human = performers_mean(group)
         n_notes += len(idx)
         on = a["onset"][idx]
@@ -186,8 +201,9 @@ def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_perf
         preds = {"pitch rule": {"velocity": a["pitch"].astype(float)}, "tempo rules alone": {"beat_period": rules_only(a, qpm)}}
         for name, m in models.items():
             reg = m.card.get("objective") == "regression"
-            for k in ([1] if reg else [1, renders]):
-                p = render_arrays(m, a, qpm, k, steps, temperature, share, weight)
+            for k in ([1] if reg else sorted({1, renders})):
+                p = render_arrays(m, a, qpm, k, steps, temperature, share, weight,
+                                  kept_render(folder, m, k, steps, temperature, renders_dir))
                 preds[f"{name}" + (f" mean of {k}" if k > 1 else "")] = dict(zip(PARAMS, p.T))
         for name, pr in preds.items():
             for j, key in enumerate(PARAMS):
@@ -346,6 +362,7 @@ def main() -> int:
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     ap.add_argument("--words", nargs="+", default=list(WORDS), choices=WORDS)
     ap.add_argument("--skip", nargs="*", default=[], choices=("agreement", "control", "tempo", "examples"))
+    ap.add_argument("--renders-dir", default="", help="keep the note models' renders here (reused when present)")
     ap.add_argument("--out")
     args = ap.parse_args()
     rows = load_cache(Path(args.cache), args.split)
@@ -354,7 +371,8 @@ def main() -> int:
     result: dict = {"split": args.split, "models": list(models), "steps": args.steps}
     if "agreement" not in args.skip:
         result["performers_mean"] = agreement(rows, models, args.renders, args.steps, args.min_performers,
-                                              args.temperature, args.trend_share, args.curve_weight)
+                                              args.temperature, args.trend_share, args.curve_weight,
+                                              args.renders_dir)
     if "control" not in args.skip:
         result["control_tempo"] = control_and_tempo(rows, first, args.scores, args.guidance, tuple(args.words),
                                                     tempo="tempo" not in args.skip)

@@ -2,7 +2,8 @@
 curve weight × trend share, by the per-note beat-period r.
 
     python benchmarks/perform_select.py --notes perform-v4 [N.onnx] --curves C1.onnx [C2.onnx]
-        [--weights 0 0.5 1] [--shares 0.5 1] [--split valid] [--out runs/perform_select.json]
+        [--weights 0 0.5 1] [--shares 0.5 1] [--split valid] [--renders runs/perform_select]
+        [--out runs/perform_select.json]
 
 Per ASAP folder of the split (`--min-performers 1`: valid has one performance per piece, the rule's
 proxy): one render of each note model (seed 0, 10 steps, temperature 0.25, the performer's mean
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.perform_eval import (  # noqa: E402
+    kept_render,
     model_params,
     pearson,
     performers_mean,
@@ -49,6 +51,9 @@ def main() -> int:
     ap.add_argument("--shares", nargs="+", type=float, default=[0.5, 1.0])
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--renders", default="", help="a folder to keep the note models' renders in (reused)")
+    ap.add_argument("--renders-only", action="store_true",
+                    help="only compute and keep the note models' renders (no figure is computed)")
     ap.add_argument("--out")
     args = ap.parse_args()
     folders: dict[str, list[dict]] = defaultdict(list)
@@ -57,15 +62,18 @@ def main() -> int:
             folders[str(Path(r["match"]).parent)].append(r)
     folders = {k: v for k, v in folders.items() if len(v) >= args.min_performers}
     res: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for _folder, group in sorted(folders.items()):
+    for folder, group in sorted(folders.items()):
         a, idx, human = performers_mean(group)
         on = a["onset"][idx]
         human_q = quarter_level(on, human[:, 0])
         qpm = float(60 / np.exp(np.mean(np.log(human[:, 0]))))
-        r_pitch = pearson(a["pitch"][idx].astype(float), human[:, 1])
         for note in args.notes:
             m = load_model(note)
-            p = model_params(m, a, qpm, 1, args.steps, args.temperature)
+            p = model_params(m, a, qpm, 1, args.steps, args.temperature,
+                             kept_render(folder, m, 1, args.steps, args.temperature, args.renders))
+            if args.renders_only:
+                continue
+            r_pitch = pearson(a["pitch"][idx].astype(float), human[:, 1])
             r_vel = pearson(p[idx, 1], human[:, 1])
             for curve in [None, *args.curves]:
                 mc = dataclasses.replace(m, card={**m.card, "tempo_model": curve}) if curve else m

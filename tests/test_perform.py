@@ -366,15 +366,21 @@ def test_shipped_card_matches_the_model_and_the_task():
     from symbolic_ai.registry import get
     from symbolic_ai.runtime import PACKAGE_MODELS
 
-    assert get("perform").model == "perform-v4"
-    assert not (PACKAGE_MODELS / "perform-v3.onnx").exists()  # replaced
-    card = verify(PACKAGE_MODELS / "perform-v4.onnx")
+    assert get("perform").model == "perform-v5"
+    assert not (PACKAGE_MODELS / "perform-v4.onnx").exists()  # replaced
+    card = verify(PACKAGE_MODELS / "perform-v5.onnx")
     assert card["task"] == "perform" and card["objective"] == "flow"
     assert card["labels"] == list(TARGETS) and len(card["stats"]["mean"]) == 5  # with the pedal
     assert card["vocabulary"] == {"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)}
     assert len(card["control_stats"]["std"]) == len(CONTROL_DIMS)
     assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "control", "tempo"]
     assert card["features"] == list(FEATURE_NAMES) and card["parity_max_abs"] < 1e-4
+    from symbolic_ai.perform_features import N_GROUP_FEATURES
+
+    curve = verify(PACKAGE_MODELS / f"{card['tempo_model']}.onnx")  # the tempo-curve model it names
+    assert card["tempo_model"] == "perform-v5-tempo" and 0 < card["curve_weight"] <= 1
+    assert [i["name"] for i in curve["inputs"]] == ["groups"] and curve["inputs"][0]["shape"][2] == N_GROUP_FEATURES
+    assert [o["name"] for o in curve["outputs"]] == ["curve"] and curve["parity_max_abs"] < 1e-4
 
 
 def test_training_masks_and_network_shapes():

@@ -114,7 +114,7 @@ def test_shipped_cards_match_their_files(name):
 
 
 DEFAULT_MODELS = {"chords-v1", "embed-v1-audio", "embed-v1-midi", "emotion-v5", "encoder-v2-int8", "harmonize-v1",
-                  "perform-v4"}
+                  "perform-v5", "perform-v5-tempo"}
 
 
 def test_only_default_models_ship_and_every_card_has_its_file_hash():

@@ -78,7 +78,8 @@ STYLES = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
 HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
 DEFAULT_TEMPERATURE = 0.25  # scale of the initial noise (chosen on the valid split, docs/models/perform-v4.md)
 DEFAULT_SAMPLES = 1  # seeded renders averaged
-TREND_SHARE = 0.5  # share of the model's slow tempo changes kept around the target (`shape_tempo`; chosen on valid)
+TREND_SHARE = 1.0  # share of the models' slow tempo changes kept around the target (`shape_tempo`; chosen on
+# valid, docs/models/perform-v5.md)
 DEFAULT_GUIDANCE = 1.0  # the smallest of 1, 2, 3 whose valid control test passes for every word (docs/models/perform-v4.md)
 BRIGHT = ("happy", "tense", "brisk")  # words that halve the final ritardando
 WORD_RULE = False  # also apply the words' loudness and articulation after the model (decided on valid)
@@ -408,7 +409,7 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     return perf, data
 
 
-@task("perform", model="perform-v4", input="score", output="piece",
+@task("perform", model="perform-v5", input="score", output="piece",
       summary="Score → expressive piano performance (flow matching; markings, tempo map, emotion/style control)")
 def perform(piece: Piece, *,
             emotion: Annotated[Literal["none", "happy", "tense", "angry", "sad", "calm", "Q1", "Q2", "Q3", "Q4"],
@@ -439,7 +440,7 @@ def perform(piece: Piece, *,
             model: Model | None = None) -> Output:
     """Score → expressive piano performance (see the module docstring)."""
     if model is None:
-        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v4)")
+        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v5)")
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
                         keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal,
                         temperature=temperature, samples=samples, ritardando=ritardando, timing=timing)
