@@ -1,6 +1,6 @@
 """perform evaluation (issue 17): agreement with the performers' mean, control, tempo, fermatas, pedal.
 
-    python benchmarks/perform_eval.py [--split test] [--models perform-v4 OLD.onnx REG.onnx]
+    python benchmarks/perform_eval.py [--split test] [--models perform-v5 OLD.onnx REG.onnx]
                                       [--renders 4] [--scores 24] [--out runs/perform_eval.json]
 
 1. **Performers' mean** (ASAP, the split's folders with at least two staged performances; the
@@ -348,7 +348,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default="runs/perform_cache")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--models", nargs="+", default=["perform-v4"])
+    ap.add_argument("--models", nargs="+", default=["perform-v5"])
     ap.add_argument("--renders", type=int, default=4)
     ap.add_argument("--min-performers", type=int, default=2,
                     help="ASAP folders with at least this many performances (1 on valid: a proxy, one performer)")
