@@ -48,7 +48,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--model", default="perform-v4")
+    ap.add_argument("--model", default="perform-v5")
     args = ap.parse_args()
     runtime.set_threads(args.threads)
     model = runtime.load_model(args.model, device="cpu")

@@ -1,6 +1,6 @@
 """perform evaluation (issue 17): agreement with the performers' mean, control, tempo, fermatas, pedal.
 
-    python benchmarks/perform_eval.py [--split test] [--models perform-v4 OLD.onnx REG.onnx]
+    python benchmarks/perform_eval.py [--split test] [--models perform-v5 OLD.onnx REG.onnx]
                                       [--renders 4] [--scores 24] [--out runs/perform_eval.json]
 
 1. **Performers' mean** (ASAP, the split's folders with at least two staged performances; the
@@ -58,6 +58,7 @@ from symbolic_ai.tasks.perform import (  # noqa: E402
     TREND_SHARE,
     render,
     sample,
+    tempo_curve,
 )
 from training.perform.data import load_cache  # noqa: E402
 
@@ -98,21 +99,53 @@ def features_of(a: dict) -> np.ndarray:
                           a["staff"], a["marks"])
 
 
-def render_arrays(model, a: dict, qpm: float, samples: int, steps: int, temperature: float = DEFAULT_TEMPERATURE,
-                  share: float = TREND_SHARE) -> np.ndarray:
-    """Parameters of `samples` seeded renders averaged (model space), then the task's tempo rules
-    (`share`: the share of the model's slow tempo changes they keep)."""
+def model_params(model, a: dict, qpm: float, samples: int, steps: int,
+                 temperature: float = DEFAULT_TEMPERATURE, keep: Path | None = None) -> np.ndarray:
+    """Codec parameters of `samples` seeded renders of the note model averaged (in model space).
+    `keep`: an .npy file that holds them (read when it exists, else written)."""
     from symbolic_ai.tasks.perform import tempo_input
 
+    if keep is not None and keep.exists():
+        kept: np.ndarray = np.load(keep)
+        return kept
     f = features_of(a)[:, :len(model.card["features"])]
     n, P = len(f), len(model.card["stats"]["mean"])
     x = np.mean([sample(model, f, np.zeros((n, P), np.float32), np.zeros(n, np.float32), steps=steps, seed=k,
                         temperature=temperature, tempo=tempo_input(qpm, model.card["stats"]))
                  for k in range(samples)], axis=0)
-    p = targets_to_params(x, model.card["stats"])
-    if "control_stats" in model.card:  # perform-v3 on: the task's tempo rules (a v2 render is as it was)
-        p[:, 0] = shape_tempo(a["onset"], a["duration"], p[:, 0], np.full(n, qpm), a["marks"][:, 3] > 0,
-                              float(np.median(a["bar_len"])), RIT_DEPTH, share)
+    out: np.ndarray = targets_to_params(x, model.card["stats"])
+    if keep is not None:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        np.save(keep, out)
+    return out
+
+
+def kept_render(folder: str, model, samples: int, steps: int, temperature: float, renders_dir: str) -> Path | None:
+    """Where `model_params` keeps one folder's render in `renders_dir` (None: nowhere)."""
+    if not renders_dir:
+        return None
+    return Path(renders_dir) / (f"{model.name}.{'_'.join(Path(folder).parts[-3:])}."
+                                f"{samples}x{temperature:g}.{steps}.{model.card.get('sha256', '')[:8]}.npy")
+
+
+def task_tempo(model, a: dict, bp: np.ndarray, qpm: float, share: float = TREND_SHARE,
+               weight: float | None = None) -> np.ndarray:
+    """The task's beat periods from the note model's: the tempo-curve model mixed in (`tempo_curve`,
+    `weight`, None: the card's), then the tempo rules keeping `share` of the slow tempo changes (perform-v3 on; a v2
+    render is as it was)."""
+    if "control_stats" not in model.card:
+        return bp
+    f = features_of(a)[:, :len(model.card["features"])]
+    bp = tempo_curve(model, f, a["onset"], bp, weight)
+    return shape_tempo(a["onset"], a["duration"], bp, np.full(len(bp), qpm), a["marks"][:, 3] > 0,
+                       float(np.median(a["bar_len"])), RIT_DEPTH, share)
+
+
+def render_arrays(model, a: dict, qpm: float, samples: int, steps: int, temperature: float = DEFAULT_TEMPERATURE,
+                  share: float = TREND_SHARE, weight: float | None = None, keep: Path | None = None) -> np.ndarray:
+    """`model_params`, then the task's tempo (`task_tempo`)."""
+    p = model_params(model, a, qpm, samples, steps, temperature, keep)
+    p[:, 0] = task_tempo(model, a, p[:, 0], qpm, share, weight)
     return p
 
 
@@ -144,7 +177,8 @@ def quarter_level(onset: np.ndarray, bp: np.ndarray) -> np.ndarray:
 
 
 def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_performers: int = 2,
-              temperature: float = DEFAULT_TEMPERATURE, share: float = TREND_SHARE) -> dict:
+              temperature: float = DEFAULT_TEMPERATURE, share: float = TREND_SHARE,
+              weight: float | None = None, renders_dir: str = "") -> dict:
     """Per-note r with the performers' mean of each ASAP folder (`min_performers` 1: the valid split's
     proxy, one performer). Beat period twice: per note as the codec gives it (`beat_period`), and
     per quarter note (`beat_period_quarter`, `quarter_level` of both sides). Baselines: the pitch
@@ -158,7 +192,7 @@ def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_perf
     folders = {k: v for k, v in folders.items() if len(v) >= min_performers}
     res: dict = defaultdict(lambda: defaultdict(list))
     n_notes = 0
-    for _folder, group in sorted(folders.items()):
+    for folder, group in sorted(folders.items()):
         a, idx, human = performers_mean(group)
         n_notes += len(idx)
         on = a["onset"][idx]
@@ -167,8 +201,9 @@ def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_perf
         preds = {"pitch rule": {"velocity": a["pitch"].astype(float)}, "tempo rules alone": {"beat_period": rules_only(a, qpm)}}
         for name, m in models.items():
             reg = m.card.get("objective") == "regression"
-            for k in ([1] if reg else [1, renders]):
-                p = render_arrays(m, a, qpm, k, steps, temperature, share)
+            for k in ([1] if reg else sorted({1, renders})):
+                p = render_arrays(m, a, qpm, k, steps, temperature, share, weight,
+                                  kept_render(folder, m, k, steps, temperature, renders_dir))
                 preds[f"{name}" + (f" mean of {k}" if k > 1 else "")] = dict(zip(PARAMS, p.T))
         for name, pr in preds.items():
             for j, key in enumerate(PARAMS):
@@ -189,7 +224,7 @@ def agreement(rows: list[dict], models: dict, renders: int, steps: int, min_perf
             res["one performer vs the other"]["beat_period_quarter"].append(
                 pearson(quarter_level(on, each[0][:, 0]), quarter_level(on, each[1][:, 0])))
     out = {"n_folders": len(folders), "performers_per_folder": sorted({len(v) for v in folders.values()}),
-           "n_notes": n_notes, "temperature": temperature, "trend_share": share}
+           "n_notes": n_notes, "temperature": temperature, "trend_share": share, "curve_weight": weight}
     for name, d in res.items():
         out[name] = {f"r_{k}": round(float(np.mean([x for x in v if x is not None])), 3)
                      for k, v in d.items() if any(x is not None for x in v)}
@@ -313,17 +348,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default="runs/perform_cache")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--models", nargs="+", default=["perform-v4"])
+    ap.add_argument("--models", nargs="+", default=["perform-v5"])
     ap.add_argument("--renders", type=int, default=4)
     ap.add_argument("--min-performers", type=int, default=2,
                     help="ASAP folders with at least this many performances (1 on valid: a proxy, one performer)")
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--trend-share", type=float, default=TREND_SHARE)
+    ap.add_argument("--curve-weight", type=float,
+                    help="weight of the tempo-curve model's curve (models with one; 0 = the note model's; "
+                         "default: the card's)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--scores", type=int, default=24)
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     ap.add_argument("--words", nargs="+", default=list(WORDS), choices=WORDS)
     ap.add_argument("--skip", nargs="*", default=[], choices=("agreement", "control", "tempo", "examples"))
+    ap.add_argument("--renders-dir", default="", help="keep the note models' renders here (reused when present)")
     ap.add_argument("--out")
     args = ap.parse_args()
     rows = load_cache(Path(args.cache), args.split)
@@ -332,7 +371,8 @@ def main() -> int:
     result: dict = {"split": args.split, "models": list(models), "steps": args.steps}
     if "agreement" not in args.skip:
         result["performers_mean"] = agreement(rows, models, args.renders, args.steps, args.min_performers,
-                                              args.temperature, args.trend_share)
+                                              args.temperature, args.trend_share, args.curve_weight,
+                                              args.renders_dir)
     if "control" not in args.skip:
         result["control_tempo"] = control_and_tempo(rows, first, args.scores, args.guidance, tuple(args.words),
                                                     tempo="tempo" not in args.skip)

@@ -108,7 +108,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default="runs/perform_cache")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--models", nargs="+", default=["perform-v4"])
+    ap.add_argument("--models", nargs="+", default=["perform-v5"])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--samples", type=int, nargs="+", default=[1],
                     help="also score the mean of this many renders (first model)")

@@ -386,6 +386,26 @@ def _sounding_extremes(on: np.ndarray, dur: np.ndarray, pitch: np.ndarray) -> tu
     return top, bottom
 
 
+# -- onset-group features (the tempo-curve model) ----------------------------------------------
+N_GROUP_FEATURES = 2 * N_FEATURES + 1
+
+
+def group_features(features: np.ndarray, onset: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(G, N_GROUP_FEATURES) per onset group: the mean and the max of its notes' `score_features`
+    rows and log2 of its note count; and the groups (`onset_groups`), whose order the rows follow."""
+    groups = onset_groups(onset)
+    f = np.asarray(features, dtype=np.float32)
+    gi = _group_index(groups, len(f))
+    size = np.bincount(gi, minlength=len(groups)).astype(np.float32)
+    mean = np.zeros((len(groups), f.shape[1]), np.float32)
+    np.add.at(mean, gi, f)
+    mean /= size[:, None]
+    top = np.full((len(groups), f.shape[1]), -np.inf, np.float32)
+    np.maximum.at(top, gi, f)
+    out = np.concatenate([mean, top, np.log2(size)[:, None] / 4], axis=1).astype(np.float32)
+    return out, groups
+
+
 # -- controls ----------------------------------------------------------------------------------
 CONTROL_DIMS = ("tempo", "loudness", "articulation", "accents")
 # Each word asks for these window properties in standard deviations of the training windows

@@ -93,6 +93,46 @@ def test_score_features_are_finite_and_mark_chords():
     assert f[0, names.index("downbeat")] == 1 and f[4, names.index("on_beat")] == 0
 
 
+def test_group_features_pool_each_onset_group():
+    from symbolic_ai.perform_features import N_GROUP_FEATURES, group_features
+
+    onset = np.array([0.0, 0.0, 1.0, 2.0, 2.0, 2.0])
+    f = np.arange(6 * N_FEATURES, dtype=np.float32).reshape(6, N_FEATURES)
+    g, groups = group_features(f, onset)
+    assert g.shape == (3, N_GROUP_FEATURES) and [list(x) for x in groups] == [[0, 1], [2], [3, 4, 5]]
+    np.testing.assert_allclose(g[0, :N_FEATURES], f[:2].mean(0))
+    np.testing.assert_allclose(g[2, N_FEATURES:2 * N_FEATURES], f[5])
+    np.testing.assert_allclose(g[:, -1], np.log2([2, 1, 3]) / 4)
+
+
+def test_tempo_curve_mixes_the_curve_models_shape_around_the_note_models_level(monkeypatch):
+    from types import SimpleNamespace
+
+    from symbolic_ai.tasks import perform as pt
+
+    onset = np.array([0.0, 0.0, 1.0, 2.0, 3.0])
+    feats = np.zeros((5, N_FEATURES), np.float32)
+    bp = np.array([0.5, 0.5, 0.5, 0.5, 0.5])
+    curve = np.array([0.0, 1.0, 0.0, -1.0])  # log2, per onset group
+    seen = {}
+
+    def fake_load(name):
+        seen["name"] = name
+        return SimpleNamespace(run=lambda groups: {"curve": curve[None].astype(np.float32)})
+
+    monkeypatch.setattr(pt, "load_model", fake_load)
+    plain = SimpleNamespace(card={})
+    assert pt.tempo_curve(plain, feats, onset, bp, 1.0) is bp  # no tempo model: the note model's tempo
+    with_curve = SimpleNamespace(card={"tempo_model": "perform-vX-tempo"})
+    got = np.log2(pt.tempo_curve(with_curve, feats, onset, bp, 1.0))
+    assert seen["name"] == "perform-vX-tempo"
+    level = np.log2(0.5) - (2 * 0 + 1 + 0 - 1) / 5  # the curve centred on its note-weighted mean
+    np.testing.assert_allclose(got, level + np.array([0, 0, 1, 0, -1]))
+    half = np.log2(pt.tempo_curve(with_curve, feats, onset, bp, 0.5))
+    np.testing.assert_allclose(half - np.log2(0.5), (got - np.log2(0.5)) / 2)
+    assert pt.tempo_curve(with_curve, feats, onset, bp, 0.0) is bp
+
+
 def test_windows_cover_every_note_with_overlap():
     from symbolic_ai.tasks.perform import windows
 
@@ -326,15 +366,21 @@ def test_shipped_card_matches_the_model_and_the_task():
     from symbolic_ai.registry import get
     from symbolic_ai.runtime import PACKAGE_MODELS
 
-    assert get("perform").model == "perform-v4"
-    assert not (PACKAGE_MODELS / "perform-v3.onnx").exists()  # replaced
-    card = verify(PACKAGE_MODELS / "perform-v4.onnx")
+    assert get("perform").model == "perform-v5"
+    assert not (PACKAGE_MODELS / "perform-v4.onnx").exists()  # replaced
+    card = verify(PACKAGE_MODELS / "perform-v5.onnx")
     assert card["task"] == "perform" and card["objective"] == "flow"
     assert card["labels"] == list(TARGETS) and len(card["stats"]["mean"]) == 5  # with the pedal
     assert card["vocabulary"] == {"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)}
     assert len(card["control_stats"]["std"]) == len(CONTROL_DIMS)
     assert [i["name"] for i in card["inputs"]] == ["features", "x", "known", "mask", "t", "control", "tempo"]
     assert card["features"] == list(FEATURE_NAMES) and card["parity_max_abs"] < 1e-4
+    from symbolic_ai.perform_features import N_GROUP_FEATURES
+
+    curve = verify(PACKAGE_MODELS / f"{card['tempo_model']}.onnx")  # the tempo-curve model it names
+    assert card["tempo_model"] == "perform-v5-tempo" and 0 < card["curve_weight"] <= 1
+    assert [i["name"] for i in curve["inputs"]] == ["groups"] and curve["inputs"][0]["shape"][2] == N_GROUP_FEATURES
+    assert [o["name"] for o in curve["outputs"]] == ["curve"] and curve["parity_max_abs"] < 1e-4
 
 
 def test_training_masks_and_network_shapes():

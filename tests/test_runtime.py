@@ -114,7 +114,7 @@ def test_shipped_cards_match_their_files(name):
 
 
 DEFAULT_MODELS = {"chords-v1", "embed-v2-audio", "embed-v2-midi", "emotion-v5", "emotion-v6", "encoder-v2-int8",
-                  "harmonize-v1", "perform-v4"}
+                  "harmonize-v1", "perform-v5", "perform-v5-tempo"}
 
 
 def test_only_default_models_ship_and_every_card_has_its_file_hash():

@@ -44,6 +44,7 @@ STEPS: dict[str, dict[str, tuple[str, str]]] = {
     "perform": {
         "data": ("training.perform.data", "score/performance feature cache from ASAP and Batik"),
         "train": ("training.perform.train", "train perform (flow matching); --export PATH writes ONNX + card"),
+        "tempo": ("training.perform.tempo", "train the tempo-curve model (GRU over onset groups); --export PATH"),
     },
 }
 

@@ -49,6 +49,7 @@ from ..perform_features import (
     decode_performance,
     encode_pedal,
     encode_performance,
+    group_features,
     onset_groups,
     params_to_targets,
     score_features,
@@ -68,7 +69,7 @@ from ..perform_rules import (
 )
 from ..piece import Annotation, Piece, empty_notes
 from ..registry import Arg, Output, task
-from ..runtime import Model
+from ..runtime import Model, load_model
 
 MAX_NOTES = int(os.environ.get("SYMBOLIC_AI_PERFORM_MAX_NOTES", "20000"))
 QUADRANT_WORDS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm", "angry": "tense"}
@@ -77,7 +78,8 @@ STYLES = ("none", "brisk", "broad", "loud", "gentle", "legato", "staccato")
 HOP_FRACTION = 0.75  # windows overlap by a quarter of their length
 DEFAULT_TEMPERATURE = 0.25  # scale of the initial noise (chosen on the valid split, docs/models/perform-v4.md)
 DEFAULT_SAMPLES = 1  # seeded renders averaged
-TREND_SHARE = 0.5  # share of the model's slow tempo changes kept around the target (`shape_tempo`; chosen on valid)
+TREND_SHARE = 1.0  # share of the models' slow tempo changes kept around the target (`shape_tempo`; chosen on
+# valid, docs/models/perform-v5.md)
 DEFAULT_GUIDANCE = 1.0  # the smallest of 1, 2, 3 whose valid control test passes for every word (docs/models/perform-v4.md)
 BRIGHT = ("happy", "tense", "brisk")  # words that halve the final ritardando
 WORD_RULE = False  # also apply the words' loudness and articulation after the model (decided on valid)
@@ -221,6 +223,31 @@ def sample(model: Model, features: np.ndarray, known: np.ndarray, mask: np.ndarr
     return res
 
 
+def tempo_curve(model: Model, features: np.ndarray, onset: np.ndarray, bp: np.ndarray,
+                weight: float | None = None) -> np.ndarray:
+    """Per-note beat periods with the tempo-curve model's shape mixed in.
+
+    A model whose card names a `tempo_model` (perform-v5 on) has a second network that predicts each
+    onset group's log2 beat period relative to the piece's mean from the score alone
+    (`group_features`). The result's log curve is `weight` (None: the card's `curve_weight`, chosen on
+    valid) times that curve plus (1 − `weight`) times the note model's own (`bp`), around the note
+    model's mean; without a tempo model, `bp` as it is."""
+    name = model.card.get("tempo_model")
+    weight = float(model.card.get("curve_weight", 1.0)) if weight is None else weight
+    if not name or weight == 0:
+        return bp
+    gf, groups = group_features(features, onset)
+    curve = load_model(str(name)).run(groups=gf[None])["curve"][0].astype(float)
+    size = np.array([len(g) for g in groups], dtype=float)
+    own = np.log2(np.array([float(np.mean(bp[g])) for g in groups]))
+    level = float(np.sum(size * own) / size.sum())
+    mixed = level + weight * (curve - np.sum(size * curve) / size.sum()) + (1 - weight) * (own - level)
+    out = np.empty(len(bp))
+    for g, v in zip(groups, 2.0 ** mixed):
+        out[g] = v
+    return out
+
+
 # -- the task -----------------------------------------------------------------------------------
 def emotion_word(emotion: str, valence: float, arousal: float) -> str:
     """The emotion word asked for by name, quadrant or valence/arousal (0 counts as positive)."""
@@ -316,6 +343,7 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     rit = 0.0 if not ritardando else RIT_DEPTH / (2 if set(words) & set(BRIGHT) else 1)
     goal = None if free_tempo else np.clip(target * factor, lo, hi)
     if not keep_mask.any():  # kept bars keep their own tempo
+        params[:, 0] = tempo_curve(model, features, onset, params[:, 0])
         params[:, 0] = shape_tempo(onset, notes["duration_beat"], params[:, 0], goal, marks[:, 3] > 0,
                                    float(np.median(bar_len)), rit, TREND_SHARE)
     fermata = marks[:, 3] > 0
@@ -381,7 +409,7 @@ def render(piece: Piece, model: Model, *, emotion: str = "none", style: str = "n
     return perf, data
 
 
-@task("perform", model="perform-v4", input="score", output="piece",
+@task("perform", model="perform-v5", input="score", output="piece",
       summary="Score → expressive piano performance (flow matching; markings, tempo map, emotion/style control)")
 def perform(piece: Piece, *,
             emotion: Annotated[Literal["none", "happy", "tense", "angry", "sad", "calm", "Q1", "Q2", "Q3", "Q4"],
@@ -412,7 +440,7 @@ def perform(piece: Piece, *,
             model: Model | None = None) -> Output:
     """Score → expressive piano performance (see the module docstring)."""
     if model is None:
-        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v4)")
+        raise InputError("perform: needs a perform model (symbolic_ai.run loads perform-v5)")
     perf, data = render(piece, model, emotion=emotion, style=style, guidance=guidance, steps=steps, seed=seed,
                         keep=keep, qpm=qpm, free_tempo=free_tempo, valence=valence, arousal=arousal,
                         temperature=temperature, samples=samples, ritardando=ritardando, timing=timing)

@@ -24,6 +24,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -200,13 +201,31 @@ def loss_on(model, b: dict, objective: str, gen, weights: torch.Tensor | None = 
     return err.sum() / (w.sum() * x1.shape[-1]).clamp(min=1)
 
 
-def train(args: argparse.Namespace) -> None:
-    torch = require("torch", "train")
-    from training.perform.model import PerformNet
+def set_lr(opt, args: argparse.Namespace, step: int, time_frac: float, warmup: int) -> float:
+    """Linear warm-up, then cosine to 5 % over `args.steps` or the time budget, whichever ends first."""
+    frac = min(1.0, max(step / args.steps, time_frac))
+    lr: float = args.lr * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
 
+
+def descend(model, opt, loss) -> None:
+    """One optimiser step on `loss` (gradients clipped to norm 1)."""
+    import torch
+
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
+def start_run(args: argparse.Namespace, step: str) -> tuple[Path, Callable[[str], None]]:
+    """Torch threads set, the run directory with its config, and a function that prints and logs a line."""
+    torch = require("torch", "train")
     torch.set_num_threads(args.threads)
     run = Path(args.run)
-    save_run_config("perform", "train", args, run)
+    save_run_config("perform", step, args, run)
     log = open(run / "log.txt", "a")
 
     def say(msg: str) -> None:
@@ -214,6 +233,14 @@ def train(args: argparse.Namespace) -> None:
         log.write(msg + "\n")
         log.flush()
 
+    return run, say
+
+
+def train(args: argparse.Namespace) -> None:
+    torch = require("torch", "train")
+    from training.perform.model import PerformNet
+
+    run, say = start_run(args, "train")
     cache = Path(args.cache)
     train_p, valid_p = prepare(load_cache(cache, "train")), prepare(load_cache(cache, "valid"))
     model = PerformNet(N_FEATURES, d=args.d, layers=args.layers, heads=args.heads, n_params=5)
@@ -257,16 +284,10 @@ def train(args: argparse.Namespace) -> None:
         if step % 50 == 0:
             torch.set_num_threads(args.threads)
         model.train()
-        frac = min(1.0, max(step / args.steps, (time.time() - t0) / budget))  # cosine over steps or time
-        lr = args.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = set_lr(opt, args, step, (time.time() - t0) / budget, warmup=100)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             loss = loss_on(model, make_batch(train_p, rng, args.batch, th), args.objective, gen, weights)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        descend(model, opt, loss)
         step += 1
         running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
         if step % args.every == 0 or time.time() >= t_end:
@@ -340,14 +361,16 @@ def export(run: Path, out: Path, version: str = "v1", metrics: dict | None = Non
     return write_card(out, fields, version=int(version.lstrip("v")), metrics=metrics)
 
 
-def write_card(onnx_path: Path, fields: dict, *, version: int, metrics: dict | None = None) -> dict:
-    """The house model card (exports.card): JSON beside the model and the same keys in metadata_props."""
+def write_card(onnx_path: Path, fields: dict, *, version: int, metrics: dict | None = None,
+               name: str | None = None) -> dict:
+    """The house model card (exports.card): JSON beside the model and the same keys in metadata_props
+    (`name` defaults to perform-v<version>)."""
     import onnx
 
     from exports.card import make_card, write
 
     model = onnx.load(str(onnx_path))
-    card = make_card(model, name=f"perform-v{version}", task="perform", version=version,
+    card = make_card(model, name=name or f"perform-v{version}", task="perform", version=version,
                      vocabulary={"control_dims": list(CONTROL_DIMS), "words": list(CONTROL_WORDS)},
                      labels=fields["targets"],
                      splits={"train": "ASAP + Batik train", "selection": "ASAP + Batik valid",
@@ -358,22 +381,28 @@ def write_card(onnx_path: Path, fields: dict, *, version: int, metrics: dict | N
     return card
 
 
+def add_run_args(ap: argparse.ArgumentParser, *, run: str, minutes: float, steps: int, lr: float, threads: int,
+                 every: int) -> None:
+    """The options every perform training run has (run directory, cache, budget, schedule, seed)."""
+    ap.add_argument("--run", default=run)
+    ap.add_argument("--cache", default="runs/perform_cache")
+    ap.add_argument("--minutes", type=float, default=minutes)
+    ap.add_argument("--steps", type=int, default=steps, help="schedule length (the run may stop earlier)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--threads", type=int, default=threads)
+    ap.add_argument("--every", type=int, default=every, help="steps between validations and checkpoints")
+    ap.add_argument("--seed", type=int, default=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", default="runs/perform")
-    ap.add_argument("--cache", default="runs/perform_cache")
+    add_run_args(ap, run="runs/perform", minutes=38.0, steps=3000, lr=5e-4, threads=2, every=100)
     ap.add_argument("--objective", choices=("flow", "regression"), default="flow")
-    ap.add_argument("--minutes", type=float, default=38.0)
-    ap.add_argument("--steps", type=int, default=3000, help="schedule length (the run may stop earlier)")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--d", type=int, default=192)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--valid-batches", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bp-weight", type=float, default=1.0, help="loss weight of the beat period (others 1)")
     ap.add_argument("--bf16", action="store_true", help="train under torch.autocast('cpu', bfloat16)")
     ap.add_argument("--init-onnx", help="warm start from a released model's ONNX (+ its .json card): perform-v2")
