@@ -29,8 +29,11 @@ def batch_size(files: int, actors: int) -> int:
     Each call costs Ray Data ~10–20 ms of driver and actor work besides the files (Arrow blocks,
     object store, stats): with 8 files a call that was a fifth of key's time on two cores. Larger
     calls still leave 8 per actor, so the rows (and the progress bar) keep coming back and the last
-    call on one actor does not keep the others waiting long."""
-    return min(MAX_BATCH, max(MIN_BATCH, -(-files // (max(actors, 1) * CALLS_PER_ACTOR))))
+    call on one actor does not keep the others waiting long. A few files still go to every actor
+    (5 files, 2 actors: calls of 3 and 2), as a short batch of a slow task needs it most."""
+    actors = max(actors, 1)
+    size = min(MAX_BATCH, max(MIN_BATCH, -(-files // (actors * CALLS_PER_ACTOR))))
+    return max(1, min(size, -(-files // actors)))
 
 
 class _Worker:

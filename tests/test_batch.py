@@ -186,11 +186,12 @@ def test_local_ray_workers_keep_our_priority(local_ray):
     assert local_ray.get(niceness.remote()) == os.nice(0)
 
 
-@pytest.mark.parametrize(("files", "actors", "size"), [(5, 2, 8), (1000, 2, 63), (1000, 0, 64), (200_000, 8, 64)])
+@pytest.mark.parametrize(("files", "actors", "size"), [(5, 2, 3), (1, 2, 1), (20, 2, 8), (1000, 2, 63), (1000, 0, 64),
+                                                       (200_000, 8, 64)])
 def test_ray_batch_size(files, actors, size):
     from symbolic_ai.batching_ray import batch_size
 
-    assert batch_size(files, actors) == size  # ~8 calls per actor, 8 to 64 files a call
+    assert batch_size(files, actors) == size  # ~8 calls per actor, 8 to 64 files a call, every actor gets work
 
 
 def test_ray_cluster_that_cannot_be_reached(tmp_path, monkeypatch):
